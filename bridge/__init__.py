@@ -1,0 +1,1 @@
+"""samroto.bridge: the local server, the wire protocol and the stdlib-only client."""

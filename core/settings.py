@@ -1,0 +1,198 @@
+"""samroto's settings: one YAML file, every key overridable by environment and CLI.
+
+Precedence, lowest first: built-in default < settings file < ``SAMROTO_<KEY>``
+environment variable < command-line flag. Keys are dotted (``bridge.idle_timeout``);
+the environment name upper-cases the key and turns dots into underscores
+(``SAMROTO_BRIDGE_IDLE_TIMEOUT``). The file nests sections::
+
+    model: sam2.1_hiera_large
+    bridge:
+      idle_timeout: 3600
+
+The settings file lives in the user config dir (XDG on Linux, ~/Library/Application
+Support on macOS, %APPDATA% on Windows); ``SAMROTO_CONFIG_DIR`` moves it (and the
+bridge's discovery file) elsewhere, for studios and tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import platformdirs
+import yaml
+
+APP = "samroto"
+SETTINGS_FILENAME = "settings.yaml"
+
+
+class SettingsError(ValueError):
+    """A settings file, variable or flag is wrong; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: type | tuple
+    default: Any
+    help: str
+    optional: bool = False
+
+    def coerce(self, value: Any, where: str) -> Any:
+        """Return ``value`` as this key's type, or raise SettingsError naming ``where``."""
+        if value is None and self.optional:
+            return None
+        if isinstance(value, str) and self.type is not str and where.startswith(("environment", "flag")):
+            # Environment and flags are text: read them as YAML scalars ("true", "3", "[1,2]").
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as exc:
+                raise SettingsError(f"{where}: {self.name} = {value!r} is not valid: {exc}") from None
+        want = self.type
+        if want is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if want is int and isinstance(value, bool) or not isinstance(value, want):
+            names = want.__name__ if isinstance(want, type) else "/".join(t.__name__ for t in want)
+            raise SettingsError(
+                f"{where}: {self.name} must be {names}, got {type(value).__name__} {value!r}. {self.help}"
+            )
+        return value
+
+
+def _default_cache_dir() -> str:
+    return str(Path(platformdirs.user_cache_dir(APP)) / "checkpoints")
+
+
+# Every setting samroto has. Add a key here, and it works in the file, the environment
+# and `--set`, and shows in `samroto config show`.
+KEYS: dict[str, Key] = {
+    k.name: k
+    for k in [
+        Key("model", str, "sam2.1_hiera_base_plus",
+            "Model name (sam2.1_hiera_tiny|small|base_plus|large, sam2_hiera_*) or a registered/custom name."),
+        Key("device", str, "auto", "auto (CUDA, then MPS, then CPU), cuda, cuda:N, mps or cpu."),
+        Key("precision", str, "auto", "auto (bfloat16 on CUDA, float32 elsewhere), float32 or bfloat16."),
+        Key("compile", bool, False, "torch.compile the model on CUDA (slower start, faster frames)."),
+        Key("models.cache_dir", str, "", "Where checkpoints are stored (empty: the user cache dir)."),
+        Key("models.url_base", str, "https://dl.fbaipublicfiles.com/segment_anything_2",
+            "Base URL for checkpoint downloads; point it at a studio mirror with the same layout."),
+        Key("models.sha256", dict, {}, "Pinned SHA-256 per model name; a download or verify that differs fails."),
+        Key("engine.feature_cache_mb", int, 1024, "Per-session image-feature cache size in MiB."),
+        Key("engine.add_all_frames_to_correct_as_cond", bool, True,
+            "A correction on a tracked frame becomes a conditioning frame, so it sticks (Meta: false)."),
+        Key("color.ocio_config", str, "", "OpenColorIO config path for input transforms (empty: $OCIO or built-in).",),
+        Key("color.input", str, "auto",
+            "Colour of source frames: auto (by file type), srgb, rec709, linear, or an OCIO colour space name."),
+        Key("color.display", str, "sRGB", "Display-referred space the model sees (an OCIO colour space with a config)."),
+        Key("matte.format", str, "exr", "Matte file format: exr, png, tiff or mov."),
+        Key("matte.exr_compression", str, "zip", "EXR compression: zip, piz, dwaa or none."),
+        Key("bridge.idle_timeout", float, 1800.0, "Seconds without clients before the bridge exits (0: never)."),
+        Key("bridge.session_timeout", float, 3600.0, "Seconds a session may sit idle before it is evicted."),
+        Key("bridge.host", str, "", "Bind address for TCP (empty: Unix socket or 127.0.0.1)."),
+        Key("bridge.port", int, 0, "TCP port (0: pick a free one)."),
+        Key("bridge.max_payload_mb", int, 1024, "Largest binary payload the bridge accepts, in MiB."),
+    ]
+}
+
+
+def config_dir() -> Path:
+    """The user config dir holding settings.yaml and the bridge discovery file."""
+    env = os.environ.get("SAMROTO_CONFIG_DIR")
+    return Path(env) if env else Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def settings_path() -> Path:
+    return config_dir() / SETTINGS_FILENAME
+
+
+def env_name(key: str) -> str:
+    return "SAMROTO_" + key.upper().replace(".", "_")
+
+
+def _flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
+    flat = {}
+    for name, value in tree.items():
+        key = f"{prefix}{name}"
+        # A mapping is a section unless the key itself holds a dict (models.sha256).
+        if isinstance(value, Mapping) and key not in KEYS:
+            flat.update(_flatten(value, key + "."))
+        else:
+            flat[key] = value
+    return flat
+
+
+class Settings:
+    """Effective settings: ``s["bridge.port"]``, plus where each value came from."""
+
+    def __init__(self, values: dict[str, Any], sources: dict[str, str], path: Path):
+        self._values = values
+        self.sources = sources
+        self.path = path
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in KEYS:
+            raise KeyError(f"unknown setting {key!r}")
+        return self._values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def items(self):
+        return self._values.items()
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self["models.cache_dir"] or _default_cache_dir()).expanduser()
+
+    def with_overrides(self, overrides: Mapping[str, Any], source: str = "flag") -> "Settings":
+        values, sources = dict(self._values), dict(self.sources)
+        for key, raw in overrides.items():
+            if key not in KEYS:
+                raise SettingsError(f"{source}: unknown setting {key!r}. Known: {', '.join(KEYS)}")
+            values[key] = KEYS[key].coerce(raw, f"{source} {key}")
+            sources[key] = source
+        return Settings(values, sources, self.path)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, path: Path | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read defaults, the settings file, ``SAMROTO_*`` variables and ``overrides`` (flags)."""
+    path = Path(path) if path else settings_path()
+    environ = os.environ if environ is None else environ
+    values = {k: key.default for k, key in KEYS.items()}
+    sources = {k: "default" for k in KEYS}
+
+    if path.exists():
+        try:
+            tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SettingsError(f"{path}: cannot read settings: {exc}") from None
+        if not isinstance(tree, Mapping):
+            raise SettingsError(f"{path}: the settings file must be a YAML mapping of keys to values")
+        for key, value in _flatten(tree).items():
+            if key not in KEYS:
+                raise SettingsError(f"{path}: unknown setting {key!r}. Known: {', '.join(KEYS)}")
+            values[key] = KEYS[key].coerce(value, f"{path}")
+            sources[key] = str(path)
+
+    for key, spec in KEYS.items():
+        name = env_name(key)
+        if name in environ:
+            values[key] = spec.coerce(environ[name], f"environment {name}")
+            sources[key] = f"env {name}"
+
+    settings = Settings(values, sources, path)
+    return settings.with_overrides(overrides or {}, "flag") if overrides else settings
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    """Turn ``["a.b=1", ...]`` from ``--set`` flags into a dict, with a clear error for bad ones."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SettingsError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set bridge.port=7070")
+        out[key.strip()] = value
+    return out

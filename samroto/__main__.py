@@ -1,0 +1,3 @@
+from samroto.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ``samroto`` command. One module per subcommand; each defines ``register(subparsers)``."""
