@@ -1,0 +1,42 @@
+"""``samroto install <host>``: put a host plugin (and the bridge client) where the host finds it.
+
+Each host's installer lives beside its plugin, in ``plugins/<host>/install.py``, and
+provides ``default_target() -> Path``, ``install(target: Path | None, python: str) -> list[Path]``
+(the files written) and ``installed() -> Path | None`` (used by ``samroto doctor``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+HOSTS = ["nuke", "resolve", "blender"]
+
+
+def installer(host: str):
+    return importlib.import_module(f"samroto.plugins.{host}.install")
+
+
+def register(sub):
+    p = sub.add_parser("install", help="install a host plugin (nuke, resolve, blender)")
+    p.add_argument("host", choices=HOSTS)
+    p.add_argument("--target", type=Path, help="install here instead of the host's per-user folder")
+    p.add_argument("--python", default=sys.executable,
+                   help="the Python that has samroto installed (the plugin starts the bridge with it)")
+    p.set_defaults(run=run)
+
+
+def run(args, settings):
+    from samroto.cli.main import CommandError
+
+    try:
+        module = installer(args.host)
+    except ModuleNotFoundError as exc:
+        raise CommandError(f"the {args.host} plugin is not part of this build ({exc})") from None
+    target = args.target or module.default_target()
+    written = module.install(target, python=args.python)
+    for path in written:
+        print(path)
+    print(f"samroto: {args.host} plugin installed in {target}")
+    return 0
