@@ -1,0 +1,46 @@
+"""samroto's side of compare_official.py: the same job as official_worker.py, timed the same way."""
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import torch
+
+from samroto.core import VideoSession, build_model
+
+
+def track(job):
+    torch.set_num_threads(job["threads"])
+    model = build_model(job["samroto_config"], checkpoint=job["checkpoint"], device="cpu")
+    paths = sorted(Path(job["frames_dir"]).glob("*.jpg"))
+    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    out = {}
+    with torch.inference_mode():
+        session = VideoSession(model, frames)
+        for obj in job["objects"]:
+            session.add_prompt(0, obj["id"], points=[obj["point"]], labels=[1])
+        times = []
+        t0 = time.perf_counter()
+        for frame_idx, _, _ in session.propagate():
+            t1 = time.perf_counter()
+            if frame_idx > 0:
+                times.append(t1 - t0)
+            t0 = t1
+        out["per_frame_s"] = sorted(times)[len(times) // 2]
+        fix = job["correction"]
+        if fix:
+            session.add_prompt(fix["frame"], job["objects"][0]["id"], points=[fix["point"]], labels=[0], clear=False)
+            t0 = time.perf_counter()
+            n = sum(1 for _ in session.propagate(start=fix["frame"], max_frames=fix["frames"]))
+            out["repropagate_s"] = time.perf_counter() - t0
+            out["repropagate_frames"] = n
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as f:
+        print(json.dumps(track(json.load(f))))

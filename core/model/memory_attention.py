@@ -1,0 +1,101 @@
+"""Memory attention: current-frame features self-attend, then cross-attend to the memory
+bank (spatial memories + object pointers), with RoPE."""
+
+import torch
+from torch import nn
+
+from .common import activation_fn, get_clones
+from .transformer import RoPEAttention
+
+
+class MemoryAttentionLayer(nn.Module):
+    def __init__(self, activation, cross_attention, d_model, dim_feedforward, dropout,
+                 pos_enc_at_attn, pos_enc_at_cross_attn_keys, pos_enc_at_cross_attn_queries,
+                 self_attention):
+        super().__init__()
+        self.d_model = d_model
+        self.dim_feedforward = dim_feedforward
+        self.dropout_value = dropout
+        self.self_attn = self_attention
+        self.cross_attn_image = cross_attention
+        self.linear1 = nn.Linear(d_model, dim_feedforward)
+        self.dropout = nn.Dropout(dropout)
+        self.linear2 = nn.Linear(dim_feedforward, d_model)
+        self.norm1 = nn.LayerNorm(d_model)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.norm3 = nn.LayerNorm(d_model)
+        self.dropout1 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout)
+        self.dropout3 = nn.Dropout(dropout)
+        self.activation_str = activation
+        self.activation = activation_fn(activation)
+        self.pos_enc_at_attn = pos_enc_at_attn
+        self.pos_enc_at_cross_attn_queries = pos_enc_at_cross_attn_queries
+        self.pos_enc_at_cross_attn_keys = pos_enc_at_cross_attn_keys
+
+    def _forward_sa(self, tgt, query_pos):
+        tgt2 = self.norm1(tgt)
+        q = k = tgt2 + query_pos if self.pos_enc_at_attn else tgt2
+        return tgt + self.dropout1(self.self_attn(q, k, v=tgt2))
+
+    def _forward_ca(self, tgt, memory, query_pos, pos, num_k_exclude_rope=0):
+        kwargs = {}
+        if num_k_exclude_rope > 0:
+            if not isinstance(self.cross_attn_image, RoPEAttention):
+                raise ValueError("num_k_exclude_rope needs RoPE cross-attention")
+            kwargs = {"num_k_exclude_rope": num_k_exclude_rope}
+        tgt2 = self.norm2(tgt)
+        tgt2 = self.cross_attn_image(
+            q=tgt2 + query_pos if self.pos_enc_at_cross_attn_queries else tgt2,
+            k=memory + pos if self.pos_enc_at_cross_attn_keys else memory,
+            v=memory,
+            **kwargs,
+        )
+        return tgt + self.dropout2(tgt2)
+
+    def forward(self, tgt, memory, pos=None, query_pos=None, num_k_exclude_rope=0):
+        tgt = self._forward_sa(tgt, query_pos)
+        tgt = self._forward_ca(tgt, memory, query_pos, pos, num_k_exclude_rope)
+        tgt2 = self.linear2(self.dropout(self.activation(self.linear1(self.norm3(tgt)))))
+        return tgt + self.dropout3(tgt2)
+
+
+class MemoryAttention(nn.Module):
+    def __init__(self, d_model, pos_enc_at_input, layer, num_layers, batch_first=True):
+        super().__init__()
+        self.d_model = d_model
+        self.layers = get_clones(layer, num_layers)
+        self.num_layers = num_layers
+        self.norm = nn.LayerNorm(d_model)
+        self.pos_enc_at_input = pos_enc_at_input
+        self.batch_first = batch_first
+
+    def forward(self, curr, memory, curr_pos=None, memory_pos=None, num_obj_ptr_tokens=0):
+        """curr/curr_pos: [HW, B, C] (or a one-element list of it); memory/memory_pos:
+        [M, B, mem_dim], the last ``num_obj_ptr_tokens`` rows being object pointers
+        (no RoPE on those). Returns [HW, B, C]."""
+        if isinstance(curr, list):
+            if not isinstance(curr_pos, list) or len(curr) != 1 or len(curr_pos) != 1:
+                raise ValueError("MemoryAttention: list inputs must hold exactly one level")
+            curr, curr_pos = curr[0], curr_pos[0]
+        if curr.shape[1] != memory.shape[1]:
+            raise ValueError(f"MemoryAttention: batch {curr.shape[1]} vs memory batch {memory.shape[1]}")
+
+        output = curr
+        if self.pos_enc_at_input and curr_pos is not None:
+            output = output + 0.1 * curr_pos
+        if self.batch_first:
+            output = output.transpose(0, 1)
+            curr_pos = curr_pos.transpose(0, 1)
+            memory = memory.transpose(0, 1)
+            memory_pos = memory_pos.transpose(0, 1)
+
+        for layer in self.layers:
+            kwargs = {}
+            if isinstance(layer.cross_attn_image, RoPEAttention):
+                kwargs = {"num_k_exclude_rope": num_obj_ptr_tokens}
+            output = layer(tgt=output, memory=memory, pos=memory_pos, query_pos=curr_pos, **kwargs)
+        output = self.norm(output)
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        return output
