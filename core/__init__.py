@@ -12,6 +12,9 @@ _LAZY = {
     "ImagePredictor": "samroto.core.image_predictor",
     "VideoSession": "samroto.core.video.session",
     "Settings": "samroto.core.settings",
+    "open_frames": "samroto.core.io",
+    "MatteWriter": "samroto.core.io",
+    "ColorSpec": "samroto.core.io",
     "load_settings": "samroto.core.settings",
 }
 

@@ -85,10 +85,10 @@ def clean_matte(alpha, hole_area: float = 0, speck_area: float = 0, keep_largest
     """
     if hole_area < 0 or speck_area < 0:
         raise ValueError(f"hole_area and speck_area must be >= 0 pixels, got {hole_area}, {speck_area}")
+    if not (hole_area or speck_area or keep_largest):
+        return alpha
     kind = kind_of(alpha)
     a = as_2d(to_numpy(alpha, "alpha"), "alpha").copy()
-    if not (hole_area or speck_area or keep_largest):
-        return kind.back(a)
     holes = small_holes(a, _scale_area(hole_area, a.shape, source_size))
     specks = small_specks(a, _scale_area(speck_area, a.shape, source_size))
     if keep_largest:

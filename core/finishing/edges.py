@@ -34,8 +34,9 @@ def signed_distance(alpha: np.ndarray, max_distance: float | None = None) -> np.
     +-(max_distance + 1)) and the work is limited to the edge's bounding box: grow/shrink
     needs no more, and a 4K frame then costs what its edge costs.
 
-    The contour is located where alpha crosses 0.5 between 4-neighbour pixels (linear
-    interpolation: exact for an antialiased edge, the midpoint for a hard one). Every pixel
+    The contour is located where alpha crosses 0.5 between 4-neighbour pixels: from an
+    antialiased pixel's coverage next to a saturated one, by linear interpolation between
+    two soft ones, at the midpoint between two hard ones. Every pixel
     then finds its nearest edge pixel (OpenCV's labelled distance transform) and measures
     its distance to that pixel's contour point along the contour's normal, which stays
     exact on straight edges and within hundredths of a pixel on curves.
@@ -62,7 +63,14 @@ def _sd_core(alpha: np.ndarray, inside: np.ndarray, max_distance: float | None) 
         a1 = alpha[:, 1:] if axis == 1 else alpha[1:, :]
         ys, xs = np.nonzero((a0 >= 0.5) != (a1 >= 0.5))
         v0, v1 = a0[ys, xs], a1[ys, xs]
-        t = np.clip((v0 - 0.5) / (v0 - v1), 0.0, 1.0)
+        t = (v0 - 0.5) / (v0 - v1)
+        # next to a saturated pixel, linear interpolation is wrong (the ramp is clipped
+        # there); an antialiased pixel's own coverage places the edge (unit slope)
+        soft0 = (v0 > 0) & (v0 < 1)
+        soft1 = (v1 > 0) & (v1 < 1)
+        t = np.where(soft0 & ~soft1, np.abs(v0 - 0.5), t)
+        t = np.where(soft1 & ~soft0, 1.0 - np.abs(v1 - 0.5), t)
+        t = np.clip(t, 0.0, 1.0)
         px = xs + 0.5 + (t if axis == 1 else 0.0)
         py = ys + 0.5 + (t if axis == 0 else 0.0)
         for oy, ox in ((0, 0), (0, 1) if axis == 1 else (1, 0)):
@@ -137,7 +145,8 @@ def feather(alpha: np.ndarray, px: float) -> np.ndarray:
     """Gaussian softening; a straight edge's 10%-90% ramp becomes ``px`` pixels wide."""
     if px <= 0:
         return alpha
-    sigma = px * FEATHER_SIGMA_PER_PX
+    # an antialiased edge already spans one pixel (a box, variance 1/12): blur the rest
+    sigma = math.sqrt(max((px * FEATHER_SIGMA_PER_PX) ** 2 - 1.0 / 12.0, 0.0)) or 1e-3
     return cv2.GaussianBlur(alpha, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
 
 

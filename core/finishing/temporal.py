@@ -6,10 +6,12 @@ frame's alpha is blended with the previous *output*:
     out_t = (1 - w) * alpha_t + w * out_{t-1},   w = strength * gate
 
 and the gate is close to 1 only where the plate did not change between the two frames
-(measured on a blurred, working-resolution grey plate, so film grain does not open it)
-and the matte did not jump. Where the object or the camera moves, the plate changes, the
-gate closes and the new frame passes through untouched — so a moving edge does not trail,
-while a static edge's frame-to-frame flicker is averaged away. Off by default.
+— the signed grey difference is averaged over a few working-resolution pixels first, so
+film grain cancels out while real motion does not — nor within ``MOTION_SPREAD_PX`` of a
+change (a refined edge's soft fringe reaches past the plate's own edge), and where the
+matte did not jump. Where the object or the camera moves, the gate closes and the new
+frame passes through untouched — so a moving edge does not trail, while a static edge's
+frame-to-frame flicker is averaged away. Off by default.
 
 The state is per object; a jump in frame number, a change of direction or of size resets it.
 """
@@ -23,14 +25,16 @@ from .refine import box_mean, work_size
 
 # The matte-change gate passes changes bigger than this untouched (a corrected frame, a pop).
 _MATTE_JUMP = 0.5
+# Motion anywhere this close (full-res px) closes the gate: a refined edge's soft fringe
+# reaches a few pixels past the plate's own edge, and must follow it without trailing.
+MOTION_SPREAD_PX = 16
 
 
 def _grey_small(plate: torch.Tensor) -> torch.Tensor:
     """HxWx3 plate -> 1x1xhxw grey at working resolution, lightly blurred against grain."""
     g = plate[..., :3].mean(-1) if plate.ndim == 3 else plate
     h, w = work_size(*g.shape)
-    small = F.interpolate(g[None, None], size=(h, w), mode="area")
-    return box_mean(small, 1)
+    return F.interpolate(g[None, None], size=(h, w), mode="area")
 
 
 class TemporalStabilizer:
@@ -40,7 +44,7 @@ class TemporalStabilizer:
     the gate is about 37% open; lower values protect motion more strictly.
     """
 
-    def __init__(self, strength: float = 0.0, sensitivity: float = 0.02):
+    def __init__(self, strength: float = 0.0, sensitivity: float = 0.03):
         if not 0.0 <= strength < 1.0:
             raise ValueError(f"temporal strength must be in [0, 1), got {strength}")
         if sensitivity <= 0:
@@ -75,7 +79,10 @@ class TemporalStabilizer:
             self._direction = 0
             out = alpha
         else:
-            change = (grey - self._prev_grey).abs()
+            # signed difference averaged first: grain cancels out, motion does not
+            change = box_mean(grey - self._prev_grey, 2).abs()
+            k = max(1, round(MOTION_SPREAD_PX * grey.shape[-1] / alpha.shape[-1]))
+            change = F.max_pool2d(change, 2 * k + 1, stride=1, padding=k)
             gate = torch.exp(-(change / self.sensitivity) ** 2)
             gate = F.interpolate(gate, size=alpha.shape, mode="bilinear", align_corners=False)[0, 0]
             jump = (alpha - self._prev_out).abs()

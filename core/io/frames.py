@@ -14,7 +14,7 @@ import os
 import re
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -462,13 +462,14 @@ class VideoFrames(FrameSource):
         return str(self.path)
 
     def _count_packets(self) -> int:
-        """Containers without a frame count (e.g. MKV): count packets (no decoding), rewind."""
-        count = sum(1 for p in self._container.demux(self._stream) if p.size)
-        self._container.seek(self._start_pts if hasattr(self, "_start_pts") else 0,
-                             stream=self._stream, backward=True)
-        self._frames = self._container.decode(self._stream)
-        self._pos = None
-        return count
+        """Containers without a frame count (e.g. MKV): read packet timestamps (no decoding)."""
+        self._container.seek(self._start_pts, stream=self._stream, backward=True)
+        last = -1
+        for packet in self._container.demux(self._stream):
+            if packet.size and packet.pts is not None:
+                last = max(last, self._index_of_pts(packet.pts))
+        self._seek(0)
+        return last + 1
 
     def _data_is_float(self) -> bool:
         return False

@@ -62,3 +62,12 @@ def activation_fn(name):
     if name not in table:
         raise ValueError(f"unknown activation {name!r}; expected one of {sorted(table)}")
     return table[name]
+
+
+def get_1d_sine_pe(pos_inds, dim, temperature=10000):
+    """Sine/cosine encoding of 1-D positions [N] -> [N, dim] (object-pointer temporal positions)."""
+    half = dim // 2
+    dim_t = torch.arange(half, dtype=torch.float32, device=pos_inds.device)
+    dim_t = temperature ** (2 * (dim_t // 2) / half)
+    angles = pos_inds.unsqueeze(-1) / dim_t
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)

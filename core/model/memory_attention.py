@@ -1,7 +1,6 @@
 """Memory attention: current-frame features self-attend, then cross-attend to the memory
 bank (spatial memories + object pointers), with RoPE."""
 
-import torch
 from torch import nn
 
 from .common import activation_fn, get_clones

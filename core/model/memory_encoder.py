@@ -5,7 +5,6 @@ import math
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from .common import LayerNorm2d, get_clones
 

@@ -1,0 +1,132 @@
+"""What the bridge needs to know about a Movie Clip: its frames on disk, frame numbers,
+colour space, and the mapping between Blender's clip space and samroto's pixel space.
+
+No ``bpy`` import here: the functions take the clip (or plain values), so they stay easy
+to reason about and to test.
+
+Frame numbers. samroto speaks the source's own numbers (``plate.1001.exr`` is frame 1001; a
+movie's frames are 0, 1, 2...). Blender shows source frame
+``first + (scene_frame - clip.frame_start + clip.frame_offset)``, where ``first`` is the
+number in the sequence's file name (0 for a movie).
+
+Coordinates. Blender's clip space is normalised, origin at the bottom-left, y up; samroto's
+prompts are pixels, origin at the top-left corner of the top-left pixel, y down.
+"""
+
+import os
+import re
+
+_DIGITS = re.compile(r"(\d+)(?=\D*$)")  # the last run of digits in a file name
+
+# Blender colour-space names -> samroto's input transforms (core/io/color.py). Names not
+# listed here go to the bridge as OCIO colour spaces (the studio config knows ACEScg etc.).
+_COLOR_SPACES = {
+    "srgb": "srgb",
+    "non-color": "srgb",
+    "raw": "srgb",
+    "filmic srgb": "srgb",
+    "agx base srgb": "srgb",
+    "display p3": "srgb",
+    "linear": "linear",
+    "linear rec.709": "linear",
+    "linear rec.2020": "linear",
+    "linear cie-xyz e": "linear",
+    "rec.1886": "rec709",
+    "bt.1886": "rec709",
+    "rec.709": "rec709",
+}
+
+
+class ClipError(Exception):
+    """The clip cannot be tracked as it is; the message says what to do."""
+
+
+def absolute_path(clip, bpy_path_abspath):
+    """The clip's file on disk (``//`` paths resolved against the .blend)."""
+    path = bpy_path_abspath(clip.filepath, library=clip.library)
+    return os.path.normpath(path)
+
+
+def first_file_number(clip_path, source):
+    """The frame number in a sequence's first file name; 0 for a movie."""
+    if source != "SEQUENCE":
+        return 0
+    match = _DIGITS.search(os.path.basename(clip_path))
+    return int(match.group(1)) if match else 0
+
+
+def sequence_pattern(clip_path):
+    """``/x/plate.1001.exr`` -> ``/x/plate.####.exr`` (the padding kept)."""
+    folder, name = os.path.split(clip_path)
+    match = _DIGITS.search(name)
+    if not match:
+        raise ClipError(
+            "The clip is an image sequence but its file name %r has no frame number; "
+            "rename the files like plate.1001.exr." % name)
+    start, end = match.span(1)
+    return os.path.join(folder, name[:start] + "#" * (end - start) + name[end:])
+
+
+def frames_source(clip_path, source):
+    """What the bridge opens: the movie file, or the sequence's ``####`` pattern."""
+    if source == "MOVIE":
+        return clip_path
+    if source == "SEQUENCE":
+        return sequence_pattern(clip_path)
+    raise ClipError("The clip's source %r is not a movie or an image sequence." % source)
+
+
+def check_on_disk(clip_path, source):
+    """A clear error when the clip's files are missing (before any bridge work starts)."""
+    if not os.path.isfile(clip_path):
+        raise ClipError(
+            "The clip's file %s is missing on disk: relink the clip (Clip > Open) or "
+            "restore the file, then track again." % clip_path)
+
+
+def source_frame(scene_frame, clip_frame_start, clip_frame_offset, first):
+    """Scene frame -> the source's own frame number."""
+    return first + scene_frame - clip_frame_start + clip_frame_offset
+
+
+def scene_frame(source_frame_number, clip_frame_start, clip_frame_offset, first):
+    """The source's own frame number -> scene frame."""
+    return source_frame_number - first + clip_frame_start - clip_frame_offset
+
+
+def source_range(clip_frame_start, clip_frame_offset, frame_duration, first):
+    """(first, last) source frame numbers the clip shows."""
+    lo = source_frame(clip_frame_start, clip_frame_start, clip_frame_offset, first)
+    return lo, lo + frame_duration - 1
+
+
+def color_input(blender_name):
+    """samroto's colour input for a Blender colour-space name."""
+    return _COLOR_SPACES.get((blender_name or "").strip().lower(), blender_name or "auto")
+
+
+def to_pixels(co, size):
+    """Normalised clip coords (y up) -> samroto pixels (origin top-left, y down)."""
+    width, height = size
+    return [float(co[0]) * width, (1.0 - float(co[1])) * height]
+
+
+def to_normalised(xy, size):
+    """samroto pixels -> normalised clip coords (y up)."""
+    width, height = size
+    return (float(xy[0]) / width, 1.0 - float(xy[1]) / height)
+
+
+def mask_coords(co, size):
+    """Normalised clip coords -> Blender Mask space.
+
+    A Mask keeps the frame's aspect: the longer side spans 0..1 and the shorter one is
+    centred (BKE_mask_coord_from_frame).
+    """
+    width, height = float(size[0]), float(size[1])
+    x, y = float(co[0]), float(co[1])
+    if width > height:
+        y = (y - 0.5) * height / width + 0.5
+    elif height > width:
+        x = (x - 0.5) * width / height + 0.5
+    return (x, y)

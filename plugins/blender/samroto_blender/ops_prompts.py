@@ -1,0 +1,230 @@
+"""Operators that edit the prompts stored on the clip: objects, points, boxes.
+
+``samroto.add_point`` / ``samroto.add_box`` take normalised clip coordinates (scripts and
+the click tool use them alike); ``samroto.click_point`` and ``samroto.drag_box`` are what the
+Movie Clip Editor tool binds to the mouse.
+"""
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, IntProperty, StringProperty
+
+from . import clipinfo
+from .props import PALETTE
+
+
+def target_clip(context):
+    """The clip the artist is working on: the Clip Editor's, else the scene's active clip."""
+    clip = getattr(context, "edit_movieclip", None)
+    if clip is None:
+        space = getattr(context, "space_data", None)
+        clip = getattr(space, "clip", None) if space and space.type == "CLIP_EDITOR" else None
+    if clip is None and context.scene is not None:
+        clip = context.scene.active_clip
+    return clip
+
+
+def current_source_frame(context, clip):
+    first = clipinfo.first_file_number(clip.filepath, clip.source)
+    return clipinfo.source_frame(context.scene.frame_current, clip.frame_start, clip.frame_offset, first)
+
+
+def ensure_object(settings):
+    """The active object, creating "Object 1" when the clip has none yet."""
+    obj = settings.active_object()
+    if obj is None:
+        obj = add_object(settings, "")
+    return obj
+
+
+def add_object(settings, name):
+    obj = settings.objects.add()
+    obj.obj_id = settings.next_id
+    settings.next_id += 1
+    obj.name = name or "Object %d" % obj.obj_id
+    obj.color = PALETTE[(obj.obj_id - 1) % len(PALETTE)]
+    settings.active_index = len(settings.objects) - 1
+    return obj
+
+
+def _redraw(context):
+    screen = getattr(context, "screen", None)
+    for area in (screen.areas if screen else []):
+        if area.type == "CLIP_EDITOR":
+            area.tag_redraw()
+
+
+class _ClipOperator:
+    @classmethod
+    def poll(cls, context):
+        if target_clip(context) is None:
+            cls.poll_message_set("Open a clip in the Movie Clip Editor first")
+            return False
+        return True
+
+
+class SAMROTO_OT_object_add(_ClipOperator, bpy.types.Operator):
+    bl_idname = "samroto.object_add"
+    bl_label = "Add Object"
+    bl_description = "Add an object to segment and track (its prompts and matte are its own)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    name: StringProperty(name="Name", default="")
+
+    def execute(self, context):
+        add_object(target_clip(context).samroto, self.name)
+        _redraw(context)
+        return {"FINISHED"}
+
+
+class SAMROTO_OT_object_remove(_ClipOperator, bpy.types.Operator):
+    bl_idname = "samroto.object_remove"
+    bl_label = "Remove Object"
+    bl_description = "Remove the active object and its prompts (its matte files stay on disk)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        settings = target_clip(context).samroto
+        if settings.active_object() is None:
+            self.report({"WARNING"}, "No object to remove")
+            return {"CANCELLED"}
+        settings.objects.remove(settings.active_index)
+        settings.active_index = max(0, min(settings.active_index, len(settings.objects) - 1))
+        _redraw(context)
+        return {"FINISHED"}
+
+
+class SAMROTO_OT_add_point(_ClipOperator, bpy.types.Operator):
+    bl_idname = "samroto.add_point"
+    bl_label = "Add Point"
+    bl_description = "Add a positive or negative point for the active object on the current frame"
+    bl_options = {"REGISTER", "UNDO"}
+
+    co: FloatVectorProperty(name="Position", size=2, description="Normalised clip position (y up)")
+    positive: BoolProperty(name="Positive", default=True)
+    frame: IntProperty(name="Frame", default=-(2 ** 31) + 1,
+                       description="Source frame number (default: the current frame)")
+
+    def execute(self, context):
+        clip = target_clip(context)
+        if not (0.0 <= self.co[0] <= 1.0 and 0.0 <= self.co[1] <= 1.0):
+            self.report({"WARNING"}, "Click inside the clip's frame to place a point")
+            return {"CANCELLED"}
+        obj = ensure_object(clip.samroto)
+        point = obj.points.add()
+        point.frame = self.frame if self.frame != -(2 ** 31) + 1 else current_source_frame(context, clip)
+        point.co = self.co
+        point.positive = self.positive
+        _redraw(context)
+        return {"FINISHED"}
+
+
+class SAMROTO_OT_add_box(_ClipOperator, bpy.types.Operator):
+    bl_idname = "samroto.add_box"
+    bl_label = "Add Box"
+    bl_description = "Set the box around the active object on the current frame (one per frame)"
+    bl_options = {"REGISTER", "UNDO"}
+
+    co_a: FloatVectorProperty(name="Corner", size=2)
+    co_b: FloatVectorProperty(name="Opposite Corner", size=2)
+    frame: IntProperty(name="Frame", default=-(2 ** 31) + 1)
+
+    def execute(self, context):
+        clip = target_clip(context)
+        lo = [max(0.0, min(self.co_a[i], self.co_b[i])) for i in (0, 1)]
+        hi = [min(1.0, max(self.co_a[i], self.co_b[i])) for i in (0, 1)]
+        size = clip.size
+        if (hi[0] - lo[0]) * size[0] < 2 or (hi[1] - lo[1]) * size[1] < 2:
+            self.report({"WARNING"}, "Drag a larger box (at least 2 pixels each way, inside the frame)")
+            return {"CANCELLED"}
+        obj = ensure_object(clip.samroto)
+        frame = self.frame if self.frame != -(2 ** 31) + 1 else current_source_frame(context, clip)
+        # SAM 2 takes one box per object per frame: a new box replaces the old one.
+        for i in reversed(range(len(obj.boxes))):
+            if obj.boxes[i].frame == frame:
+                obj.boxes.remove(i)
+        box = obj.boxes.add()
+        box.frame, box.co_min, box.co_max = frame, lo, hi
+        _redraw(context)
+        return {"FINISHED"}
+
+
+class SAMROTO_OT_clear_prompts(_ClipOperator, bpy.types.Operator):
+    bl_idname = "samroto.clear_prompts"
+    bl_label = "Clear Prompts"
+    bl_description = "Remove prompts of the active object"
+    bl_options = {"REGISTER", "UNDO"}
+
+    scope: EnumProperty(items=[("FRAME", "This Frame", "Prompts on the current frame"),
+                               ("OBJECT", "All Frames", "Every prompt of the active object")],
+                        default="FRAME")
+
+    def execute(self, context):
+        clip = target_clip(context)
+        obj = clip.samroto.active_object()
+        if obj is None:
+            return {"CANCELLED"}
+        frame = current_source_frame(context, clip)
+        for items in (obj.points, obj.boxes):
+            for i in reversed(range(len(items))):
+                if self.scope == "OBJECT" or items[i].frame == frame:
+                    items.remove(i)
+        _redraw(context)
+        return {"FINISHED"}
+
+
+def _mouse_co(context, event):
+    """Mouse position -> normalised clip coordinates.
+
+    The Clip Editor's View2D is set up in normalised clip units with the frame's
+    bottom-left corner at the view origin (ED_clip_point_stable_pos), so region_to_view is
+    the mapping (stabilisation and lens undistortion views are not accounted for).
+    """
+    return context.region.view2d.region_to_view(event.mouse_region_x, event.mouse_region_y)
+
+
+class SAMROTO_OT_click_point(_ClipOperator, bpy.types.Operator):
+    bl_idname = "samroto.click_point"
+    bl_label = "Click Point"
+    bl_description = "Click: positive point; Alt or Ctrl click: negative point"
+    bl_options = {"REGISTER", "UNDO"}
+
+    positive: BoolProperty(name="Positive", default=True)
+
+    def invoke(self, context, event):
+        co = _mouse_co(context, event)
+        return bpy.ops.samroto.add_point(co=co, positive=self.positive)
+
+
+class SAMROTO_OT_drag_box(_ClipOperator, bpy.types.Operator):
+    bl_idname = "samroto.drag_box"
+    bl_label = "Drag Box"
+    bl_description = "Drag a box around the object on the current frame"
+
+    def invoke(self, context, event):
+        from . import overlay
+        self.start = _mouse_co(context, event)
+        overlay.DRAG["box"] = (self.start, self.start)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        from . import overlay
+        end = _mouse_co(context, event)
+        if event.type == "MOUSEMOVE":
+            overlay.DRAG["box"] = (self.start, end)
+            context.area.tag_redraw()
+        elif event.type == "LEFTMOUSE" and event.value == "RELEASE":
+            overlay.DRAG.pop("box", None)
+            bpy.ops.samroto.add_box(co_a=self.start, co_b=end)
+            context.area.tag_redraw()
+            return {"FINISHED"}
+        elif event.type in {"RIGHTMOUSE", "ESC"}:
+            overlay.DRAG.pop("box", None)
+            context.area.tag_redraw()
+            return {"CANCELLED"}
+        return {"RUNNING_MODAL"}
+
+
+CLASSES = [SAMROTO_OT_object_add, SAMROTO_OT_object_remove, SAMROTO_OT_add_point,
+           SAMROTO_OT_add_box, SAMROTO_OT_clear_prompts, SAMROTO_OT_click_point,
+           SAMROTO_OT_drag_box]

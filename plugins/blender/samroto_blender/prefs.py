@@ -1,0 +1,60 @@
+"""Add-on preferences: the one setting the add-on needs (where samroto lives)."""
+
+import bpy
+from bpy.props import StringProperty
+
+# Written by `samroto install blender` (the Python that ran it) so a fresh install just works.
+try:
+    from . import _installed  # type: ignore
+    INSTALLED_PYTHON = getattr(_installed, "PYTHON", "")
+except ImportError:
+    INSTALLED_PYTHON = ""
+
+
+class SamrotoPreferences(bpy.types.AddonPreferences):
+    # Extensions live in bl_ext.<repo>.samroto_blender, legacy add-ons in samroto_blender.
+    bl_idname = __package__
+
+    python: StringProperty(
+        name="samroto Python", subtype="FILE_PATH", default=INSTALLED_PYTHON,
+        description="The Python where samroto is installed; the add-on starts the bridge "
+                    "with it when none is running (e.g. ~/samroto/.venv/bin/python)")
+    address: StringProperty(
+        name="Bridge address", default="",
+        description="Optional: connect to this running bridge (host:port or a Unix socket "
+                    "path) instead of finding or starting one")
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "python")
+        layout.prop(self, "address")
+        layout.operator("samroto.bridge_status", icon="PLUGIN")
+
+
+def get(context=None):
+    """These preferences (or defaults when the add-on is loaded without registering them)."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon else None
+
+
+class SAMROTO_OT_bridge_status(bpy.types.Operator):
+    bl_idname = "samroto.bridge_status"
+    bl_label = "Check Bridge"
+    bl_description = "Connect to the samroto bridge (starting it if needed) and report its state"
+
+    def execute(self, context):
+        from . import link
+        p = get(context)
+        request = {"python": bpy.path.abspath(p.python) if p and p.python else "",
+                   "address": p.address if p else ""}
+        try:
+            text = link.describe(request)
+        except link.BridgeError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, text)
+        return {"FINISHED"}
+
+
+CLASSES = [SamrotoPreferences, SAMROTO_OT_bridge_status]

@@ -1,0 +1,90 @@
+"""Prompts and settings stored on the Movie Clip, so the .blend owns them.
+
+Each clip gets ``clip.samroto`` (a PropertyGroup): a list of objects, each with its points
+and boxes. Frames are the source's own frame numbers (see clipinfo); positions are Blender's
+normalised clip coordinates (0..1, y up), so they survive proxies and scene offsets. A bridge
+restart loses nothing: a session is rebuilt from these on every Track.
+"""
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatVectorProperty,
+                       IntProperty, PointerProperty, StringProperty)
+
+# Distinct, readable colours for new objects (cycled).
+PALETTE = [
+    (1.0, 0.35, 0.2), (0.2, 0.75, 1.0), (0.45, 1.0, 0.3), (1.0, 0.85, 0.2),
+    (0.85, 0.4, 1.0), (1.0, 0.45, 0.7), (0.3, 1.0, 0.85), (0.9, 0.9, 0.9),
+]
+
+
+class SamrotoPoint(bpy.types.PropertyGroup):
+    frame: IntProperty(name="Frame", description="Source frame number")
+    co: FloatVectorProperty(name="Position", size=2, description="Normalised clip position (y up)")
+    positive: BoolProperty(name="Positive", default=True,
+                           description="Include (positive) or exclude (negative) this point")
+
+
+class SamrotoBox(bpy.types.PropertyGroup):
+    frame: IntProperty(name="Frame", description="Source frame number")
+    co_min: FloatVectorProperty(name="Min", size=2, description="Lower-left corner (normalised)")
+    co_max: FloatVectorProperty(name="Max", size=2, description="Upper-right corner (normalised)")
+
+
+class SamrotoObject(bpy.types.PropertyGroup):
+    # `name` (from PropertyGroup) is what the artist sees and what the matte files are named by.
+    obj_id: IntProperty(name="Id", description="samroto object id (stable across renames)")
+    color: FloatVectorProperty(name="Colour", subtype="COLOR", size=3, min=0.0, max=1.0,
+                               default=(1.0, 0.35, 0.2))
+    points: CollectionProperty(type=SamrotoPoint)
+    boxes: CollectionProperty(type=SamrotoBox)
+    matte_pattern: StringProperty(
+        name="Matte", subtype="FILE_PATH",
+        description="The matte sequence written by the last track (#### = frame number)")
+    image_name: StringProperty(description="The Image datablock holding the matte sequence")
+
+
+class SamrotoClipSettings(bpy.types.PropertyGroup):
+    objects: CollectionProperty(type=SamrotoObject)
+    active_index: IntProperty(name="Active Object", default=0)
+    next_id: IntProperty(default=1)
+    direction: EnumProperty(
+        name="Direction",
+        items=[("BOTH", "Both", "Track forward and backward from the current frame"),
+               ("FORWARD", "Forward", "Track from the current frame to the end"),
+               ("BACKWARD", "Backward", "Track from the current frame to the start")],
+        default="BOTH")
+    frame_range: EnumProperty(
+        name="Range",
+        items=[("CLIP", "Clip", "Every frame of the clip"),
+               ("SCENE", "Scene", "The scene's frame range (where the clip covers it)")],
+        default="CLIP")
+    output_dir: StringProperty(
+        name="Output", subtype="DIR_PATH", default="//samroto/",
+        description="Where mattes are written (// = next to the .blend)")
+    last_message: StringProperty(description="The last tracking result or error, shown in the panel")
+
+    def active_object(self):
+        if 0 <= self.active_index < len(self.objects):
+            return self.objects[self.active_index]
+        return None
+
+    def object_by_id(self, obj_id):
+        for obj in self.objects:
+            if obj.obj_id == obj_id:
+                return obj
+        return None
+
+
+CLASSES = [SamrotoPoint, SamrotoBox, SamrotoObject, SamrotoClipSettings]
+
+
+def register():
+    for cls in CLASSES:
+        bpy.utils.register_class(cls)
+    bpy.types.MovieClip.samroto = PointerProperty(type=SamrotoClipSettings)
+
+
+def unregister():
+    del bpy.types.MovieClip.samroto
+    for cls in reversed(CLASSES):
+        bpy.utils.unregister_class(cls)

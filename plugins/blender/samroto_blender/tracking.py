@@ -1,0 +1,291 @@
+"""Track: the clip's prompts go to the bridge, mattes come back while Blender stays usable.
+
+A worker thread talks to the bridge (blocking client calls, no ``bpy``) and puts events in
+a queue; the main thread drains it in ``TrackJob.step`` (called from the modal operator's
+timer events) to update progress, load mattes as they arrive, and finish. Esc cancels.
+
+Blender's timers do not fire in background mode (``blender -b``, the ``bpy`` module), so
+scripts use ``bpy.ops.samroto.track()`` (EXEC: blocks until done) or call
+``handle_event(context, "TIMER")`` themselves, which is exactly what the modal operator does.
+"""
+
+import os
+import queue
+import threading
+import time
+import traceback
+
+import bpy
+
+from . import clipinfo, link, prefs, results
+from .ops_prompts import current_source_frame, target_clip
+
+ACTIVE = {}  # clip name -> the TrackJob running for it
+
+
+def prompts_document(clip):
+    """The clip's prompts as samroto's prompts JSON (schema v1, pixels, y down)."""
+    size = (clip.size[0], clip.size[1])
+    objects = []
+    for obj in clip.samroto.objects:
+        frames = {}
+        for point in obj.points:
+            entry = frames.setdefault(point.frame, {"frame": point.frame})
+            entry.setdefault("points", []).append(clipinfo.to_pixels(point.co, size))
+            entry.setdefault("labels", []).append(1 if point.positive else 0)
+        for box in obj.boxes:
+            entry = frames.setdefault(box.frame, {"frame": box.frame})
+            x0, y1 = clipinfo.to_pixels(box.co_min, size)  # min corner is bottom-left
+            x1, y0 = clipinfo.to_pixels(box.co_max, size)
+            entry["box"] = [x0, y0, x1, y1]
+        if frames:
+            objects.append({"id": obj.obj_id, "name": obj.name,
+                            "prompts": [frames[f] for f in sorted(frames)]})
+    return {"version": 1, "objects": objects}
+
+
+def build_request(context, clip, direction=None):
+    """Everything the worker needs, as plain data (the thread must not touch bpy)."""
+    settings = clip.samroto
+    if not settings.objects or not any(len(o.points) or len(o.boxes) for o in settings.objects):
+        raise clipinfo.ClipError(
+            "No prompts: pick the samroto Prompt tool in the Movie Clip Editor and click on "
+            "the object (Alt-click excludes, drag for a box), then Track.")
+    path = clipinfo.absolute_path(clip, bpy.path.abspath)
+    clipinfo.check_on_disk(path, clip.source)
+    first = clipinfo.first_file_number(path, clip.source)
+    lo, hi = clipinfo.source_range(clip.frame_start, clip.frame_offset, clip.frame_duration, first)
+    if settings.frame_range == "SCENE":
+        s_lo = clipinfo.source_frame(context.scene.frame_start, clip.frame_start, clip.frame_offset, first)
+        s_hi = clipinfo.source_frame(context.scene.frame_end, clip.frame_start, clip.frame_offset, first)
+        lo, hi = max(lo, s_lo), min(hi, s_hi)
+        if lo > hi:
+            raise clipinfo.ClipError("The scene's frame range does not overlap the clip.")
+    start = min(max(current_source_frame(context, clip), lo), hi)
+    out_dir = results.matte_dir(clip, settings)
+    outputs = {}
+    for obj in settings.objects:
+        if len(obj.points) or len(obj.boxes):
+            outputs[obj.obj_id] = os.path.join(out_dir, "%s.####.exr" % bpy.path.clean_name(obj.name))
+    p = prefs.get(context)
+    return {
+        "source": clipinfo.frames_source(path, clip.source),
+        "color": clipinfo.color_input(clip.colorspace_settings.name),
+        "range": [lo, hi],
+        "start": start,
+        "direction": (direction or settings.direction).lower(),
+        "prompts": prompts_document(clip),
+        "outputs": outputs,
+        "size": [clip.size[0], clip.size[1]],
+        "python": bpy.path.abspath(p.python) if p and p.python else "",
+        "address": p.address if p else "",
+    }
+
+
+class TrackJob:
+    def __init__(self, clip, request):
+        self.clip_name = clip.name
+        self.request = request
+        self.events = queue.Queue()
+        self.cancel_requested = threading.Event()
+        self.total = max(1, request["range"][1] - request["range"][0] + 1)
+        self.done_frames = set()
+        self.state = "RUNNING"  # RUNNING, FINISHED, CANCELLED, ERROR
+        self.message = ""
+        self.thread = threading.Thread(target=self._work, name="samroto-track", daemon=True)
+
+    # -- worker thread (no bpy here) ---------------------------------------------------------
+    def _work(self):
+        try:
+            link.run_track(self.request, self.events.put, self.cancel_requested)
+            self.events.put(("cancelled",) if self.cancel_requested.is_set() else ("done",))
+        except link.BridgeError as exc:
+            self.events.put(("error", str(exc)))
+        except Exception as exc:  # the UI must say something, not leave a traceback only
+            traceback.print_exc()
+            self.events.put(("error", "Tracking failed: %s: %s" % (type(exc).__name__, exc)))
+
+    def start(self):
+        os.makedirs(os.path.dirname(next(iter(self.request["outputs"].values()))), exist_ok=True)
+        self.thread.start()
+        return self
+
+    def cancel(self):
+        self.cancel_requested.set()
+
+    # -- main thread --------------------------------------------------------------------------
+    def step(self, context):
+        """Apply what arrived from the worker; returns the job state."""
+        clip = bpy.data.movieclips.get(self.clip_name)
+        arrived = False
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            kind = event[0]
+            if kind == "matte":  # ("matte", frame, {obj_id: path})
+                self.done_frames.add(event[1])
+                arrived = True
+            elif kind == "done":
+                self._finish(context, clip, "FINISHED",
+                             "Tracked %d frames of %s" % (len(self.done_frames), self.clip_name))
+            elif kind == "cancelled":
+                self._finish(context, clip, "CANCELLED",
+                             "Tracking cancelled after %d frames (those mattes are kept)" % len(self.done_frames))
+            elif kind == "error":
+                self._finish(context, clip, "ERROR", event[1])
+        if self.state == "RUNNING":
+            if arrived and clip is not None:
+                self._show_mattes(clip)
+            self._progress(context)
+        return self.state
+
+    def _show_mattes(self, clip):
+        frames = sorted(self.done_frames)
+        for obj in clip.samroto.objects:
+            pattern = self.request["outputs"].get(obj.obj_id)
+            if pattern and frames:
+                obj.matte_pattern = results.blend_relative(pattern)
+                if os.path.exists(results.matte_file(pattern, frames[0])):
+                    results.load_matte_image(clip, obj, frames[0])
+
+    def _progress(self, context):
+        done = len(self.done_frames)
+        text = "samroto: tracking %s, %d/%d frames (Esc to cancel)" % (self.clip_name, done, self.total)
+        _status(context, text, 100.0 * done / self.total)
+
+    def _finish(self, context, clip, state, message):
+        if self.state != "RUNNING":
+            return
+        self.state, self.message = state, message
+        ACTIVE.pop(self.clip_name, None)
+        _status(context, None, None)
+        if clip is None:
+            return
+        clip.samroto.last_message = message
+        if self.done_frames:
+            self._show_mattes(clip)
+            tracked = [o for o in clip.samroto.objects if o.obj_id in self.request["outputs"]]
+            try:
+                results.build_compositor(context.scene, clip, tracked)
+            except clipinfo.ClipError as exc:
+                clip.samroto.last_message = "%s (compositor: %s)" % (message, exc)
+
+
+def _status(context, text, percent):
+    """Progress in the status bar (and the Clip Editor header); None clears it."""
+    wm = context.window_manager
+    try:
+        if text is None:
+            wm.progress_end()
+        else:
+            wm.progress_begin(0, 100)
+            wm.progress_update(percent)
+        if context.workspace is not None:
+            context.workspace.status_text_set(text)
+        for area in (context.screen.areas if context.screen else []):
+            if area.type == "CLIP_EDITOR":
+                area.header_text_set(text)
+    except (AttributeError, RuntimeError):
+        pass  # no UI (background): the state is still in the job and on the clip
+
+
+def start_job(context, clip, direction=None):
+    if clip.name in ACTIVE:
+        raise clipinfo.ClipError("%s is already being tracked (Esc cancels it)." % clip.name)
+    job = TrackJob(clip, build_request(context, clip, direction))
+    ACTIVE[clip.name] = job
+    try:
+        return job.start()
+    except OSError as exc:
+        ACTIVE.pop(clip.name, None)
+        raise clipinfo.ClipError("Cannot create the matte folder: %s" % exc)
+
+
+def handle_event(context, event_type, clip_name=None):
+    """The modal operator's event handler: 'TIMER' advances, 'ESC' cancels.
+
+    Returns the job state (RUNNING, FINISHED, CANCELLED, ERROR), or None with no job.
+    """
+    job = ACTIVE.get(clip_name) if clip_name else next(iter(ACTIVE.values()), None)
+    if job is None:
+        return None
+    if event_type == "ESC":
+        job.cancel()
+    return job.step(context)
+
+
+class SAMROTO_OT_track(bpy.types.Operator):
+    bl_idname = "samroto.track"
+    bl_label = "Track"
+    bl_description = "Track every object's matte through the clip from the current frame (Esc cancels)"
+
+    direction: bpy.props.EnumProperty(
+        name="Direction",
+        items=[("DEFAULT", "Panel Setting", ""), ("BOTH", "Both", ""),
+               ("FORWARD", "Forward", ""), ("BACKWARD", "Backward", "")],
+        default="DEFAULT")
+
+    @classmethod
+    def poll(cls, context):
+        return target_clip(context) is not None
+
+    def _start(self, context):
+        clip = target_clip(context)
+        self.clip_name = clip.name
+        try:
+            return start_job(context, clip, None if self.direction == "DEFAULT" else self.direction)
+        except (clipinfo.ClipError, link.BridgeError) as exc:
+            clip.samroto.last_message = str(exc)
+            self.report({"ERROR"}, str(exc))
+            return None
+
+    def execute(self, context):
+        """Blocking run (scripts, background mode): step until the job ends."""
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        while job.step(context) == "RUNNING":
+            time.sleep(0.05)
+        return self._report(job)
+
+    def invoke(self, context, event):
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type not in {"TIMER", "ESC"}:
+            return {"PASS_THROUGH"}
+        state = handle_event(context, event.type, self.clip_name)
+        if state == "RUNNING":
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self._timer)
+        for area in context.screen.areas if context.screen else []:
+            area.tag_redraw()
+        clip = bpy.data.movieclips.get(self.clip_name)
+        message = clip.samroto.last_message if clip else ""
+        self.report({"ERROR"} if state == "ERROR" else {"INFO"}, message or "Tracking ended")
+        return {"FINISHED"} if state == "FINISHED" else {"CANCELLED"}
+
+    def _report(self, job):
+        self.report({"ERROR"} if job.state == "ERROR" else {"INFO"}, job.message)
+        return {"FINISHED"} if job.state == "FINISHED" else {"CANCELLED"}
+
+
+class SAMROTO_OT_cancel(bpy.types.Operator):
+    bl_idname = "samroto.cancel"
+    bl_label = "Cancel Tracking"
+    bl_description = "Stop tracking (finished mattes are kept)"
+
+    def execute(self, context):
+        for job in list(ACTIVE.values()):
+            job.cancel()
+        return {"FINISHED"}
+
+
+CLASSES = [SAMROTO_OT_track, SAMROTO_OT_cancel]

@@ -1,0 +1,67 @@
+"""The samroto panel in the Movie Clip Editor's sidebar (N panel, "samroto" tab)."""
+
+import bpy
+
+from . import tracking
+from .ops_prompts import current_source_frame
+
+
+class SAMROTO_UL_objects(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        row = layout.row(align=True)
+        row.prop(item, "color", text="")
+        row.prop(item, "name", text="", emboss=False)
+        row.label(text="%d pts, %d boxes" % (len(item.points), len(item.boxes)))
+
+
+class SAMROTO_PT_main(bpy.types.Panel):
+    bl_space_type = "CLIP_EDITOR"
+    bl_region_type = "UI"
+    bl_category = "samroto"
+    bl_label = "samroto (SAM 2)"
+
+    @classmethod
+    def poll(cls, context):
+        return getattr(context.space_data, "clip", None) is not None
+
+    def draw(self, context):
+        layout = self.layout
+        clip = context.space_data.clip
+        settings = clip.samroto
+
+        layout.label(text="Objects")
+        row = layout.row()
+        row.template_list("SAMROTO_UL_objects", "", settings, "objects", settings, "active_index", rows=3)
+        col = row.column(align=True)
+        col.operator("samroto.object_add", icon="ADD", text="")
+        col.operator("samroto.object_remove", icon="REMOVE", text="")
+
+        obj = settings.active_object()
+        if obj is not None:
+            frame = current_source_frame(context, clip)
+            here = sum(1 for p in obj.points if p.frame == frame) + sum(1 for b in obj.boxes if b.frame == frame)
+            box = layout.box()
+            box.label(text="Frame %d: %d prompt(s) for %s" % (frame, here, obj.name))
+            box.label(text="Tool: click +, Alt/Ctrl-click -, drag a box", icon="INFO")
+            row = box.row(align=True)
+            row.operator("samroto.clear_prompts", text="Clear Frame").scope = "FRAME"
+            row.operator("samroto.clear_prompts", text="Clear Object").scope = "OBJECT"
+
+        layout.separator()
+        layout.prop(settings, "direction")
+        layout.prop(settings, "frame_range")
+        layout.prop(settings, "output_dir")
+        if clip.name in tracking.ACTIVE:
+            job = tracking.ACTIVE[clip.name]
+            layout.label(text="Tracking: %d/%d frames" % (len(job.done_frames), job.total), icon="TIME")
+            layout.operator("samroto.cancel", icon="CANCEL")
+        else:
+            layout.operator("samroto.track", icon="TRACKING", text="Track")
+        row = layout.row(align=True)
+        row.operator("samroto.setup_compositor", icon="NODETREE")
+        row.operator("samroto.convert_to_mask", icon="MOD_MASK")
+        if settings.last_message:
+            layout.label(text=settings.last_message, icon="INFO")
+
+
+CLASSES = [SAMROTO_UL_objects, SAMROTO_PT_main]

@@ -1,0 +1,150 @@
+"""Inside Blender: the add-on's Blender-side parts, without a bridge.
+
+Enable the add-on; check its UI is registered; add prompts through its operators on an
+image-sequence clip and a movie clip; check the request the bridge would get (source path,
+frame numbers, pixel coordinates with y down); wire a generated matte sequence into the
+compositor and render a frame whose alpha must equal the matte; Convert to Mask and
+rasterise the Mask with Blender's own Mask node against the matte; save, reload, and
+check the prompts are still there. Clear errors for no prompts / missing clip files.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import bpy  # noqa: E402
+import numpy as np  # noqa: E402
+
+from helpers import (args, enable_addon, image_alpha, load_clip, mask_raster, render_alpha,  # noqa: E402
+                     result, set_source_frame)
+
+a = args()
+out = {}
+addon = enable_addon()
+from samroto_blender import clipinfo, contours, overlay, results, to_mask, tracking  # noqa: E402
+
+# --- UI registration ----------------------------------------------------------------------
+out["panel"] = hasattr(bpy.types, "SAMROTO_PT_main")
+out["operators"] = sorted(name for name in dir(bpy.ops.samroto) if not name.startswith("_"))
+from bl_ui.space_toolsystem_common import ToolSelectPanelHelper  # noqa: E402
+
+tool_cls = ToolSelectPanelHelper._tool_class_from_space_type("CLIP_EDITOR")
+ids = []
+for item in tool_cls._tools.get("TRACKING", []):
+    for t in (item if isinstance(item, tuple) else (item,)):
+        if t is not None and hasattr(t, "idname"):
+            ids.append(t.idname)
+out["tool"] = "samroto.prompt_tool" in ids
+out["manifest_and_bl_info"] = [os.path.isfile(os.path.join(os.path.dirname(addon.__file__), "blender_manifest.toml")),
+                              addon.bl_info["blender"]]
+
+# --- prompts on an image sequence ----------------------------------------------------------
+bpy.ops.wm.save_as_mainfile(filepath=a["blend"])  # mattes go next to the .blend
+clip = load_clip(a["sequence"])
+W, H = clip.size
+out["seq_clip"] = {"size": [W, H], "frame_start": clip.frame_start, "duration": clip.frame_duration}
+
+# No prompts yet: a clear error, not a traceback.
+try:
+    tracking.build_request(bpy.context, clip)
+    out["no_prompts_error"] = None
+except clipinfo.ClipError as exc:
+    out["no_prompts_error"] = str(exc)
+with bpy.context.temp_override():
+    assert bpy.ops.samroto.track() == {"CANCELLED"}
+out["no_prompts_panel_message"] = clip.samroto.last_message
+
+bpy.ops.samroto.object_add(name="car")
+set_source_frame(clip, 1002)
+bpy.ops.samroto.add_point(co=(0.25, 0.75), positive=True)
+bpy.ops.samroto.add_point(co=(0.9, 0.1), positive=False)
+bpy.ops.samroto.add_box(co_a=(0.5, 0.25), co_b=(0.125, 0.875))
+bpy.ops.samroto.add_box(co_a=(0.1, 0.2), co_b=(0.6, 0.9))  # replaces the box on this frame
+set_source_frame(clip, 1004)
+bpy.ops.samroto.add_point(co=(0.5, 0.5))
+bpy.ops.samroto.object_add(name="tree")
+bpy.ops.samroto.add_point(co=(0.75, 0.25))
+out_of_frame = bpy.ops.samroto.add_point(co=(1.5, 0.5))
+out["outside_click"] = sorted(out_of_frame)
+request = tracking.build_request(bpy.context, clip)
+out["request"] = {k: request[k] for k in ("source", "color", "range", "start", "direction", "prompts", "size")}
+out["request_outputs"] = {str(k): v for k, v in request["outputs"].items()}
+
+# The overlay draws the current frame's prompts in each object's colour.
+shapes = overlay.overlay_shapes(clip.samroto, 1004, lambda co: (co[0] * 100, co[1] * 100), 1)
+out["overlay"] = [[kind, [list(map(round, c)) for c in coords]] for _, kind, coords in shapes]
+
+# --- compositor with a (generated) matte sequence -------------------------------------------
+car = clip.samroto.objects["car"]
+car.matte_pattern = results.blend_relative(a["mattes"])
+results.load_matte_image(clip, car, 1001)
+bpy.ops.samroto.setup_compositor()
+scene = bpy.context.scene
+tree = results.compositor_tree(scene, create=False)
+out["tree"] = sorted(n.name for n in tree.nodes if n.name.startswith("samroto"))
+out["tree_kind"] = "compositing_node_group" if results.IS_50 else "scene.node_tree"
+render_errors = []
+for frame in (1001, 1003, 1006):
+    set_source_frame(clip, frame)
+    alpha = render_alpha(scene, os.path.join(a["out"], "render_%d.exr" % frame))
+    matte = image_alpha(results.matte_file(a["mattes"], frame))
+    render_errors.append(float(np.abs(alpha - matte).max()))
+out["render_alpha_error"] = render_errors
+# A PNG of a composited frame for the docs.
+set_source_frame(clip, 1003)
+scene.render.image_settings.file_format = "PNG"
+scene.render.image_settings.color_mode = "RGBA"
+scene.render.filepath = os.path.join(a["out"], "composited.png")
+bpy.ops.render.render(write_still=True)
+
+# --- Convert to Mask ---------------------------------------------------------------------------
+clip.samroto.active_index = 0
+assert bpy.ops.samroto.convert_to_mask(all_objects=False) == {"FINISHED"}
+mask = bpy.data.masks["%s car" % clip.name]
+layer = mask.layers[0]
+out["mask"] = {"layers": len(mask.layers), "splines": len(layer.splines),
+               "points": len(layer.splines[0].points), "cyclic": layer.splines[0].use_cyclic}
+ious = []
+for frame in range(1001, 1007):
+    first = clipinfo.first_file_number(clip.filepath, clip.source)
+    sf = clipinfo.scene_frame(frame, clip.frame_start, clip.frame_offset, first)
+    raster = mask_raster(mask, sf, (W, H), os.path.join(a["out"], "mask_%d.exr" % frame)) > 0.5
+    matte = image_alpha(results.matte_file(a["mattes"], frame)) > 0.5
+    ious.append(float((raster & matte).sum() / max(1, (raster | matte).sum())))
+out["mask_iou"] = ious
+# keys: moving to two frames gives two different shapes
+pts = []
+for frame in (1001, 1006):
+    set_source_frame(clip, frame)
+    pts.append([tuple(p.co) for p in layer.splines[0].points])
+out["mask_moves"] = float(np.abs(np.array(pts[0]) - np.array(pts[1])).max())
+
+# --- movie clip ---------------------------------------------------------------------------------
+movie = load_clip(a["movie"])
+bpy.ops.samroto.object_add(name="ball")
+set_source_frame(movie, 3)
+bpy.ops.samroto.add_point(co=(0.5, 0.5))
+req = tracking.build_request(bpy.context, movie)
+out["movie"] = {"source": req["source"], "range": req["range"], "start": req["start"],
+                "size": req["size"], "prompts": req["prompts"]}
+
+# --- save + reload: the .blend owns the prompts ----------------------------------------------------
+before = tracking.prompts_document(bpy.data.movieclips[clip.name])
+bpy.ops.wm.save_mainfile()
+bpy.ops.wm.read_homefile(use_empty=True)
+bpy.ops.wm.open_mainfile(filepath=a["blend"])
+after = tracking.prompts_document(bpy.data.movieclips[clip.name])
+out["prompts_survive"] = before == after and len(after["objects"]) == 2
+out["mask_survives"] = "%s car" % clip.name in bpy.data.masks
+
+# --- clip missing on disk ---------------------------------------------------------------------------
+reloaded = bpy.data.movieclips[movie.name]
+reloaded.filepath = a["movie"] + ".missing.mp4"
+bpy.context.scene.active_clip = reloaded
+try:
+    tracking.build_request(bpy.context, reloaded)
+    out["missing_error"] = None
+except clipinfo.ClipError as exc:
+    out["missing_error"] = str(exc)
+result(out)

@@ -1,0 +1,160 @@
+"""The Blender add-on, tested inside real Blender: the `bpy` module from PyPI (Blender 4.5 LTS
+and 5.0.1, each in its own virtualenv made by scripts/setup-blender.sh).
+
+pytest (samroto's Python) makes the data (an image sequence, an H.264 movie, mattes),
+installs the add-on with `samroto install blender`'s installer into a temp scripts folder,
+then runs tests/blender/*.py with each Blender's Python in a subprocess; those print a
+``RESULT`` JSON line that the tests here check.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = Path(__file__).resolve().parent / "blender"
+VERSIONS = {"4.5": ROOT / ".venv-blender-4.5", "5.0": ROOT / ".venv-blender-5.0"}
+W, H, FIRST, COUNT = 96, 64, 1001, 6
+
+pytestmark = pytest.mark.blender
+
+
+def blender_python(version: str) -> Path:
+    python = VERSIONS[version] / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"Blender {version} virtualenv {VERSIONS[version]} is absent: run scripts/setup-blender.sh")
+    return python
+
+
+def disc(frame: int, shape=(H, W)) -> np.ndarray:
+    """A soft-edged ellipse that moves right by 4 px a frame (rows top-down)."""
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]] + 0.5
+    cx, cy = 30 + 4 * (frame - FIRST), 30
+    return (((xx - cx) / 18) ** 2 + ((yy - cy) / 14) ** 2 <= 1.0).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    import av
+    import OpenImageIO as oiio
+
+    from samroto.core.io.mattes import MatteWriter
+
+    root = tmp_path_factory.mktemp("blender")
+    (root / "plate").mkdir()
+    for f in range(FIRST, FIRST + COUNT):
+        rgb = np.zeros((H, W, 3), np.uint8)
+        rgb[..., 2] = 60
+        rgb[disc(f) > 0] = (230, 120, 40)
+        out = oiio.ImageOutput.create(str(root / f"plate/plate.{f}.png"))
+        out.open(str(root / f"plate/plate.{f}.png"), oiio.ImageSpec(W, H, 3, "uint8"))
+        out.write_image(rgb)
+        out.close()
+    movie = root / "plate.mp4"
+    with av.open(str(movie), "w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for i in range(8):
+            rgb = np.zeros((H, W, 3), np.uint8)
+            rgb[disc(FIRST + i) > 0] = 200
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    (root / "mattes").mkdir()
+    with MatteWriter(str(root / "mattes" / "car.####.exr"), layout="files") as writer:
+        for f in range(FIRST, FIRST + COUNT):
+            writer.write(f, {"car": disc(f)})
+    return root
+
+
+@pytest.fixture(scope="module")
+def addon_dir(tmp_path_factory):
+    from samroto.plugins.blender import install
+
+    scripts = tmp_path_factory.mktemp("blender_scripts")
+    written = install.install(scripts / "addons", python=sys.executable)
+    assert scripts / "addons" / "samroto_blender" / "__init__.py" in written
+    return scripts
+
+
+def run_in_blender(version: str, script: str, arguments: dict, scripts_dir: Path, timeout=240, env=None):
+    python = blender_python(version)
+    environment = dict(os.environ, BLENDER_USER_SCRIPTS=str(scripts_dir), **(env or {}))
+    proc = subprocess.run([str(python), str(SCRIPTS / script), json.dumps(arguments)],
+                          capture_output=True, text=True, timeout=timeout, env=environment)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, f"Blender {version} {script} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
+    out = run_in_blender(version, "addon_parts.py", {
+        "sequence": str(data / "plate" / f"plate.{FIRST}.png"),
+        "movie": str(data / "plate.mp4"),
+        "mattes": str(data / "mattes" / "car.####.exr"),
+        "blend": str(tmp_path / "shot.blend"),
+        "out": str(tmp_path),
+    }, addon_dir)
+
+    # Registered UI: panel, tool in the Clip Editor's toolbar, operators; both packagings.
+    assert out["panel"] and out["tool"]
+    for op in ("track", "add_point", "add_box", "click_point", "drag_box", "convert_to_mask",
+               "setup_compositor", "object_add", "object_remove", "clear_prompts", "cancel"):
+        assert op in out["operators"]
+    assert out["manifest_and_bl_info"] == [True, [4, 2, 0]]
+
+    assert out["seq_clip"] == {"size": [W, H], "frame_start": 1, "duration": COUNT}
+    assert "No prompts" in out["no_prompts_error"] and "samroto Prompt tool" in out["no_prompts_error"]
+    assert out["no_prompts_panel_message"] == out["no_prompts_error"]
+    assert out["outside_click"] == ["CANCELLED"]
+
+    # The request: sequence pattern, source frame numbers, pixels with y down.
+    req = out["request"]
+    assert req["source"] == str(data / "plate" / "plate.####.png")
+    assert req["range"] == [FIRST, FIRST + COUNT - 1] and req["start"] == 1004
+    assert req["color"] == "srgb" and req["direction"] == "both" and req["size"] == [W, H]
+    car, tree = req["prompts"]["objects"]
+    assert req["prompts"]["version"] == 1
+    assert car["name"] == "car" and [p["frame"] for p in car["prompts"]] == [1002, 1004]
+    f1002 = car["prompts"][0]
+    assert f1002["points"] == [[0.25 * W, 0.25 * H], [0.9 * W, 0.9 * H]] and f1002["labels"] == [1, 0]
+    assert f1002["box"] == pytest.approx([0.1 * W, 0.1 * H, 0.6 * W, 0.8 * H])  # replaced, y flipped
+    assert tree["prompts"] == [{"frame": 1004, "points": [[0.75 * W, 0.75 * H]], "labels": [1]}]
+    assert out["request_outputs"]["1"].endswith(os.path.join("samroto", "plate.1001.png", "car.####.exr")) or \
+        out["request_outputs"]["1"].endswith("car.####.exr")
+    assert Path(out["request_outputs"]["1"]).parent.parent == tmp_path / "samroto"
+
+    # Overlay at frame 1004: car's point (plus marker), tree's point; nothing from 1002.
+    kinds = [k for k, _ in out["overlay"]]
+    assert kinds == ["points", "lines", "points", "lines"]
+    assert out["overlay"][0][1] == [[50, 50]] and out["overlay"][2][1] == [[75, 25]]
+
+    # Compositor: our nodes in the 4.x tree / 5.0 group; the rendered alpha is the matte.
+    assert out["tree_kind"] == ("compositing_node_group" if version == "5.0" else "scene.node_tree")
+    assert {"samroto: Clip", "samroto: Matte car", "samroto: Set Alpha"} <= set(out["tree"])
+    assert max(out["render_alpha_error"]) < 1e-3, out["render_alpha_error"]
+    assert (tmp_path / "composited.png").is_file()
+
+    # Convert to Mask: one layer, one cyclic spline, same point count on every key; the
+    # rasterised Mask covers the matte on every frame, and it moves between keys.
+    assert out["mask"]["layers"] == 1 and out["mask"]["splines"] == 1 and out["mask"]["cyclic"]
+    assert 8 <= out["mask"]["points"] <= 64
+    assert min(out["mask_iou"]) > 0.9, out["mask_iou"]
+    assert out["mask_moves"] > 0.03
+
+    # Movie clip: the file itself, frames 0..7, source frame of the prompt.
+    mv = out["movie"]
+    assert mv["source"] == str(data / "plate.mp4") and mv["range"] == [0, 7] and mv["start"] == 3
+    assert mv["prompts"]["objects"][0]["prompts"] == [{"frame": 3, "points": [[W / 2, H / 2]], "labels": [1]}]
+
+    assert out["prompts_survive"] and out["mask_survives"]
+    assert "missing on disk" in out["missing_error"] and "relink" in out["missing_error"]
