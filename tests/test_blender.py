@@ -69,7 +69,7 @@ def data(tmp_path_factory):
         for packet in stream.encode():
             container.mux(packet)
     (root / "mattes").mkdir()
-    with MatteWriter(str(root / "mattes" / "car.####.exr"), layout="files") as writer:
+    with MatteWriter(str(root / "mattes" / "{name}.####.exr"), layout="files") as writer:
         for f in range(FIRST, FIRST + COUNT):
             writer.write(f, {"car": disc(f)})
     return root
@@ -92,7 +92,9 @@ def run_in_blender(version: str, script: str, arguments: dict, scripts_dir: Path
                           capture_output=True, text=True, timeout=timeout, env=environment)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, f"Blender {version} {script} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return json.loads(lines[-1][len("RESULT "):])
+    out = json.loads(lines[-1][len("RESULT "):])
+    print(json.dumps(out)[:3000])
+    return out
 
 
 @pytest.mark.parametrize("version", list(VERSIONS))
@@ -106,15 +108,16 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     }, addon_dir)
 
     # Registered UI: panel, tool in the Clip Editor's toolbar, operators; both packagings.
-    assert out["panel"] and out["tool"]
-    for op in ("track", "add_point", "add_box", "click_point", "drag_box", "convert_to_mask",
+    assert out["panel"]
+    for op in ("track", "add_point", "add_box", "place_prompts", "convert_to_mask",
                "setup_compositor", "object_add", "object_remove", "clear_prompts", "cancel"):
         assert op in out["operators"]
     assert out["manifest_and_bl_info"] == [True, [4, 2, 0]]
 
     assert out["seq_clip"] == {"size": [W, H], "frame_start": 1, "duration": COUNT}
-    assert "No prompts" in out["no_prompts_error"] and "samroto Prompt tool" in out["no_prompts_error"]
+    assert "No prompts" in out["no_prompts_error"] and "Place Prompts" in out["no_prompts_error"]
     assert out["no_prompts_panel_message"] == out["no_prompts_error"]
+    assert out["no_prompts_error"] in out["no_prompts_op"] and "Traceback" not in out["no_prompts_op"]
     assert out["outside_click"] == ["CANCELLED"]
 
     # The request: sequence pattern, source frame numbers, pixels with y down.
@@ -126,9 +129,11 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     assert req["prompts"]["version"] == 1
     assert car["name"] == "car" and [p["frame"] for p in car["prompts"]] == [1002, 1004]
     f1002 = car["prompts"][0]
-    assert f1002["points"] == [[0.25 * W, 0.25 * H], [0.9 * W, 0.9 * H]] and f1002["labels"] == [1, 0]
+    assert np.allclose(f1002["points"], [[0.25 * W, 0.25 * H], [0.9 * W, 0.9 * H]], atol=1e-4)
+    assert f1002["labels"] == [1, 0]
     assert f1002["box"] == pytest.approx([0.1 * W, 0.1 * H, 0.6 * W, 0.8 * H])  # replaced, y flipped
-    assert tree["prompts"] == [{"frame": 1004, "points": [[0.75 * W, 0.75 * H]], "labels": [1]}]
+    assert [p["frame"] for p in tree["prompts"]] == [1004] and tree["prompts"][0]["labels"] == [1]
+    assert np.allclose(tree["prompts"][0]["points"], [[0.75 * W, 0.75 * H]], atol=1e-4)
     assert out["request_outputs"]["1"].endswith(os.path.join("samroto", "plate.1001.png", "car.####.exr")) or \
         out["request_outputs"]["1"].endswith("car.####.exr")
     assert Path(out["request_outputs"]["1"]).parent.parent == tmp_path / "samroto"
@@ -137,6 +142,11 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     kinds = [k for k, _ in out["overlay"]]
     assert kinds == ["points", "lines", "points", "lines"]
     assert out["overlay"][0][1] == [[50, 50]] and out["overlay"][2][1] == [[75, 25]]
+
+    # Place Prompts gestures: click, Alt-click, drag.
+    assert out["gestures"] == {"points": [[0.2, 0.3, True], [0.6, 0.6, False]],
+                               "boxes": [[0.1, 0.1, 0.5, 0.4]], "preview_cleared": True}
+    assert np.allclose(out["drag_preview"], [[0.1, 0.1], [0.3, 0.2]])
 
     # Compositor: our nodes in the 4.x tree / 5.0 group; the rendered alpha is the matte.
     assert out["tree_kind"] == ("compositing_node_group" if version == "5.0" else "scene.node_tree")
@@ -154,7 +164,104 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     # Movie clip: the file itself, frames 0..7, source frame of the prompt.
     mv = out["movie"]
     assert mv["source"] == str(data / "plate.mp4") and mv["range"] == [0, 7] and mv["start"] == 3
-    assert mv["prompts"]["objects"][0]["prompts"] == [{"frame": 3, "points": [[W / 2, H / 2]], "labels": [1]}]
+    assert mv["prompts"]["objects"][0]["prompts"] == [{"frame": 3, "points": [[W / 2, H / 2]], "labels": [1]}]  # exact in float32
 
     assert out["prompts_survive"] and out["mask_survives"]
     assert "missing on disk" in out["missing_error"] and "relink" in out["missing_error"]
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_zip_installs_as_extension(version, tmp_path):
+    from samroto.plugins.blender import install
+
+    python = blender_python(version)
+    archive = install.build_zip(tmp_path / "dist", python="/opt/samroto/bin/python")
+    out = run_in_blender(version, "extension_install.py", {"zip": str(archive)}, tmp_path / "scripts", env={
+        "BLENDER_USER_EXTENSIONS": str(tmp_path / "extensions"),
+        "BLENDER_USER_CONFIG": str(tmp_path / "config"),
+    })
+    assert python.exists()
+    assert out == {"status": ["FINISHED"], "enabled": True, "track_operator": True,
+                   "clip_property": True, "python_pref": "/opt/samroto/bin/python"}
+    assert (tmp_path / "extensions" / "user_default" / "samroto_blender" / "vendor" / "client.py").is_file()
+
+
+# --- outside Blender: the installer and the outline tracer ---------------------------------
+
+def test_install_replaces_and_is_found(tmp_path, monkeypatch):
+    from samroto.plugins.blender import install
+
+    monkeypatch.setenv("BLENDER_USER_SCRIPTS", str(tmp_path / "scripts"))
+    target = install.default_target()
+    assert target == tmp_path / "scripts" / "addons"
+    (target / "samroto_blender").mkdir(parents=True)
+    (target / "samroto_blender" / "stale.py").write_text("old")
+    written = install.install(None, python="/x/python")
+    addon = target / "samroto_blender"
+    assert not (addon / "stale.py").exists()  # an earlier install is replaced as a whole
+    names = {p.relative_to(addon).as_posix() for p in written}
+    assert {"__init__.py", "blender_manifest.toml", "vendor/client.py", "vendor/protocol.py",
+            "vendor/__init__.py", "_installed.py"} <= names
+    assert "PYTHON = '/x/python'" in (addon / "_installed.py").read_text()
+    assert not [p for p in target.iterdir() if p.name.startswith(".samroto-")]  # no staging left
+    # the vendored client needs nothing from samroto: no absolute samroto imports remain
+    for name in ("client.py", "protocol.py"):
+        assert "from samroto" not in (addon / "vendor" / name).read_text()
+        assert "import samroto" not in (addon / "vendor" / name).read_text()
+    assert install.installed() == addon
+
+
+def test_default_target_is_newest_blender(tmp_path, monkeypatch):
+    from samroto.plugins.blender import install
+
+    monkeypatch.delenv("BLENDER_USER_SCRIPTS", raising=False)
+    monkeypatch.setattr(install, "_config_root", lambda: tmp_path)
+    assert install.default_target() == tmp_path / "4.5" / "scripts" / "addons"
+    for v in ("3.6", "4.2", "4.10", "5.0"):
+        (tmp_path / v).mkdir()
+    assert install.default_target() == tmp_path / "5.0" / "scripts" / "addons"
+    assert install.installed() is None
+
+
+def _contours():
+    """The add-on's tracer module, loaded from its file (its package imports bpy)."""
+    import importlib.util
+
+    path = ROOT / "plugins" / "blender" / "samroto_blender" / "contours.py"
+    spec = importlib.util.spec_from_file_location("samroto_blender_contours", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_outline_traces_largest_region_counter_clockwise():
+    c = _contours()
+    matte = np.zeros((40, 60), np.float32)
+    matte[5:15, 10:30] = 1.0   # 10 x 20 rectangle (largest)
+    matte[30:33, 50:53] = 1.0  # a small island: ignored
+    loop = c.outer_boundary(c.largest_region(matte > 0.5))
+    xs, ys = loop[:, 0], loop[:, 1]
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (10, 30, 5, 15)
+    area = 0.5 * np.sum(xs * np.roll(ys, -1) - np.roll(xs, -1) * ys)
+    assert area == pytest.approx(200)  # positive: counter-clockwise, and exactly the region
+
+
+def test_fit_sequence_same_count_and_empty_frames():
+    c = _contours()
+    frames = [disc(FIRST + i)[::-1] for i in range(3)] + [np.zeros((H, W), np.float32)]
+    outlines = [c.outline(m) for m in frames]
+    assert outlines[-1] is None
+    count, fitted = c.fit_sequence(outlines)
+    assert all(f.shape == (count, 2) for f in fitted)
+    # the outline follows the ellipse (centre moves 4 px a frame), the empty frame collapses
+    centres = [f.mean(axis=0) for f in fitted]
+    assert centres[1][0] - centres[0][0] == pytest.approx(4, abs=0.5)
+    assert np.ptp(fitted[-1], axis=0).max() == 0
+
+
+def test_outline_of_large_matte_is_traced_downsampled():
+    c = _contours()
+    yy, xx = np.mgrid[0:1080, 0:1920]
+    matte = (((xx - 900) / 400.0) ** 2 + ((yy - 500) / 300.0) ** 2 <= 1).astype(np.float32)
+    loop = c.outline(matte)
+    assert loop[:, 0].min() == pytest.approx(500, abs=8) and loop[:, 0].max() == pytest.approx(1300, abs=8)

@@ -7,6 +7,16 @@ import torch
 from samroto.core.finishing import synthetic as S
 from samroto.core.finishing.refine import bilinear_alpha, box_mean, refine_alpha
 
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Small images: one thread is 20x faster than two fighting over a shared CI core."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # A small 16:9 plate with logits scaled like SAM 2's 256x256 square on a real plate:
 # 64x64 here is the 1080p upsampling ratio (7.5x4.2), 32x32 the 4K one.
 H, W = 270, 480

@@ -25,7 +25,8 @@ class Kind:
     def back(self, array: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         if self.is_torch:
             t = array if isinstance(array, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(array))
-            return t.to(device=self.device, dtype=self.dtype if self.dtype.is_floating_point else torch.float32)
+            # always float32: a bfloat16 alpha (from autocast logits) would band visibly
+            return t.to(device=self.device, dtype=torch.float32)
         if isinstance(array, torch.Tensor):
             array = array.detach().to("cpu", torch.float32).numpy()
         return np.asarray(array, dtype=np.float32)

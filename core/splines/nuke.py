@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 from .contours import AnimatedShape
 
 _NAME = re.compile(r"[^A-Za-z0-9_]")

@@ -22,20 +22,12 @@ from helpers import (args, enable_addon, image_alpha, load_clip, mask_raster, re
 a = args()
 out = {}
 addon = enable_addon()
+bpy.ops.wm.read_homefile(use_empty=True)  # a clip-only scene (the default cube would render)
 from samroto_blender import clipinfo, contours, overlay, results, to_mask, tracking  # noqa: E402
 
 # --- UI registration ----------------------------------------------------------------------
 out["panel"] = hasattr(bpy.types, "SAMROTO_PT_main")
 out["operators"] = sorted(name for name in dir(bpy.ops.samroto) if not name.startswith("_"))
-from bl_ui.space_toolsystem_common import ToolSelectPanelHelper  # noqa: E402
-
-tool_cls = ToolSelectPanelHelper._tool_class_from_space_type("CLIP_EDITOR")
-ids = []
-for item in tool_cls._tools.get("TRACKING", []):
-    for t in (item if isinstance(item, tuple) else (item,)):
-        if t is not None and hasattr(t, "idname"):
-            ids.append(t.idname)
-out["tool"] = "samroto.prompt_tool" in ids
 out["manifest_and_bl_info"] = [os.path.isfile(os.path.join(os.path.dirname(addon.__file__), "blender_manifest.toml")),
                               addon.bl_info["blender"]]
 
@@ -51,8 +43,11 @@ try:
     out["no_prompts_error"] = None
 except clipinfo.ClipError as exc:
     out["no_prompts_error"] = str(exc)
-with bpy.context.temp_override():
-    assert bpy.ops.samroto.track() == {"CANCELLED"}
+try:  # an operator that reports an ERROR raises in scripts (and shows a popup in the UI)
+    bpy.ops.samroto.track()
+    out["no_prompts_op"] = None
+except RuntimeError as exc:
+    out["no_prompts_op"] = str(exc)
 out["no_prompts_panel_message"] = clip.samroto.last_message
 
 bpy.ops.samroto.object_add(name="car")
@@ -74,6 +69,26 @@ out["request_outputs"] = {str(k): v for k, v in request["outputs"].items()}
 # The overlay draws the current frame's prompts in each object's colour.
 shapes = overlay.overlay_shapes(clip.samroto, 1004, lambda co: (co[0] * 100, co[1] * 100), 1)
 out["overlay"] = [[kind, [list(map(round, c)) for c in coords]] for _, kind, coords in shapes]
+
+# Place Prompts: the modal's gesture logic, driven with synthetic events (background mode
+# dispatches no mouse events). A click adds a point, Alt-click a negative one, a drag a box.
+from samroto_blender import tool  # noqa: E402
+
+bpy.ops.samroto.object_add(name="gestures")
+g = tool.PromptGesture()
+tool.apply(g.handle("LEFTMOUSE", "PRESS", (10, 10), (0.2, 0.3)))
+tool.apply(g.handle("LEFTMOUSE", "RELEASE", (11, 10), (0.21, 0.3)))
+tool.apply(g.handle("LEFTMOUSE", "PRESS", (40, 40), (0.6, 0.6)))
+tool.apply(g.handle("LEFTMOUSE", "RELEASE", (40, 40), (0.6, 0.6), negative=True))
+tool.apply(g.handle("LEFTMOUSE", "PRESS", (10, 10), (0.1, 0.1)))
+tool.apply(g.handle("MOUSEMOVE", "NOTHING", (30, 20), (0.3, 0.2)))
+out["drag_preview"] = [list(c) for c in overlay.DRAG["box"]]
+tool.apply(g.handle("LEFTMOUSE", "RELEASE", (50, 40), (0.5, 0.4)))
+gest = clip.samroto.objects["gestures"]
+out["gestures"] = {"points": [[round(v, 3) for v in p.co] + [p.positive] for p in gest.points],
+                   "boxes": [[round(v, 3) for v in b.co_min] + [round(v, 3) for v in b.co_max] for b in gest.boxes],
+                   "preview_cleared": "box" not in overlay.DRAG}
+bpy.ops.samroto.object_remove()
 
 # --- compositor with a (generated) matte sequence -------------------------------------------
 car = clip.samroto.objects["car"]
@@ -130,16 +145,17 @@ out["movie"] = {"source": req["source"], "range": req["range"], "start": req["st
                 "size": req["size"], "prompts": req["prompts"]}
 
 # --- save + reload: the .blend owns the prompts ----------------------------------------------------
-before = tracking.prompts_document(bpy.data.movieclips[clip.name])
+clip_name, movie_name = clip.name, movie.name
+before = tracking.prompts_document(bpy.data.movieclips[clip_name])
 bpy.ops.wm.save_mainfile()
 bpy.ops.wm.read_homefile(use_empty=True)
 bpy.ops.wm.open_mainfile(filepath=a["blend"])
-after = tracking.prompts_document(bpy.data.movieclips[clip.name])
+after = tracking.prompts_document(bpy.data.movieclips[clip_name])
 out["prompts_survive"] = before == after and len(after["objects"]) == 2
-out["mask_survives"] = "%s car" % clip.name in bpy.data.masks
+out["mask_survives"] = "%s car" % clip_name in bpy.data.masks
 
 # --- clip missing on disk ---------------------------------------------------------------------------
-reloaded = bpy.data.movieclips[movie.name]
+reloaded = bpy.data.movieclips[movie_name]
 reloaded.filepath = a["movie"] + ".missing.mp4"
 bpy.context.scene.active_clip = reloaded
 try:

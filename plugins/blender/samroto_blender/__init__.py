@@ -1,7 +1,7 @@
 """samroto for Blender: SAM 2 mattes in the Movie Clip Editor.
 
-Click on an object in the Movie Clip Editor (samroto Prompt tool), press Track in the
-sidebar's samroto tab, and get a matte on every frame, wired into the compositor; Convert to
+In the Movie Clip Editor's sidebar (samroto tab), press Place Prompts and click on an
+object, press Track, and get a matte on every frame, wired into the compositor; Convert to
 Mask makes an animated Mask to refine by hand. The SAM 2 work runs in the local samroto
 bridge; this add-on is a thin client (see docs/blender.md).
 """
@@ -11,7 +11,7 @@ bl_info = {
     "author": "samroto authors",
     "version": (0, 1, 0),
     "blender": (4, 2, 0),
-    "location": "Movie Clip Editor > Sidebar > samroto; Toolbar > samroto Prompt",
+    "location": "Movie Clip Editor > Sidebar (N) > samroto",
     "description": "Click an object, track a SAM 2 matte through the clip, composite or convert to Mask",
     "doc_url": "https://github.com/samroto/samroto/blob/main/docs/blender.md",
     "category": "Compositing",
@@ -21,8 +21,8 @@ import bpy  # noqa: E402
 
 from . import ops_prompts, overlay, prefs, props, results, to_mask, tool, tracking, ui  # noqa: E402
 
-_CLASSES = (prefs.CLASSES + ops_prompts.CLASSES + tracking.CLASSES + results.CLASSES
-            + [to_mask.SAMROTO_OT_convert_to_mask] + ui.CLASSES)
+_CLASSES = (prefs.CLASSES + ops_prompts.CLASSES + tool.CLASSES + tracking.CLASSES
+            + results.CLASSES + [to_mask.SAMROTO_OT_convert_to_mask] + ui.CLASSES)
 
 
 def register():
@@ -30,13 +30,11 @@ def register():
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
     overlay.register()
-    tool.register()
 
 
 def unregister():
     for job in list(tracking.ACTIVE.values()):
         job.cancel()
-    tool.unregister()
     overlay.unregister()
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

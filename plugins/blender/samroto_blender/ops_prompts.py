@@ -1,8 +1,7 @@
 """Operators that edit the prompts stored on the clip: objects, points, boxes.
 
-``samroto.add_point`` / ``samroto.add_box`` take normalised clip coordinates (scripts and
-the click tool use them alike); ``samroto.click_point`` and ``samroto.drag_box`` are what the
-Movie Clip Editor tool binds to the mouse.
+``samroto.add_point`` / ``samroto.add_box`` take normalised clip coordinates; scripts and
+the Place Prompts mode (tool.py) use them alike.
 """
 
 import bpy
@@ -172,59 +171,5 @@ class SAMROTO_OT_clear_prompts(_ClipOperator, bpy.types.Operator):
         return {"FINISHED"}
 
 
-def _mouse_co(context, event):
-    """Mouse position -> normalised clip coordinates.
-
-    The Clip Editor's View2D is set up in normalised clip units with the frame's
-    bottom-left corner at the view origin (ED_clip_point_stable_pos), so region_to_view is
-    the mapping (stabilisation and lens undistortion views are not accounted for).
-    """
-    return context.region.view2d.region_to_view(event.mouse_region_x, event.mouse_region_y)
-
-
-class SAMROTO_OT_click_point(_ClipOperator, bpy.types.Operator):
-    bl_idname = "samroto.click_point"
-    bl_label = "Click Point"
-    bl_description = "Click: positive point; Alt or Ctrl click: negative point"
-    bl_options = {"REGISTER", "UNDO"}
-
-    positive: BoolProperty(name="Positive", default=True)
-
-    def invoke(self, context, event):
-        co = _mouse_co(context, event)
-        return bpy.ops.samroto.add_point(co=co, positive=self.positive)
-
-
-class SAMROTO_OT_drag_box(_ClipOperator, bpy.types.Operator):
-    bl_idname = "samroto.drag_box"
-    bl_label = "Drag Box"
-    bl_description = "Drag a box around the object on the current frame"
-
-    def invoke(self, context, event):
-        from . import overlay
-        self.start = _mouse_co(context, event)
-        overlay.DRAG["box"] = (self.start, self.start)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        from . import overlay
-        end = _mouse_co(context, event)
-        if event.type == "MOUSEMOVE":
-            overlay.DRAG["box"] = (self.start, end)
-            context.area.tag_redraw()
-        elif event.type == "LEFTMOUSE" and event.value == "RELEASE":
-            overlay.DRAG.pop("box", None)
-            bpy.ops.samroto.add_box(co_a=self.start, co_b=end)
-            context.area.tag_redraw()
-            return {"FINISHED"}
-        elif event.type in {"RIGHTMOUSE", "ESC"}:
-            overlay.DRAG.pop("box", None)
-            context.area.tag_redraw()
-            return {"CANCELLED"}
-        return {"RUNNING_MODAL"}
-
-
 CLASSES = [SAMROTO_OT_object_add, SAMROTO_OT_object_remove, SAMROTO_OT_add_point,
-           SAMROTO_OT_add_box, SAMROTO_OT_clear_prompts, SAMROTO_OT_click_point,
-           SAMROTO_OT_drag_box]
+           SAMROTO_OT_add_box, SAMROTO_OT_clear_prompts]

@@ -10,6 +10,9 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatVectorProperty,
                        IntProperty, PointerProperty, StringProperty)
 
+# Blender 4.5+ warns about "//" paths unless the property says it takes them.
+_RELATIVE = {"options": {"PATH_SUPPORTS_BLEND_RELATIVE"}} if bpy.app.version >= (4, 5, 0) else {}
+
 # Distinct, readable colours for new objects (cycled).
 PALETTE = [
     (1.0, 0.35, 0.2), (0.2, 0.75, 1.0), (0.45, 1.0, 0.3), (1.0, 0.85, 0.2),
@@ -38,7 +41,7 @@ class SamrotoObject(bpy.types.PropertyGroup):
     points: CollectionProperty(type=SamrotoPoint)
     boxes: CollectionProperty(type=SamrotoBox)
     matte_pattern: StringProperty(
-        name="Matte", subtype="FILE_PATH",
+        name="Matte", subtype="FILE_PATH", **_RELATIVE,
         description="The matte sequence written by the last track (#### = frame number)")
     image_name: StringProperty(description="The Image datablock holding the matte sequence")
 
@@ -59,7 +62,7 @@ class SamrotoClipSettings(bpy.types.PropertyGroup):
                ("SCENE", "Scene", "The scene's frame range (where the clip covers it)")],
         default="CLIP")
     output_dir: StringProperty(
-        name="Output", subtype="DIR_PATH", default="//samroto/",
+        name="Output", subtype="DIR_PATH", default="//samroto/", **_RELATIVE,
         description="Where mattes are written (// = next to the .blend)")
     last_message: StringProperty(description="The last tracking result or error, shown in the panel")
 

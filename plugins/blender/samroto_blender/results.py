@@ -102,8 +102,12 @@ def compositor_tree(scene, create=True):
                                         if getattr(s, "item_type", "SOCKET") == "SOCKET"):
             tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
         return tree
-    if create:
+    if create and not scene.use_nodes:
         scene.use_nodes = True
+        # Blender's default tree renders the 3D scene (Render Layers): a clip comp needs none.
+        for node in list(scene.node_tree.nodes):
+            if node.bl_idname == "CompositorNodeRLayers":
+                scene.node_tree.nodes.remove(node)
     return scene.node_tree
 
 

@@ -1,48 +1,109 @@
-"""The "samroto Prompt" tool in the Movie Clip Editor's toolbar (Tracking mode).
+"""Place Prompts: the click/drag mode in the Movie Clip Editor.
 
-Click: positive point. Alt-click or Ctrl-click: negative point. Click-drag: box.
-Everything goes to the active object on the current frame.
+The Movie Clip Editor has no tool system (``register_tool`` refuses it: "has no toolbar"),
+so prompting is a modal operator started from the samroto panel: click for a positive
+point, Alt-click or Ctrl-click for a negative one, drag for a box; Esc, Enter or
+right-click ends it. Navigation (wheel, middle mouse, frame keys) passes through, so the
+artist can zoom, pan and change frame while placing prompts.
+
+``PromptGesture`` is the event logic without Blender events (tests drive it directly,
+since no events are dispatched in background mode).
 """
 
 import bpy
 
+from . import overlay
 
-class SamrotoPromptTool(bpy.types.WorkSpaceTool):
-    bl_space_type = "CLIP_EDITOR"
-    bl_context_mode = "TRACKING"
-    bl_idname = "samroto.prompt_tool"
-    bl_label = "samroto Prompt"
-    bl_description = ("Click: positive point. Alt/Ctrl-click: negative point. Drag: box. "
-                      "For the active samroto object, on the current frame")
-    bl_icon = "ops.gpencil.primitive_box"
-    bl_widget = None
-    bl_keymap = (
-        ("samroto.click_point", {"type": "LEFTMOUSE", "value": "CLICK"},
-         {"properties": [("positive", True)]}),
-        ("samroto.click_point", {"type": "LEFTMOUSE", "value": "CLICK", "alt": True},
-         {"properties": [("positive", False)]}),
-        ("samroto.click_point", {"type": "LEFTMOUSE", "value": "CLICK", "ctrl": True},
-         {"properties": [("positive", False)]}),
-        ("samroto.drag_box", {"type": "LEFTMOUSE", "value": "CLICK_DRAG"}, None),
-    )
-
-    def draw_settings(context, layout, tool):
-        clip = getattr(context, "edit_movieclip", None)
-        obj = clip.samroto.active_object() if clip else None
-        layout.label(text="Object: %s" % (obj.name if obj else "(new)"))
+DRAG_THRESHOLD = 5  # pixels of mouse travel that turn a click into a box drag
 
 
-_REGISTERED = []
+class PromptGesture:
+    """Press/move/release -> ("point", co, positive) or ("box", co_a, co_b) or None."""
+
+    def __init__(self):
+        self.press = None  # (region_xy, co)
+        self.dragging = False
+
+    def handle(self, kind, value, region_xy, co, negative=False):
+        if kind == "LEFTMOUSE" and value == "PRESS":
+            self.press, self.dragging = (region_xy, co), False
+            return None
+        if self.press is None:
+            return None
+        if kind == "MOUSEMOVE":
+            (x0, y0), _ = self.press
+            if abs(region_xy[0] - x0) + abs(region_xy[1] - y0) >= DRAG_THRESHOLD:
+                self.dragging = True
+            if self.dragging:
+                overlay.DRAG["box"] = (self.press[1], co)
+            return None
+        if kind == "LEFTMOUSE" and value == "RELEASE":
+            start, self.press = self.press[1], None
+            overlay.DRAG.pop("box", None)
+            if self.dragging:
+                return ("box", start, co)
+            return ("point", start, not negative)
+        return None
 
 
-def register():
-    try:
-        bpy.utils.register_tool(SamrotoPromptTool, separator=True)
-        _REGISTERED.append(SamrotoPromptTool)
-    except Exception as exc:  # no toolbar (e.g. some background setups): the operators still work
-        print("samroto: prompt tool not registered: %s" % exc)
+def apply(action):
+    """Run the add-on operator for a finished gesture; returns its result set."""
+    if action is None:
+        return None
+    if action[0] == "box":
+        return bpy.ops.samroto.add_box(co_a=action[1], co_b=action[2])
+    return bpy.ops.samroto.add_point(co=action[1], positive=action[2])
 
 
-def unregister():
-    while _REGISTERED:
-        bpy.utils.unregister_tool(_REGISTERED.pop())
+HINT = "samroto: click = include, Alt/Ctrl-click = exclude, drag = box  |  Esc/Enter: done"
+
+
+class SAMROTO_OT_place_prompts(bpy.types.Operator):
+    bl_idname = "samroto.place_prompts"
+    bl_label = "Place Prompts"
+    bl_description = ("Click on the clip to include the active object (Alt/Ctrl-click "
+                      "excludes, drag draws a box); Esc or Enter when done")
+
+    @classmethod
+    def poll(cls, context):
+        space = context.space_data
+        if space is None or space.type != "CLIP_EDITOR" or space.clip is None:
+            cls.poll_message_set("Use it in a Movie Clip Editor showing a clip")
+            return False
+        return True
+
+    def invoke(self, context, event):
+        self.area = context.area
+        self.region = next(r for r in context.area.regions if r.type == "WINDOW")
+        self.gesture = PromptGesture()
+        context.window_manager.modal_handler_add(self)
+        self.area.header_text_set(HINT)
+        return {"RUNNING_MODAL"}
+
+    def _region_xy(self, event):
+        return event.mouse_x - self.region.x, event.mouse_y - self.region.y
+
+    def _inside(self, xy):
+        return 0 <= xy[0] < self.region.width and 0 <= xy[1] < self.region.height
+
+    def modal(self, context, event):
+        if event.type in {"ESC", "RET", "NUMPAD_ENTER", "RIGHTMOUSE"} and event.value == "PRESS":
+            overlay.DRAG.pop("box", None)
+            self.area.header_text_set(None)
+            self.area.tag_redraw()
+            return {"FINISHED"}
+        if event.type not in {"LEFTMOUSE", "MOUSEMOVE"}:
+            return {"PASS_THROUGH"}  # zoom, pan, frame change...
+        xy = self._region_xy(event)
+        if event.type == "LEFTMOUSE" and event.value == "PRESS" and not self._inside(xy):
+            return {"PASS_THROUGH"}  # clicks on the sidebar, header, timeline
+        co = tuple(self.region.view2d.region_to_view(*xy))  # normalised clip coords, see ops_prompts
+        action = self.gesture.handle(event.type, event.value, xy, co, negative=event.alt or event.ctrl)
+        if action is not None:
+            with context.temp_override(area=self.area, region=self.region):
+                apply(action)
+        self.area.tag_redraw()
+        return {"RUNNING_MODAL"} if event.type == "LEFTMOUSE" or self.gesture.dragging else {"PASS_THROUGH"}
+
+
+CLASSES = [SAMROTO_OT_place_prompts]

@@ -49,8 +49,8 @@ def build_request(context, clip, direction=None):
     settings = clip.samroto
     if not settings.objects or not any(len(o.points) or len(o.boxes) for o in settings.objects):
         raise clipinfo.ClipError(
-            "No prompts: pick the samroto Prompt tool in the Movie Clip Editor and click on "
-            "the object (Alt-click excludes, drag for a box), then Track.")
+            "No prompts: press Place Prompts in the Movie Clip Editor's samroto panel and click "
+            "on the object (Alt-click excludes, drag for a box), then Track.")
     path = clipinfo.absolute_path(clip, bpy.path.abspath)
     clipinfo.check_on_disk(path, clip.source)
     first = clipinfo.first_file_number(path, clip.source)

@@ -37,12 +37,14 @@ class SAMROTO_PT_main(bpy.types.Panel):
         col.operator("samroto.object_remove", icon="REMOVE", text="")
 
         obj = settings.active_object()
-        if obj is not None:
+        if obj is None:
+            layout.operator("samroto.place_prompts", icon="RESTRICT_SELECT_OFF")
+        else:
             frame = current_source_frame(context, clip)
             here = sum(1 for p in obj.points if p.frame == frame) + sum(1 for b in obj.boxes if b.frame == frame)
             box = layout.box()
             box.label(text="Frame %d: %d prompt(s) for %s" % (frame, here, obj.name))
-            box.label(text="Tool: click +, Alt/Ctrl-click -, drag a box", icon="INFO")
+            box.operator("samroto.place_prompts", icon="RESTRICT_SELECT_OFF")
             row = box.row(align=True)
             row.operator("samroto.clear_prompts", text="Clear Frame").scope = "FRAME"
             row.operator("samroto.clear_prompts", text="Clear Object").scope = "OBJECT"

@@ -1,0 +1,237 @@
+"""Nuke .nk, Blender Mask data and Fusion .setting: parsed back, they give the same shapes."""
+
+import json
+import re
+import sys
+import types
+
+import cv2
+import numpy as np
+import pytest
+
+from samroto.core.splines import BezierShape, rasterize, shot_shapes
+from samroto.core.splines.blender import from_mask_space, mask_data, to_mask_space, write_mask_json
+from samroto.core.splines.fusion import from_fusion, polygon_setting, write_polygon_setting
+from samroto.core.splines.nuke import roto_nk, roto_python, write_roto_nk
+
+H, W = 180, 320
+
+
+def _matte(t):
+    m = np.zeros((H, W), np.float32)
+    cv2.ellipse(m, (100 + 10 * t, 90), (60, 35), 15 * t, 0, 360, 1.0, -1)
+    return m
+
+
+@pytest.fixture(scope="module")
+def shot():
+    mattes = {1001 + t: _matte(t) for t in range(3)}
+    return [shot_shapes(mattes, name="hero 1")], mattes
+
+
+def _iou(a, b):
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+def _check_iou(points, left, right, matte):
+    iou = _iou(rasterize([BezierShape(points, left, right)], (W, H)) > 0, matte >= 0.5)
+    assert iou >= 0.97, iou
+
+
+# ---------------------------------------------------------------- Nuke
+
+def _block(text, start):
+    """Text between the brace at ``start`` and its match."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        if depth == 0:
+            return text[start + 1:i]
+    raise AssertionError("unbalanced braces")
+
+
+class _Anim:
+    def __init__(self):
+        self.keys = {}
+
+    def addPositionKey(self, t, v):
+        self.keys[t] = (v.x, v.y)
+
+
+class _CP:
+    def __init__(self, x, y):
+        for knob in ("center", "leftTangent", "rightTangent", "featherLeftTangent", "featherRightTangent"):
+            setattr(self, knob, _Anim())
+
+
+class _Shape(list):
+    def __init__(self, curves):
+        super().__init__()
+        self.name = None
+
+
+class _Knob:
+    def __init__(self, value=""):
+        self.value, self.rootLayer, self.changed_called = value, [], False
+
+    def setValue(self, v):
+        self.value = v
+
+    def changed(self):
+        self.changed_called = True
+
+
+def _run_nuke_code(code):
+    node = {"curves": _Knob(), "onCreate": _Knob("code")}
+    nuke = types.ModuleType("nuke")
+    nuke.thisNode = lambda: node
+    nuke.nodes = types.SimpleNamespace(Roto=lambda **kw: node)
+    rp = types.ModuleType("nuke.rotopaint")
+    rp.Shape, rp.ShapeControlPoint = _Shape, _CP
+    nuke.rotopaint = rp
+    cl = types.ModuleType("_curvelib")
+    cl.CVec2 = lambda x, y: types.SimpleNamespace(x=x, y=y)
+    saved = {k: sys.modules.get(k) for k in ("nuke", "nuke.rotopaint", "_curvelib")}
+    sys.modules.update({"nuke": nuke, "nuke.rotopaint": rp, "_curvelib": cl})
+    try:
+        exec(compile(code, "<onCreate>", "exec"), {"nuke": nuke})
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    return node
+
+
+def test_nuke_roto_nk_pastes_and_builds_the_animated_shape(shot, tmp_path):
+    shapes, mattes = shot
+    text = roto_nk(shapes)
+    assert text.count("{") == text.count("}")
+    assert re.search(r"^Roto \{$", text, re.M) and " name SamRoto\n" in text
+    assert f'format "{W} {H} 0 0 {W} {H} 1' in text
+    code = _block(text, text.index(" onCreate {") + len(" onCreate "))
+    node = _run_nuke_code(code)
+    assert node["onCreate"].value == "" and node["curves"].changed_called     # runs once
+    (shape,) = node["curves"].rootLayer
+    assert shape.name == "hero_1" and len(shape) == shapes[0].n_points
+    for i, f in enumerate(shapes[0].frames):
+        c = np.array([cp.center.keys[f] for cp in shape])
+        lt = np.array([cp.leftTangent.keys[f] for cp in shape])
+        rt = np.array([cp.rightTangent.keys[f] for cp in shape])
+        pts = np.stack([c[:, 0], H - c[:, 1]], 1)                # Nuke is y-up
+        left = pts + np.stack([lt[:, 0], -lt[:, 1]], 1)
+        right = pts + np.stack([rt[:, 0], -rt[:, 1]], 1)
+        _check_iou(pts, left, right, mattes[f])
+    write_roto_nk(tmp_path / "roto.nk", shapes)
+    assert (tmp_path / "roto.nk").read_text() == text
+    assert "nuke.nodes.Roto(" in roto_python(shapes)
+    _run_nuke_code(roto_python(shapes))
+
+
+# ---------------------------------------------------------------- Blender
+
+def test_blender_mask_space_is_square_normalised_y_up():
+    corners = np.array([[0, 0], [W, H], [W / 2, H / 2]], float)
+    uv = to_mask_space(corners, W, H)
+    np.testing.assert_allclose(uv[2], [0.5, 0.5])
+    np.testing.assert_allclose(uv[0], [0.0, 0.5 + 0.5 * H / W])            # top-left: y up, centred
+    np.testing.assert_allclose(uv[1], [1.0, 0.5 - 0.5 * H / W])
+    np.testing.assert_allclose(from_mask_space(uv, W, H), corners, atol=1e-9)
+    tall = to_mask_space(np.array([[0.0, 0.0]]), 100, 200)
+    np.testing.assert_allclose(tall, [[0.25, 1.0]])
+
+
+def test_blender_mask_data_round_trips(shot, tmp_path):
+    shapes, mattes = shot
+    write_mask_json(tmp_path / "mask.json", shapes)
+    data = json.loads((tmp_path / "mask.json").read_text())
+    assert data["format"] == "samroto.blender_mask/1" and data["frame_size"] == [W, H]
+    (layer,) = data["layers"]
+    (spline,) = layer["splines"]
+    assert layer["name"] == "hero 1" and spline["cyclic"] is True
+    assert [k["frame"] for k in spline["keys"]] == shapes[0].frames
+    for key in spline["keys"]:
+        rows = np.array(key["points"])
+        assert rows.shape == (spline["n_points"], 6)
+        co, hl, hr = (from_mask_space(rows[:, i:i + 2], W, H) for i in (0, 2, 4))
+        _check_iou(co, hl, hr, mattes[key["frame"]])
+    assert mask_data(shapes) == data
+
+
+# ---------------------------------------------------------------- Fusion
+
+_TOKEN = re.compile(r'\s*(?:(\[-?\d+\])|("(?:[^"\\]|\\.)*")|([A-Za-z_][A-Za-z0-9_]*)|(-?[\d.]+(?:e-?\d+)?)|(.))')
+
+
+def _lua(text):
+    """A tiny parser for the Lua-table subset Fusion's .setting files use."""
+    toks = [m for m in _TOKEN.findall(text) if any(m)]
+    pos = 0
+
+    def value():
+        nonlocal pos
+        idx, s, ident, num, sym = toks[pos]
+        pos += 1
+        if s:
+            return s[1:-1]
+        if num:
+            return float(num)
+        if ident in ("true", "false"):
+            return ident == "true"
+        if ident:
+            if toks[pos][4] == "(":                   # ordered() { ... }
+                pos += 2
+            if toks[pos][4] == "{":
+                tbl = value()
+                tbl["__type"] = ident
+                return tbl
+            return ident
+        assert sym == "{", f"unexpected {sym!r}"
+        tbl, items = {}, []
+        while toks[pos][4] != "}":
+            idx, s, ident, num, sym = toks[pos]
+            if idx or (ident and toks[pos + 1][4] == "="):
+                pos += 2
+                tbl[int(idx[1:-1]) if idx else ident] = value()
+            else:
+                items.append(value())
+            if toks[pos][4] == ",":
+                pos += 1
+        pos += 1
+        if items:
+            tbl["__items"] = items
+        return tbl
+
+    out = value()
+    assert pos == len(toks), "trailing text"
+    return out
+
+
+def test_fusion_setting_parses_and_round_trips(shot, tmp_path):
+    shapes, mattes = shot
+    write_polygon_setting(tmp_path / "mask.setting", shapes, frame_offset=-1001)
+    doc = _lua((tmp_path / "mask.setting").read_text())
+    tool = doc["Tools"]["hero_1"]
+    assert tool["__type"] == "PolylineMask" and doc["ActiveTool"] == "hero_1"
+    assert tool["Inputs"]["MaskWidth"]["Value"] == W and tool["Inputs"]["MaskHeight"]["Value"] == H
+    spline = doc["Tools"][tool["Inputs"]["Polyline"]["SourceOp"]]
+    assert spline["__type"] == "BezierSpline"
+    assert sorted(spline["KeyFrames"]) == [0, 1, 2]
+    for k, frame in enumerate(shapes[0].frames):
+        poly = spline["KeyFrames"][k]["Value"]
+        assert poly["__type"] == "Polyline" and poly["Closed"] is True
+        pts = poly["Points"]["__items"]
+        XY = np.array([[p["X"], p["Y"]] for p in pts])
+        L = XY + np.array([[p["LX"], p["LY"]] for p in pts])
+        R = XY + np.array([[p["RX"], p["RY"]] for p in pts])
+        _check_iou(from_fusion(XY, W, H), from_fusion(L, W, H), from_fusion(R, W, H), mattes[frame])
+    # Fusion's centre is (0, 0), x spans -0.5..0.5, y in image widths, up
+    assert abs(XY[:, 0]).max() < 0.5 and abs(XY[:, 1]).max() < 0.5 * H / W
+    assert polygon_setting(shapes).count("{") == polygon_setting(shapes).count("}")
+
+
+def test_writers_refuse_empty_input():
+    for fn in (roto_nk, mask_data, polygon_setting):
+        with pytest.raises(ValueError, match="no shapes"):
+            fn([])
