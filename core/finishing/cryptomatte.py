@@ -18,14 +18,14 @@ The EXR is written with OpenImageIO, atomically (temp file, then ``os.replace``)
 from __future__ import annotations
 
 import json
-import os
 import re
 import struct
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from samroto.core.io import atomic_path
 
 from ._arrays import as_2d, to_numpy
 
@@ -151,21 +151,12 @@ def write_cryptomatte_exr(path, mattes: Mapping[str, object], layer: str = DEFAU
     pixels = np.ascontiguousarray(np.stack([channels[n] for n in names], -1), np.float32)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".exr", dir=path.parent)
-    os.close(fd)
-    try:
-        out = oiio.ImageOutput.create(tmp)
-        if out is None or not out.open(tmp, spec):
+    with atomic_path(path) as tmp:
+        out = oiio.ImageOutput.create(str(tmp))
+        if out is None or not out.open(str(tmp), spec):
             raise OSError(f"cannot write {path}: {oiio.geterror()}")
         ok = out.write_image(pixels)
         out.close()
         if not ok:
             raise OSError(f"cannot write {path}: {oiio.geterror()}")
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path

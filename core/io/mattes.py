@@ -296,6 +296,15 @@ def atomic_path(target: Path) -> Iterator[Path]:
         raise
 
 
+def write_text_atomic(path, text: str) -> Path:
+    """Write a text file (a .nk, a .setting, JSON) so that no reader ever sees half of it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+    return path
+
+
 def _write_image_atomic(path: Path, channels: dict[str, np.ndarray], fmt: str, compression: str,
                         bit_depth: int, fps: float | None) -> None:
     import OpenImageIO as oiio

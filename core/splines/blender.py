@@ -69,5 +69,5 @@ def mask_data(shapes: list[AnimatedShape], pixel_aspect: float = 1.0, mask_name:
 
 
 def write_mask_json(path, shapes: list[AnimatedShape], **kwargs) -> None:
-    from ._atomic import write_text
+    from samroto.core.io import write_text_atomic as write_text
     write_text(path, json.dumps(mask_data(shapes, **kwargs), indent=1))

@@ -97,5 +97,5 @@ def polygon_setting(shapes: list[AnimatedShape], pixel_aspect: float = 1.0, fram
 
 
 def write_polygon_setting(path, shapes: list[AnimatedShape], **kwargs) -> None:
-    from ._atomic import write_text
+    from samroto.core.io import write_text_atomic as write_text
     write_text(path, polygon_setting(shapes, **kwargs))

@@ -110,5 +110,5 @@ def roto_nk(shapes: list[AnimatedShape], node_name: str = "SamRoto", format_name
 
 def write_roto_nk(path, shapes: list[AnimatedShape], **kwargs) -> None:
     """Write :func:`roto_nk` text atomically (temp file + rename)."""
-    from ._atomic import write_text
+    from samroto.core.io import write_text_atomic as write_text
     write_text(path, roto_nk(shapes, **kwargs))
