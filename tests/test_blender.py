@@ -134,14 +134,18 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     assert f1002["box"] == pytest.approx([0.1 * W, 0.1 * H, 0.6 * W, 0.8 * H])  # replaced, y flipped
     assert [p["frame"] for p in tree["prompts"]] == [1004] and tree["prompts"][0]["labels"] == [1]
     assert np.allclose(tree["prompts"][0]["points"], [[0.75 * W, 0.75 * H]], atol=1e-4)
-    assert out["request_outputs"]["1"].endswith(os.path.join("samroto", "plate.1001.png", "car.####.exr")) or \
-        out["request_outputs"]["1"].endswith("car.####.exr")
-    assert Path(out["request_outputs"]["1"]).parent.parent == tmp_path / "samroto"
+    assert out["request_outputs"]["1"] == str(tmp_path / "samroto" / "plate" / "car.####.exr")
 
     # Overlay at frame 1004: car's point (plus marker), tree's point; nothing from 1002.
     kinds = [k for k, _ in out["overlay"]]
     assert kinds == ["points", "lines", "points", "lines"]
     assert out["overlay"][0][1] == [[50, 50]] and out["overlay"][2][1] == [[75, 25]]
+
+    # The panel: object list buttons, Place Prompts, Track, compositor and mask buttons.
+    for op in ("samroto.object_add", "samroto.object_remove", "samroto.place_prompts", "samroto.track",
+               "samroto.setup_compositor", "samroto.convert_to_mask", "samroto.clear_prompts"):
+        assert op in out["panel_ops"]
+    assert "Frame 1004: 1 prompt(s) for tree" in out["panel_labels"]
 
     # Place Prompts gestures: click, Alt-click, drag.
     assert out["gestures"] == {"points": [[0.2, 0.3, True], [0.6, 0.6, False]],
@@ -265,3 +269,26 @@ def test_outline_of_large_matte_is_traced_downsampled():
     matte = (((xx - 900) / 400.0) ** 2 + ((yy - 500) / 300.0) ** 2 <= 1).astype(np.float32)
     loop = c.outline(matte)
     assert loop[:, 0].min() == pytest.approx(500, abs=8) and loop[:, 0].max() == pytest.approx(1300, abs=8)
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_track_job_events_in_blender(version, data, addon_dir, tmp_path):
+    out = run_in_blender(version, "track_events.py", {
+        "sequence": str(data / "plate" / f"plate.{FIRST}.png"),
+        "mattes": str(data / "mattes" / "car.####.exr"),
+        "blend": str(tmp_path / "shot.blend"),
+    }, addon_dir)
+    full = out["full"]
+    assert full["state"] == "FINISHED" and full["frames"] == list(range(FIRST, FIRST + COUNT))
+    assert full["direction"] == "both" and full["start"] == 1003 and full["steps"] > 1
+    assert full["message"] == f"Tracked {COUNT} frames of plate.1001.png"
+    assert full["pattern"] == "//samroto/plate/car.####.exr" and full["image"]
+    assert {"samroto: Clip", "samroto: Matte car", "samroto: Set Alpha"} <= set(full["tree"])
+    assert out["files"] == [f"car.{f}.exr" for f in range(FIRST, FIRST + COUNT)]
+
+    cancel = out["cancel"]
+    assert cancel["state"] == "CANCELLED" and 2 <= cancel["frames"] < COUNT
+    assert cancel["message"].startswith("Tracking cancelled after") and not cancel["active_left"]
+
+    assert out["error"] == {"state": "ERROR", "message": "the bridge says: model not found"}
+    assert out["exec"] == ["FINISHED"] and out["exec_message"].startswith("Tracked")

@@ -1,11 +1,16 @@
 """The add-on's only contact with the bridge: a few calls on samroto's stdlib client.
 
 The client (``bridge/client.py`` + ``bridge/protocol.py``) is copied into ``vendor/`` by
-``samroto install blender`` (and into the zip); nothing here imports ``bpy``, so it runs in
-the tracking thread.
+``samroto install blender`` (and into the zip). Nothing here imports ``bpy``: ``run_track``
+runs in the tracking thread.
 """
 
 import importlib
+import os
+import re
+import threading
+
+CLIENT_NAME = "samroto-blender"
 
 
 class BridgeError(Exception):
@@ -22,28 +27,110 @@ def client_module():
 
 
 def connect(request):
-    """A connected client: the bridge at the preferences' address, else found or started
-    with the preferences' Python."""
+    """A connected client: the running bridge (its discovery file), else one started with the
+    preferences' samroto Python."""
     client = client_module()
+    python = request.get("python") or None
+    if python and not os.path.isfile(python):
+        raise BridgeError(
+            "The samroto Python %s does not exist: fix it in Preferences > Add-ons > samroto "
+            "(the Python where samroto is installed)." % python)
     try:
-        if request.get("address"):
-            return client.Client.connect(request["address"])
-        return client.Client.find_or_start(python=request.get("python") or None)
-    except Exception as exc:
-        raise BridgeError(_explain(exc, request))
+        return client.Client.connect(python=python, config_dir=request.get("config_dir") or None,
+                                     name=CLIENT_NAME)
+    except client.NotRunning as exc:
+        if python:
+            raise BridgeError("Cannot start the samroto bridge with %s: %s" % (python, exc))
+        raise BridgeError(
+            "The samroto bridge is not running and no samroto Python is set: set it in "
+            "Preferences > Add-ons > samroto, or run `samroto serve`. (%s)" % exc)
+    except client.BridgeError as exc:
+        raise BridgeError("The samroto bridge refused the connection: %s" % exc)
+    except OSError as exc:
+        raise BridgeError("Cannot reach the samroto bridge: %s" % exc)
 
 
-def _explain(exc, request):
-    text = str(exc) or type(exc).__name__
-    if request.get("address"):
-        return "Cannot reach the samroto bridge at %s: %s" % (request["address"], text)
-    if not request.get("python"):
-        return ("The samroto bridge is not running and no samroto Python is set: set it in "
-                "Preferences > Add-ons > samroto (the Python where samroto is installed). (%s)" % text)
-    return "Cannot start the samroto bridge with %s: %s" % (request["python"], text)
+def describe(request):
+    """One line about the bridge (for the preferences' Check Bridge button)."""
+    bridge = connect(request)
+    try:
+        status = bridge.status()
+    finally:
+        bridge.close()
+    keep = ("version", "model", "device", "sessions", "pid")
+    details = ", ".join("%s %s" % (k, status[k]) for k in keep if k in status)
+    return "samroto bridge is running" + (": " + details if details else "")
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def matte_name(name):
+    """The file-name form of an object name (the bridge's rule: samroto.core.io.mattes.safe_name)."""
+    text = _SAFE.sub("_", str(name)).strip("_") or "obj"
+    return text if text[0].isalpha() else "obj_" + text
+
+
+def frame_pattern(path):
+    """``/x/car.1001.exr`` -> ``/x/car.####.exr``."""
+    folder, name = os.path.split(path)
+    match = re.search(r"(\d+)(?=\D*$)", name)
+    if not match:
+        return path
+    start, end = match.span(1)
+    return os.path.join(folder, name[:start] + "#" * (end - start) + name[end:])
 
 
 def run_track(request, emit, cancelled):
-    """Open a session, send the prompts, propagate; ``emit`` gets ("matte", frame, paths)."""
-    with connect(request) as bridge:
-        raise BridgeError("not wired yet")
+    """Open a session on the clip's files, send the prompts, propagate; ``emit`` gets
+    ("progress", done, total) and ("matte", frame, {object id: path}). Returns when done or
+    cancelled (``cancelled`` is a threading.Event set by the UI)."""
+    client = client_module()
+    bridge = connect(request)
+    finished = threading.Event()
+    try:
+        lo, hi = request["range"]
+        try:
+            session = bridge.open_session(source=request["source"], first=lo, last=hi,
+                                          color=request["color"])
+        except client.BridgeError as exc:
+            raise BridgeError("The bridge cannot open the clip %s: %s" % (request["source"], exc))
+
+        def watch():  # Esc in Blender -> cancel on the bridge (stops within one frame)
+            while not finished.is_set():
+                if cancelled.wait(0.1):
+                    try:
+                        session.cancel()
+                    except Exception:
+                        pass
+                    return
+
+        threading.Thread(target=watch, name="samroto-cancel", daemon=True).start()
+        try:
+            session.add_prompts(request["prompts"])
+            mattes = {"transport": "file", "pattern": request["pattern"], "layout": "files", "format": "exr"}
+            for event in session.propagate(direction=request["direction"], start=request["start"],
+                                           mattes=mattes):
+                if cancelled.is_set():
+                    break
+                if event.kind == "progress":
+                    emit(("progress", event.done, event.total))
+                elif event.kind == "matte" and event.matte is not None:
+                    ids = [o.get("id") for o in event.matte.objects]
+                    emit(("matte", event.frame, dict(zip(ids, event.paths))))
+        except client.Cancelled:
+            return
+        except client.BadPrompts as exc:
+            raise BridgeError("The bridge rejected the prompts: %s" % exc)
+        except client.BridgeError as exc:
+            if cancelled.is_set():
+                return
+            raise BridgeError("Tracking failed on the bridge: %s" % exc)
+        finally:
+            finished.set()
+            try:
+                session.close()
+            except Exception:
+                pass  # the connection closes next, which frees the session anyway
+    finally:
+        bridge.close()

@@ -62,16 +62,25 @@ def draw():
         return region.view2d.view_to_region(co[0], co[1], clip=False)
 
     settings = clip.samroto
-    shader = gpu.shader.from_builtin("UNIFORM_COLOR")
+    # POLYLINE_* takes a line width on every GPU backend (OpenGL, Metal, Vulkan).
+    lines = gpu.shader.from_builtin("POLYLINE_UNIFORM_COLOR")
+    fill = gpu.shader.from_builtin("UNIFORM_COLOR")
     gpu.state.blend_set("ALPHA")
-    gpu.state.line_width_set(2.0)
-    gpu.state.point_size_set(9.0)
     for rgba, kind, coords in overlay_shapes(settings, frame, to_region, settings.active_index):
-        batch = batch_for_shader(shader, "LINES" if kind == "lines" else "POINTS", {"pos": coords})
-        shader.uniform_float("color", rgba)
-        batch.draw(shader)
-    gpu.state.line_width_set(1.0)
-    gpu.state.point_size_set(1.0)
+        if kind == "lines":
+            lines.bind()
+            lines.uniform_float("viewportSize", (region.width, region.height))
+            lines.uniform_float("lineWidth", 2.0)
+            lines.uniform_float("color", rgba)
+            batch_for_shader(lines, "LINES", {"pos": coords}).draw(lines)
+        else:  # a filled square marker per point
+            tris = []
+            for x, y in coords:
+                a, b, c, d = (x - 5, y - 5), (x + 5, y - 5), (x + 5, y + 5), (x - 5, y + 5)
+                tris += [a, b, c, a, c, d]
+            fill.bind()
+            fill.uniform_float("color", rgba)
+            batch_for_shader(fill, "TRIS", {"pos": tris}).draw(fill)
     gpu.state.blend_set("NONE")
 
 

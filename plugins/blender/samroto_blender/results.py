@@ -57,7 +57,13 @@ def matte_dir(clip, settings):
         raise clipinfo.ClipError(
             "Save the .blend first: mattes are written next to it (or set an absolute "
             "Output folder in the samroto panel).")
-    return os.path.join(bpy.path.abspath(base), bpy.path.clean_name(clip.name))
+    return os.path.join(bpy.path.abspath(base), clip_folder_name(clip.name))
+
+
+def clip_folder_name(name):
+    """``plate.1001.exr`` -> ``plate``: the clip's name without extension and frame number."""
+    stem = os.path.splitext(name)[0].rstrip("0123456789").rstrip("._-") or name
+    return bpy.path.clean_name(stem)
 
 
 def load_matte_image(clip, obj, frame):

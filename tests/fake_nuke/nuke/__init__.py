@@ -305,7 +305,7 @@ _KNOBS = {
                      Int_Knob("origfirst", value=1), Int_Knob("origlast", value=1),
                      String_Knob("colorspace", value="default"), Boolean_Knob("raw"),
                      String_Knob("on_error", value="error"), String_Knob("frame_mode", value="start at"),
-                     String_Knob("frame", value=""), Boolean_Knob("reload")],
+                     String_Knob("frame", value=""), PyScript_Knob("reload", "reload", "")],
     "Write": lambda: [File_Knob("file"), String_Knob("file_type", value="exr"),
                       String_Knob("channels", value="rgb"), String_Knob("colorspace", value="default"),
                       Boolean_Knob("raw"), Boolean_Knob("create_directories")],
@@ -749,6 +749,18 @@ _PLUGIN_PATH = []
 
 def pluginAddPath(path):
     _PLUGIN_PATH.insert(0, path)
+
+
+def _reset():
+    """Test helper: a new empty script (File > New)."""
+    _ROOT._children[:] = []
+    del _CONTEXT[1:], _THIS[:], _SELECTED[:], _MESSAGES[:], _TASKS[:]
+    _COUNTS.clear()
+    _MENUS.clear()
+    _FRAME[0] = 1
+    _ROOT["first_frame"]._value, _ROOT["last_frame"]._value, _ROOT["name"]._value = 1, 100, ""
+    while not _MAIN_QUEUE.empty():
+        _MAIN_QUEUE.get_nowait()
 
 
 def _module():

@@ -1,0 +1,494 @@
+"""samroto bridge client: talk to the local SAM 2 bridge from any host's Python.
+
+Standard library only, Python 3.7+ (numpy is used only when present, in ``Matte.array``).
+Importable as ``samroto.bridge.client`` or, copied next to ``protocol.py``, as the top-level
+module ``client``. Typical use::
+
+    bridge = Client.connect(python="/path/to/venv/bin/python")   # starts the bridge if needed
+    session = bridge.open_session(source="/shots/a/plate.%04d.exr", first=1001, last=1100)
+    session.add_prompts({"version": 1, "objects": [{"id": 1, "name": "hero",
+                         "prompts": [{"frame": 1001, "points": [[640, 360]], "labels": [1]}]}]})
+    for event in session.propagate(mattes={"transport": "file", "pattern": "/tmp/m.%04d.exr"}):
+        print(event.kind, event.frame, event.paths)
+    session.close(); bridge.close()
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+
+try:  # inside the samroto package
+    from . import protocol
+except ImportError:  # copied next to protocol.py in a host plugin
+    import protocol  # type: ignore
+
+PROTOCOL_VERSION = protocol.PROTOCOL_VERSION
+
+
+# --- errors: one class per stable code -----------------------------------------------------
+
+class BridgeError(Exception):
+    """Any error reported by the bridge (or the client on its behalf); ``code`` is stable."""
+
+    code = "internal"
+
+    def __init__(self, message, code=None):
+        Exception.__init__(self, message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def __str__(self):
+        return "{} ({})".format(self.message, self.code)
+
+
+class BadMessage(BridgeError): code = "bad_message"
+class TooLarge(BridgeError): code = "too_large"
+class VersionMismatch(BridgeError): code = "version_mismatch"
+class Unauthorized(BridgeError): code = "unauthorized"
+class UnknownOp(BridgeError): code = "unknown_op"
+class BadRequest(BridgeError): code = "bad_request"
+class UnknownSession(BridgeError): code = "unknown_session"
+class UnknownObject(BridgeError): code = "unknown_object"
+class FrameOutOfRange(BridgeError): code = "frame_out_of_range"
+class BadFrame(BridgeError): code = "bad_frame"
+class BadPrompts(BridgeError): code = "bad_prompts"
+class BridgeIOError(BridgeError): code = "io_error"
+class ShmError(BridgeError): code = "shm_error"
+class Busy(BridgeError): code = "busy"
+class Cancelled(BridgeError): code = "cancelled"
+class EngineError(BridgeError): code = "engine_error"
+class ShuttingDown(BridgeError): code = "shutting_down"
+class InternalError(BridgeError): code = "internal"
+# client-side conditions
+class NotRunning(BridgeError): code = "not_running"
+class ConnectionLost(BridgeError): code = "connection_lost"
+
+ERRORS = {cls.code: cls for cls in [
+    BadMessage, TooLarge, VersionMismatch, Unauthorized, UnknownOp, BadRequest, UnknownSession,
+    UnknownObject, FrameOutOfRange, BadFrame, BadPrompts, BridgeIOError, ShmError, Busy,
+    Cancelled, EngineError, ShuttingDown, InternalError, NotRunning, ConnectionLost]}
+
+
+def error_from(error):
+    """The exception for an ``{"code", "message"}`` error object."""
+    code = error.get("code", "internal") if isinstance(error, dict) else "internal"
+    message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+    return ERRORS.get(code, BridgeError)(message, code)
+
+
+# --- results --------------------------------------------------------------------------------
+
+class Matte(object):
+    """One frame's mattes. ``objects``: ``[{"id", "name"}]`` in channel order. Either ``paths``
+    (files the bridge wrote) or ``data`` (bytes of a C-order array ``shape`` = (objects, H, W),
+    little-endian ``dtype``)."""
+
+    def __init__(self, frame, objects, paths=None, data=None, shape=None, dtype=None):
+        self.frame = frame
+        self.objects = objects
+        self.paths = paths or []
+        self.data = data
+        self.shape = tuple(shape) if shape else None
+        self.dtype = dtype
+
+    def array(self):
+        """The mattes as a numpy array (objects, H, W); needs numpy."""
+        import numpy as np
+        return np.frombuffer(self.data, dtype="<" + {"float32": "f4", "float16": "f2", "uint8": "u1",
+                                                      "uint16": "u2"}[self.dtype]).reshape(self.shape)
+
+    def __repr__(self):
+        where = "paths={}".format(self.paths) if self.paths else "shape={} {}".format(self.shape, self.dtype)
+        return "Matte(frame={}, {})".format(self.frame, where)
+
+
+class Event(object):
+    """A streamed event: ``kind`` is "progress" or "matte". Progress: ``done``, ``total``,
+    ``frame``. Matte: ``matte`` (a Matte), and ``frame``/``paths`` for convenience."""
+
+    def __init__(self, header, matte=None):
+        self.header = header
+        self.kind = header.get("event")
+        self.frame = header.get("frame")
+        self.done = header.get("done")
+        self.total = header.get("total")
+        self.matte = matte
+        self.paths = matte.paths if matte is not None else []
+
+    def __repr__(self):
+        return "Event({}, frame={})".format(self.kind, self.frame)
+
+
+# --- connection -----------------------------------------------------------------------------
+
+def _connect_socket(address, timeout):
+    family = address.get("family")
+    if family == "unix":
+        if not hasattr(socket, "AF_UNIX"):
+            raise NotRunning("this Python has no Unix sockets; run the bridge with TCP (bridge.host)")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        target = address["path"]
+    elif family == "tcp":
+        sock = socket.socket(socket.AF_INET6 if ":" in address["host"] else socket.AF_INET, socket.SOCK_STREAM)
+        target = (address["host"], int(address["port"]))
+    else:
+        raise NotRunning("discovery file has an unknown address family {!r}".format(family))
+    sock.settimeout(timeout)
+    try:
+        sock.connect(target)
+    except OSError:
+        sock.close()
+        raise
+    sock.settimeout(None)
+    return sock
+
+
+class Client(object):
+    """One connection to the bridge. Thread-safe for one reader at a time; ``cancel`` may be
+    called from another thread while an iteration is running."""
+
+    def __init__(self, address, token, timeout=10.0, name="samroto-client"):
+        self.address = address
+        try:
+            self._sock = _connect_socket(address, timeout)
+        except OSError as exc:
+            raise NotRunning("cannot connect to the bridge at {}: {}".format(_describe(address), exc))
+        self._send_lock = threading.Lock()
+        self._read_lock = threading.RLock()
+        self._mail = {}
+        self._ignored = set()
+        self._next_id = 0
+        self._frame_shm = None
+        self._closed = False
+        try:
+            self.server = self.request("hello", version=PROTOCOL_VERSION, token=token, client=name)
+        except BaseException:
+            self._sock.close()
+            raise
+
+    # -- finding and starting the bridge --------------------------------------------------
+    @classmethod
+    def connect(cls, python=None, start=True, timeout=120.0, config_dir=None, serve_args=(),
+                name="samroto-client"):
+        """Connect to the running bridge (discovery file in the user config dir), starting it
+        with ``python -m samroto serve`` when it is not running and ``python`` is given."""
+        path = protocol.discovery_path(config_dir)
+        client = _try_discovery(cls, path, name)
+        if client is not None:
+            return client
+        if not (start and python):
+            raise NotRunning("no samroto bridge is running (no live {}). Start it with `samroto serve`, "
+                             "or give the client the Python where samroto is installed".format(path))
+        proc = start_bridge(python, config_dir=config_dir, serve_args=serve_args)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            client = _try_discovery(cls, path, name)
+            if client is not None:
+                return client
+            if proc.poll() is not None:
+                # It may have lost a race with another starter; that one's file counts too.
+                client = _try_discovery(cls, path, name)
+                if client is not None:
+                    return client
+                raise NotRunning("the bridge exited at start (status {}); its log: {}\n{}".format(
+                    proc.returncode, _log_path(config_dir), _log_tail(config_dir)))
+            time.sleep(0.1)
+        raise NotRunning("the bridge did not come up within {:.0f} s; its log: {}\n{}".format(
+            timeout, _log_path(config_dir), _log_tail(config_dir)))
+
+    # -- messages ---------------------------------------------------------------------------
+    def _new_id(self):
+        with self._send_lock:
+            self._next_id += 1
+            return self._next_id
+
+    def _send(self, header, payload=None):
+        if self._closed:
+            raise ConnectionLost("the connection to the bridge is closed")
+        try:
+            with self._send_lock:
+                protocol.send_message(self._sock, header, payload)
+        except OSError as exc:
+            self._closed = True
+            raise ConnectionLost("lost the bridge while sending: {}".format(exc))
+
+    def _recv_for(self, rid):
+        with self._read_lock:
+            while True:
+                box = self._mail.get(rid)
+                if box:
+                    msg = box.popleft()
+                    if not box:
+                        del self._mail[rid]
+                    return msg
+                try:
+                    header, payload = protocol.recv_message(self._sock, max_payload=1 << 40)
+                except protocol.ConnectionClosed as exc:
+                    self._closed = True
+                    raise ConnectionLost("the bridge closed the connection ({})".format(exc))
+                except protocol.ProtocolError as exc:
+                    self._closed = True
+                    raise error_from({"code": exc.code, "message": exc.message})
+                except OSError as exc:
+                    self._closed = True
+                    raise ConnectionLost("lost the bridge: {}".format(exc))
+                mid = header.get("id")
+                if mid == rid:
+                    return header, payload
+                if mid in self._ignored:
+                    if "ok" in header:
+                        self._ignored.discard(mid)
+                    continue
+                if mid is None and header.get("ok") is False:
+                    raise error_from(header.get("error"))  # connection-level error
+                self._mail.setdefault(mid, deque()).append((header, payload))
+
+    def stream(self, op, payload=None, **fields):
+        """Send a request; yield ``(header, payload)`` for each event; return at the final reply
+        (whose header is the generator's return value), raising its error if it failed."""
+        rid = self._new_id()
+        fields.update(id=rid, op=op)
+        self._send(fields, payload)
+        while True:
+            header, data = self._recv_for(rid)
+            if "ok" in header:
+                if not header["ok"]:
+                    raise error_from(header.get("error"))
+                self._last_reply = (header, data)
+                return
+            yield header, data
+
+    def request(self, op, payload=None, **fields):
+        """A blocking request: the reply header (dict). Events, if any, are dropped."""
+        for _ in self.stream(op, payload, **fields):
+            pass
+        return self._last_reply[0]
+
+    def request_with_payload(self, op, payload=None, **fields):
+        for _ in self.stream(op, payload, **fields):
+            pass
+        return self._last_reply
+
+    def notify(self, op, **fields):
+        """A message without id: the bridge sends no reply."""
+        fields["op"] = op
+        self._send(fields)
+
+    def send_cancel(self, **fields):
+        """Send a cancel without waiting (safe from another thread); its reply is discarded."""
+        rid = self._new_id()
+        self._ignored.add(rid)
+        fields.update(id=rid, op="cancel")
+        self._send(fields)
+
+    # -- operations -------------------------------------------------------------------------
+    def ping(self):
+        return self.request("ping")
+
+    def status(self):
+        return self.request("status")
+
+    def shutdown(self):
+        """Ask the bridge to exit (after finishing the frame it is on)."""
+        return self.request("shutdown")
+
+    def open_session(self, source=None, first=None, last=None, width=None, height=None, color=None,
+                     model=None, options=None):
+        """Open a session on ``source`` (a video path, a sequence pattern such as
+        ``plate.%04d.exr``, or a list of paths; frames ``first``..``last``), or, with
+        ``source=None``, on frames the client sends with ``put_frame`` (``first``, ``last``,
+        ``width``, ``height`` required). ``color``: a colour setting dict (input, ocio_config,
+        display) or name; ``options``: engine options."""
+        fields = {"color": color, "model": model, "options": options or {}}
+        if source is not None:
+            fields["source"] = {"path": source if isinstance(source, str) else list(source),
+                                "first": first, "last": last}
+        else:
+            fields["source"] = {"push": True, "first": first, "last": last, "width": width, "height": height}
+        return Session(self, self.request("open_session", **fields))
+
+    def _frame_segment(self, size):
+        seg = self._frame_shm
+        if seg is None or seg.size < size:
+            if seg is not None:
+                protocol.shm_unlink(seg)
+                self._frame_shm = None
+            self._frame_shm = seg = protocol.shm_create(size)
+        return seg
+
+    def close(self):
+        """Close the connection (the bridge frees this connection's sessions) and our segments."""
+        if self._frame_shm is not None:
+            protocol.shm_unlink(self._frame_shm)
+            self._frame_shm = None
+        if not self._closed:
+            self._closed = True
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Session(object):
+    """A bridge session on one shot. Frame numbers are the source's own."""
+
+    def __init__(self, client, info):
+        self.client = client
+        self.id = info["session"]
+        self.frame_numbers = info.get("frame_numbers") or []
+        self.width = info.get("width")
+        self.height = info.get("height")
+        self.info = info
+
+    def put_frame(self, frame, data, shape=None, dtype=None, transport="inline"):
+        """Send frame ``frame``'s pixels: ``data`` is bytes-like (C order, little-endian) with
+        ``shape`` (H, W, C) and ``dtype`` (uint8, uint16, float16, float32), or a numpy array.
+        ``transport``: "inline" (in the message) or "shm" (a shared-memory segment)."""
+        if hasattr(data, "__array_interface__"):
+            shape = shape or list(data.shape)
+            dtype = dtype or str(data.dtype)
+            if not data.flags["C_CONTIGUOUS"]:
+                data = data.copy(order="C")
+        if shape is None or dtype is None:
+            raise BadRequest("put_frame needs shape and dtype for raw bytes")
+        view = memoryview(data).cast("B")
+        fields = {"session": self.id, "frame": frame, "shape": list(shape), "dtype": dtype}
+        if transport == "shm":
+            seg = self.client._frame_segment(view.nbytes)
+            seg.buf[:view.nbytes] = view
+            fields["shm"] = seg.name
+            return self.client.request("put_frame", **fields)
+        if transport != "inline":
+            raise BadRequest("transport must be 'inline' or 'shm', not {!r}".format(transport))
+        return self.client.request("put_frame", view, **fields)
+
+    def add_prompts(self, prompts, mattes=None):
+        """Add prompts (the prompts JSON schema, as a dict). With ``mattes`` (a matte output
+        spec, see ``propagate``), returns the prompted frames' mattes."""
+        out = []
+        for event in self._events(self.client.stream("add_prompts", session=self.id, prompts=prompts,
+                                                     mattes=mattes)):
+            if event.matte is not None:
+                out.append(event.matte)
+        return out
+
+    def clear(self, object_id=None):
+        """Clear all prompts and results (or one object's)."""
+        return self.client.request("clear_prompts", session=self.id, object=object_id)
+
+    def propagate(self, direction="forward", start=None, end=None, mattes=None):
+        """Iterate over Events while the bridge tracks through the shot. ``direction``:
+        forward, backward or both; ``start``/``end``: frame numbers (default: from the first
+        prompted frame to the end). ``mattes``: None (progress only) or a dict with
+        ``transport``: "file" (+ ``pattern``, optional ``format``, ``layout``, ``bit_depth``),
+        "inline" or "shm" (+ optional ``dtype``: float32 or uint8). Raises Cancelled if
+        cancelled."""
+        return self._events(self.client.stream("propagate", session=self.id, direction=direction,
+                                               start=start, end=end, mattes=mattes))
+
+    def track(self, **kwargs):
+        """propagate(), collecting the mattes into a list."""
+        return [e.matte for e in self.propagate(**kwargs) if e.matte is not None]
+
+    def cancel(self):
+        """Stop this session's running work within one frame (safe from another thread)."""
+        self.client.send_cancel(session=self.id)
+
+    def close(self):
+        return self.client.request("close_session", session=self.id)
+
+    def _events(self, stream):
+        for header, payload in stream:
+            yield Event(header, self._matte(header, payload) if header.get("event") == "matte" else None)
+
+    def _matte(self, header, payload):
+        info = dict(frame=header.get("frame"), objects=header.get("objects", []))
+        if "paths" in header:
+            return Matte(paths=header["paths"], **info)
+        shape, dtype = header.get("shape"), header.get("dtype")
+        if "shm" in header:
+            name = header["shm"]
+            try:
+                seg = protocol.shm_attach(name)
+                try:
+                    data = bytes(seg.buf[:protocol.array_nbytes(shape, dtype)])
+                finally:
+                    seg.close()
+            finally:
+                self.client.notify("release", shm=[name])
+            return Matte(data=data, shape=shape, dtype=dtype, **info)
+        return Matte(data=bytes(payload), shape=shape, dtype=dtype, **info)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def _describe(address):
+    if address.get("family") == "unix":
+        return address.get("path")
+    return "{}:{}".format(address.get("host"), address.get("port"))
+
+
+def _try_discovery(cls, path, name):
+    info = protocol.read_discovery(path)
+    if info is None:
+        return None
+    if info.get("protocol") != PROTOCOL_VERSION:
+        raise VersionMismatch("the running bridge (pid {}) speaks protocol {}, this client {}: stop it "
+                              "(samroto serve --stop) or update the plugin".format(
+                                  info.get("pid"), info.get("protocol"), PROTOCOL_VERSION))
+    try:
+        return cls(info["address"], info["token"], name=name)
+    except (NotRunning, ConnectionLost):
+        return None  # stale file (bridge gone) or it is just shutting down
+
+
+def _log_path(config_dir=None):
+    return os.path.join(config_dir or protocol.config_dir(), "bridge.log")
+
+
+def _log_tail(config_dir=None, n=2000):
+    try:
+        with open(_log_path(config_dir), "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - n))
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no log)"
+
+
+def start_bridge(python, config_dir=None, serve_args=()):
+    """Start ``python -m samroto serve`` in the background, detached from the host, logging to
+    bridge.log in the config dir. Returns the Popen."""
+    directory = config_dir or protocol.config_dir()
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700)
+    env = dict(os.environ)
+    if config_dir:
+        env["SAMROTO_CONFIG_DIR"] = config_dir
+    # Host Pythons set these for themselves; they would break the bridge's own Python.
+    for var in ("PYTHONHOME", "PYTHONPATH", "PYTHONEXECUTABLE", "__PYVENV_LAUNCHER__"):
+        env.pop(var, None)
+    kwargs = {}
+    if os.name == "posix":
+        kwargs["start_new_session"] = True
+    else:
+        kwargs["creationflags"] = 0x00000008 | 0x00000200  # DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP
+    log = open(_log_path(config_dir), "ab")
+    try:
+        return subprocess.Popen([python, "-m", "samroto", "serve"] + list(serve_args), env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                close_fds=True, **kwargs)
+    finally:
+        log.close()

@@ -1,0 +1,125 @@
+"""The node's prompt knobs: one XY_Knob per point and one BBox_Knob per box, keyed on the
+frames where the prompt applies; names say the object and the sign.
+
+    o2_name, o2_channel        object 2's name and output channel
+    o2_pos1, o2_neg1           a positive / negative point of object 2 (XY_Knob)
+    o2_box1                    a box of object 2 (BBox_Knob: x, y, r, t)
+
+A handle's keys are its prompts: a point keyed on 1001 and 1040 is two clicks, one on each
+frame. Handles are animated from birth, so dragging one on another frame keys it there
+(Nuke's autokey), which is how an artist corrects a frame. ``nuke`` is only used through
+the node passed in, plus knob constructors.
+"""
+
+import re
+
+import nuke
+
+from . import prompts
+
+HANDLE = re.compile(r"^o(\d+)_(pos|neg|box)(\d+)$")
+OBJECT = re.compile(r"^o(\d+)_name$")
+
+
+class PromptError(Exception):
+    """The node's prompts cannot be sent; the message says what to change."""
+
+
+def object_ids(node):
+    return sorted(int(m.group(1)) for m in map(OBJECT.match, node.knobs()) if m)
+
+
+def object_info(node, obj):
+    return {"id": obj, "name": node["o%d_name" % obj].value() or "object%d" % obj,
+            "channel": node["o%d_channel" % obj].value()}
+
+
+def handles(node, obj=None):
+    """[(obj, kind, index, knob)] sorted by object, kind (pos, neg, box) and index."""
+    found = []
+    for name, knob in node.knobs().items():
+        m = HANDLE.match(name)
+        if m and (obj is None or int(m.group(1)) == obj):
+            found.append((int(m.group(1)), m.group(2), int(m.group(3)), knob))
+    order = {"pos": 0, "neg": 1, "box": 2}
+    return sorted(found, key=lambda h: (h[0], order[h[1]], h[2]))
+
+
+def collect(node, height):
+    """The node's prompts as samroto's prompts JSON (source pixels, y down)."""
+    objects = {o: dict(object_info(node, o), points=[], boxes=[]) for o in object_ids(node)}
+    for obj, kind, _, knob in handles(node):
+        if obj not in objects:
+            raise PromptError("%s belongs to object %d, which has no o%d_name knob; delete it "
+                              "or add the object again." % (knob.name(), obj, obj))
+        keys = [int(round(k)) for k in knob.getKeyList()]
+        if not keys:
+            raise PromptError("The handle %s has no keyframe, so samroto cannot tell which frame it "
+                              "belongs to: set a key on that frame (or delete the handle)." % knob.name())
+        for f in keys:
+            v = [knob.valueAt(f, i) for i in range(4 if kind == "box" else 2)]
+            if kind == "box":
+                objects[obj]["boxes"].append((f, v[0], v[1], v[2], v[3]))
+            else:
+                objects[obj]["points"].append((f, v[0], v[1], kind == "pos"))
+    doc = prompts.document([objects[o] for o in sorted(objects)], height)
+    if not doc["objects"]:
+        raise PromptError("No prompts yet: press '+ point' (or '- point', 'box') on the SAM2 tab, "
+                          "drag the handle onto the object in the Viewer, then Track.")
+    return doc
+
+
+def add_object(node, name=None, channel=None):
+    """A new object (name + output channel knobs); returns its id."""
+    ids = object_ids(node)
+    obj = (max(ids) + 1) if ids else 1
+    channel = channel or ("rgba.alpha" if obj == 1 else "sam2.obj%d" % obj)
+    if channel != "rgba.alpha" and channel != "none":
+        nuke.tcl("add_layer", "{%s %s}" % (channel.split(".")[0], channel))
+    node.addKnob(nuke.Text_Knob("o%d_divider" % obj, "", "<b>object %d</b>" % obj))
+    name_knob = nuke.String_Knob("o%d_name" % obj, "name")
+    node.addKnob(name_knob)
+    name_knob.setValue(name or "object%d" % obj)
+    chan = nuke.Channel_Knob("o%d_channel" % obj, "output")
+    node.addKnob(chan)
+    chan.setValue(channel)
+    return obj
+
+
+def add_handle(node, obj, kind, frame, at=None):
+    """A new point ('pos'/'neg') or box handle for ``obj``, keyed on ``frame``; ``at`` is
+    (x, y) for a point or (x, y, r, t) for a box in Nuke pixels (default: mid-frame)."""
+    if obj not in object_ids(node):
+        raise PromptError("There is no object %d: press 'add object' first." % obj)
+    taken = [i for o, k, i, _ in handles(node, obj) if k == kind]
+    index = (max(taken) + 1) if taken else 1
+    name = "o%d_%s%d" % (obj, kind, index)
+    fmt = node.format()
+    w, h = fmt.width(), fmt.height()
+    label = {"pos": "obj%d +%d", "neg": "obj%d -%d", "box": "obj%d box%d"}[kind] % (obj, index)
+    if kind == "box":
+        knob = nuke.BBox_Knob(name, label)
+        at = at or (w * 0.25, h * 0.25, w * 0.75, h * 0.75)
+    else:
+        knob = nuke.XY_Knob(name, label)
+        at = at or (w * 0.5, h * 0.5)
+    node.addKnob(knob)
+    knob.setAnimated()
+    for i, v in enumerate(at):
+        knob.setValueAt(float(v), frame, i)
+    return knob
+
+
+def clear_frame(node, obj, frame):
+    """Remove ``obj``'s prompts on ``frame``; handles with no key left go away."""
+    for _, _, _, knob in handles(node, obj):
+        if knob.isKeyAt(frame):
+            knob.removeKeyAt(frame)
+            if not knob.getKeyList():
+                node.removeKnob(knob)
+
+
+def clear_object(node, obj):
+    """Remove every prompt of ``obj`` (the object itself stays)."""
+    for _, _, _, knob in handles(node, obj):
+        node.removeKnob(knob)

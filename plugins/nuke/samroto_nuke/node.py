@@ -1,0 +1,185 @@
+"""The SAM2Matte node: a Group built in Python.
+
+Inside: ``Plate`` (Input) -> one ``Copy`` per object, whose A input is an internal ``Read``
+of that object's matte sequence, copying its alpha into the object's output channel ->
+``Output1``. Knobs: the SAM2 tab (model, range, matte, buttons) and a Prompts tab that
+grows as objects and handles are added (see knobs.py).
+"""
+
+import os
+import sys
+import tempfile
+import traceback
+
+import nuke
+
+from . import knobs
+from .frames import FrameError
+
+MARKER = "samroto_version"
+MODELS = ["settings default", "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus",
+          "sam2.1_hiera_large", "custom"]
+DEVICES = ["auto", "cuda", "mps", "cpu"]
+RANGES = ["input", "project", "custom"]
+
+BUTTON = "import samroto_nuke.node as _sam; _sam.on_button(nuke.thisNode(), %r)"
+
+
+def _button(name, label, action, tooltip):
+    knob = nuke.PyScript_Knob(name, label, BUTTON % action)
+    knob.setTooltip(tooltip)
+    return knob
+
+
+def _free_name(base):
+    i = 1
+    while nuke.toNode("%s%d" % (base, i)) is not None:
+        i += 1
+    return "%s%d" % (base, i)
+
+
+def create():
+    """A new SAM2Matte node (connected to the selected node by createNode) with one object."""
+    from . import __version__
+
+    group = nuke.createNode("Group", inpanel=False)
+    group.setName(_free_name("SAM2Matte"))
+    k = [nuke.Tab_Knob("sam2", "SAM2"),
+         nuke.Text_Knob("status", "", "add prompts, then Track"),
+         nuke.Int_Knob("object", "object"),
+         _button("add_object", "add object", "add_object", "A new object with its own output channel."),
+         _button("add_pos", "+ point", "add_pos", "A positive point for the object, keyed on this frame."),
+         _button("add_neg", "- point", "add_neg", "A negative point (exclude) keyed on this frame."),
+         _button("add_box", "box", "add_box", "A box around the object, keyed on this frame."),
+         _button("clear_frame", "clear frame", "clear_frame", "Delete the object's prompts on this frame."),
+         _button("clear", "clear", "clear", "Delete all prompts of the object."),
+         nuke.Text_Knob("div_track", ""),
+         _button("track_backward", "<< track backward", "backward", "Track from this frame to the range start."),
+         _button("track_frame", "track frame", "frame", "Only this frame."),
+         _button("track_forward", "track forward >>", "forward", "Track from this frame to the range end."),
+         _button("track_both", "<< track both >>", "both", "Track both ways from this frame."),
+         nuke.Enumeration_Knob("range", "range", RANGES),
+         nuke.Int_Knob("range_first", "first"),
+         nuke.Int_Knob("range_last", "last"),
+         nuke.Text_Knob("div_model", ""),
+         nuke.Enumeration_Knob("model", "model", MODELS),
+         nuke.File_Knob("model_config", "custom config"),
+         nuke.File_Knob("checkpoint", "custom checkpoint"),
+         nuke.Enumeration_Knob("device", "device", DEVICES),
+         nuke.Double_Knob("grow", "grow/shrink"),
+         nuke.Double_Knob("feather", "feather"),
+         nuke.File_Knob("matte_dir", "matte folder"),
+         _button("convert_roto", "Convert to Roto", "roto", "A Roto node with animated shapes fitted to the mattes."),
+         nuke.String_Knob(MARKER, "samroto"),
+         nuke.Tab_Knob("prompts", "Prompts")]
+    for knob in k:
+        group.addKnob(knob)
+    group[MARKER].setValue(__version__)
+    group[MARKER].setVisible(False)
+    group["object"].setValue(1)
+    root = nuke.root()
+    group["range_first"].setValue(int(root["first_frame"].value()))
+    group["range_last"].setValue(int(root["last_frame"].value()))
+    group.begin()
+    try:
+        plate = nuke.nodes.Input(name="Plate")
+        out = nuke.nodes.Output(name="Output1")
+        out.setInput(0, plate)
+    finally:
+        group.end()
+    knobs.add_object(group)
+    return group
+
+
+def is_sam2_node(node):
+    return node is not None and node.knob(MARKER) is not None
+
+
+def matte_dir(node):
+    """The node's matte folder: the knob, else next to the script, else the temp folder."""
+    chosen = str(node["matte_dir"].value()).strip()
+    if chosen:
+        return chosen
+    script = str(nuke.root()["name"].value())
+    base = os.path.dirname(script) if script else tempfile.gettempdir()
+    stem = os.path.splitext(os.path.basename(script))[0] if script else "untitled"
+    return os.path.join(base, "samroto", stem, node.name()).replace("\\", "/")
+
+
+def matte_pattern(node, obj):
+    return "%s/%s.o%d.%%04d.exr" % (matte_dir(node), node.name(), obj)
+
+
+def set_status(node, text):
+    node["status"].setValue(text)
+
+
+def connect_mattes(node, first, last):
+    """Rebuild the internals: one Read + Copy per object, reading its matte sequence."""
+    node.begin()
+    try:
+        for child in node.nodes():
+            if child.name().startswith(("Matte_o", "Copy_o")):
+                nuke.delete(child)
+        stream = nuke.toNode("Plate")
+        for obj in knobs.object_ids(node):
+            info = knobs.object_info(node, obj)
+            if info["channel"] == "none":
+                continue
+            read = nuke.nodes.Read(name="Matte_o%d" % obj, file=matte_pattern(node, obj),
+                                   first=int(first), last=int(last), origfirst=int(first),
+                                   origlast=int(last), on_error="black", before="black", after="black")
+            copy = nuke.nodes.Copy(name="Copy_o%d" % obj, from0="rgba.alpha", to0=info["channel"])
+            copy.setInput(0, stream)
+            copy.setInput(1, read)
+            stream = copy
+        nuke.toNode("Output1").setInput(0, stream)
+    finally:
+        node.end()
+
+
+def reload_mattes(node):
+    node.begin()
+    try:
+        for child in node.nodes():
+            if child.name().startswith("Matte_o") and child.knob("reload") is not None:
+                child["reload"].execute()
+    finally:
+        node.end()
+
+
+def report_error(node, text):
+    """Errors in Nuke's terms: a dialog plus the node's status line (never a bare traceback)."""
+    try:
+        set_status(node, "Error: " + text)
+    except Exception:
+        pass
+    nuke.message("SAM2Matte %s: %s" % (node.name(), text))
+
+
+def on_button(node, action):
+    """Every button of the node lands here (main thread)."""
+    from . import roto, tracking
+
+    try:
+        obj = int(node["object"].value())
+        frame = nuke.frame()
+        if action == "add_object":
+            node["object"].setValue(knobs.add_object(node))
+        elif action in ("add_pos", "add_neg", "add_box"):
+            knobs.add_handle(node, obj, action[4:], frame)
+        elif action == "clear_frame":
+            knobs.clear_frame(node, obj, frame)
+        elif action == "clear":
+            knobs.clear_object(node, obj)
+        elif action in ("forward", "backward", "both", "frame"):
+            return tracking.start(node, action)
+        elif action == "roto":
+            return roto.convert(node)
+        else:
+            raise ValueError("unknown action %r" % action)
+    except (knobs.PromptError, FrameError, tracking.TrackError, roto.RotoError) as exc:
+        report_error(node, str(exc))
+    except Exception as exc:  # say it in Nuke; keep the traceback for the Script Editor
+        traceback.print_exc(file=sys.stderr)
+        report_error(node, "%s: %s" % (type(exc).__name__, exc))

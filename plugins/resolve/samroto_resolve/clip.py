@@ -1,0 +1,212 @@
+"""The timeline item's source: file path, frame numbering, size, colour and the frames to track.
+
+Everything comes from documented calls (Resolve scripting README): TimelineItem.GetName,
+GetDuration, GetLeftOffset, GetRightOffset, GetMediaPoolItem; MediaPoolItem.GetClipProperty
+with the Clip Attributes keys ("File Path", "FPS", "Start TC", "Start", "Frames",
+"Resolution", "Input Color Space").
+
+Frame numbers are the source's own (docs/architecture.md): a movie file's frames count from
+0, an image sequence keeps the numbers in its file names. Left offset = the frames of the
+source before the item's in-point, i.e. the 0-based source offset of the first used frame.
+"""
+
+import os
+import re
+
+IMAGE_EXTS = {".exr", ".dpx", ".cin", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".tga", ".bmp"}
+
+
+class ClipError(Exception):
+    """The clip cannot be tracked; the message says why and what to do."""
+
+
+def _int(value, default=None):
+    try:
+        return int(round(float(value)))
+    except (TypeError, ValueError):
+        return default
+
+
+def safe_name(text):
+    """A file- and Fusion-tool-safe version of a clip or object name."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._")
+    return cleaned or "clip"
+
+
+def sequence_of(path, start_property=None):
+    """(pattern, first, last) for an image-sequence path as Resolve reports it, else None.
+
+    Resolve shows a sequence as ``plate.[1001-1100].exr``; a single numbered frame
+    ``plate.1001.exr`` or a printf pattern is accepted too. The pattern is printf-style.
+    """
+    m = re.match(r"^(.*?)\[(\d+)-(\d+)\](.*)$", path)
+    if m:
+        prefix, a, b, suffix = m.groups()
+        return "%s%%0%dd%s" % (prefix, len(a), suffix), int(a), int(b)
+    if re.search(r"%0?\d*d", path):
+        first = _int(start_property, 0)
+        return path, first, None
+    base, ext = os.path.splitext(path)
+    if ext.lower() in IMAGE_EXTS:
+        m = re.match(r"^(.*?)(\d+)$", base)
+        if m:
+            prefix, digits = m.groups()
+            first = _int(start_property, int(digits))
+            return "%s%%0%dd%s" % (prefix, len(digits), ext), first, None
+    return None
+
+
+def timecode_to_frames(tc, fps):
+    """'HH:MM:SS:FF' (';' = drop frame) -> frame count at ``fps``."""
+    m = re.match(r"^(\d+)[:;.](\d+)[:;.](\d+)([:;.])(\d+)$", str(tc or "").strip())
+    if not m:
+        return 0
+    h, mi, s, sep, f = m.groups()
+    h, mi, s, f = int(h), int(mi), int(s), int(f)
+    rate = int(round(fps))
+    frames = ((h * 60 + mi) * 60 + s) * rate + f
+    if sep == ";" and rate in (30, 60):  # SMPTE drop frame: 2 (or 4) numbers dropped a minute
+        drop = 2 if rate == 30 else 4
+        minutes = h * 60 + mi
+        frames -= drop * (minutes - minutes // 10)
+    return frames
+
+
+def frames_to_timecode(frames, fps, drop=False):
+    rate = int(round(fps))
+    frames = max(0, int(frames))
+    if drop and rate in (30, 60):
+        d = 2 if rate == 30 else 4
+        per10 = rate * 600 - d * 9
+        tens, rem = divmod(frames, per10)
+        if rem > d:
+            frames += d * 9 * tens + d * ((rem - d) // (rate * 60 - d))
+        else:
+            frames += d * 9 * tens
+    f = frames % rate
+    s = frames // rate % 60
+    mi = frames // (rate * 60) % 60
+    h = frames // (rate * 3600)
+    return "%02d:%02d:%02d%s%02d" % (h, mi, s, ";" if drop else ":", f)
+
+
+# Resolve's Input Color Space names -> samroto's colour input (docs/io.md); others: auto.
+COLOR_NAMES = [
+    ("linear", "linear"),
+    ("logc4", "ARRI LogC4"),
+    ("logc", "ARRI LogC3 (EI800)"),
+    ("s-log3", "S-Log3 S-Gamut3.Cine"),
+    ("rec.709", "srgb"),
+    ("rec709", "srgb"),
+    ("srgb", "srgb"),
+    ("rec.2020 gamma", "srgb"),
+]
+
+
+def color_input(name):
+    low = str(name or "").lower()
+    for key, value in COLOR_NAMES:
+        if key in low:
+            return value
+    return "auto"
+
+
+class ClipInfo(object):
+    """What samroto needs to know about one timeline item."""
+
+    def __init__(self, item):
+        self.item = item
+        self.media = item.GetMediaPoolItem()
+        if self.media is None:
+            raise ClipError("%s has no source media (a title, generator or compound clip); "
+                            "put the playhead over a clip with a media file." % item.GetName())
+        prop = self.media.GetClipProperty
+        self.path = str(prop("File Path") or "")
+        if not self.path:
+            raise ClipError("%s has no file path in the Media Pool; samroto needs the media file."
+                            % item.GetName())
+        self.name = item.GetName() or os.path.basename(self.path)
+        self.fps = float(prop("FPS") or 24) if _int(prop("FPS")) else 24.0
+        self.start_tc = str(prop("Start TC") or "00:00:00:00")
+        res = re.match(r"^\s*(\d+)\s*[xX]\s*(\d+)", str(prop("Resolution") or ""))
+        if not res:
+            raise ClipError("%s: Resolve reports no resolution for the clip (%r)."
+                            % (self.name, prop("Resolution")))
+        self.width, self.height = int(res.group(1)), int(res.group(2))
+        self.color = color_input(prop("Input Color Space"))
+        seq = sequence_of(self.path, prop("Start"))
+        if seq:
+            self.pattern, self.first, last = seq
+            self.is_sequence = True
+        else:
+            self.pattern, self.first, last = None, 0, None
+            self.is_sequence = False
+        self.in_offset = _int(item.GetLeftOffset(), 0)
+        self.duration = _int(item.GetDuration(), 0)
+        frames = _int(prop("Frames"))
+        if not frames:
+            frames = self.in_offset + self.duration + _int(item.GetRightOffset(), 0)
+        if last is not None:
+            frames = last - self.first + 1
+        self.frame_count = frames
+        if self.duration <= 0 or self.frame_count <= 0:
+            raise ClipError("%s: the clip has no frames." % self.name)
+
+    # -- frames -----------------------------------------------------------------------------
+    @property
+    def source(self):
+        """What the bridge opens: the movie file, or the sequence pattern."""
+        return self.pattern if self.is_sequence else self.path
+
+    def frame_of_offset(self, offset):
+        return self.first + int(offset)
+
+    @property
+    def all_frames(self):
+        return (self.first, self.first + self.frame_count - 1)
+
+    @property
+    def used_range(self):
+        """Source frame numbers of the item's in and out points (inclusive)."""
+        a = self.frame_of_offset(self.in_offset)
+        return (a, a + self.duration - 1)
+
+    def track_range(self, handles=0, include=()):
+        """Used range plus ``handles`` on each side, grown to cover ``include`` (prompt
+        frames), clipped to the source."""
+        lo, hi = self.used_range
+        lo, hi = lo - max(0, int(handles)), hi + max(0, int(handles))
+        for f in include:
+            lo, hi = min(lo, f), max(hi, f)
+        first, last = self.all_frames
+        return (max(lo, first), min(hi, last))
+
+    def timecode_of(self, frame):
+        """Source timecode of a source frame number (for the matte clips' Start TC)."""
+        drop = ";" in self.start_tc
+        return frames_to_timecode(timecode_to_frames(self.start_tc, self.fps) + frame - self.first,
+                                  self.fps, drop)
+
+    # -- mattes -----------------------------------------------------------------------------
+    def matte_dir(self, root=None):
+        base = root or os.path.join(os.path.dirname(self.source), "samroto_mattes")
+        return os.path.join(base, safe_name(self.name))
+
+    def matte_pattern(self, obj_name, root=None, ext="exr"):
+        """printf pattern of one object's matte sequence, numbered like the clip's frames."""
+        stem = "%s_%s" % (safe_name(os.path.splitext(self.name)[0]), safe_name(obj_name))
+        return os.path.join(self.matte_dir(root), stem, stem + ".%04d." + ext)
+
+
+def current_item(resolve):
+    """The top video item under the playhead (Timeline.GetCurrentVideoItem), with its project."""
+    project = resolve.GetProjectManager().GetCurrentProject()
+    if project is None:
+        raise ClipError("No project is open in Resolve.")
+    timeline = project.GetCurrentTimeline()
+    if timeline is None:
+        raise ClipError("No timeline is open: open one and put the playhead over a clip.")
+    item = timeline.GetCurrentVideoItem()
+    if item is None:
+        raise ClipError("No video clip under the playhead: move the playhead over the clip to matte.")
+    return project, timeline, item

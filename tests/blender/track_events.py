@@ -1,0 +1,109 @@
+"""Inside Blender: the Track job's event handling, with a stand-in for the bridge call.
+
+``link.run_track`` (the one function that talks to the bridge, in the worker thread) is
+replaced by a stand-in that "delivers" pre-made matte files to the paths the add-on asked
+for, one per frame, like the bridge's matte events; everything else is the add-on's real
+code: the worker thread, the queue, the modal operator's event handler, progress, Esc,
+errors, matte loading and the compositor setup. The real bridge is exercised by
+track_bridge.py.
+
+Blender's timers do not fire in background mode (and INVOKE falls back to EXEC there), so
+this script starts the job as the operator's invoke does (``tracking.start_job``) and
+drives the add-on's event handler (``tracking.handle_event(context, "TIMER")``, what the
+modal operator calls on each timer event) directly, sending "ESC" the same way.
+"""
+
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import bpy  # noqa: E402
+
+from helpers import args, enable_addon, load_clip, result, set_source_frame  # noqa: E402
+
+a = args()
+enable_addon()
+bpy.ops.wm.read_homefile(use_empty=True)
+from samroto_blender import link, results, tracking  # noqa: E402
+
+bpy.ops.wm.save_as_mainfile(filepath=a["blend"])
+clip = load_clip(a["sequence"])
+bpy.ops.samroto.object_add(name="car")
+set_source_frame(clip, 1003)
+bpy.ops.samroto.add_point(co=(0.4, 0.5))
+seen = {}
+
+
+def stand_in(delay, fail=None):
+    def run_track(request, emit, cancelled):
+        seen["request"] = request
+        lo, hi = request["range"]
+        start = request["start"]
+        order = list(range(start, hi + 1)) + list(range(start - 1, lo - 1, -1))
+        for frame in order:
+            if cancelled.is_set():
+                return
+            if fail and frame == fail[0]:
+                raise link.BridgeError(fail[1])
+            paths = {}
+            for obj_id, pattern in request["outputs"].items():
+                target = results.matte_file(pattern, frame)
+                shutil.copy(results.matte_file(a["mattes"], frame), target)
+                paths[obj_id] = target
+            emit(("matte", frame, paths))
+            time.sleep(delay)
+    return run_track
+
+
+def pump(limit=30.0, esc_after=None):
+    """Call the add-on's event handler like the modal timer would; returns (state, steps)."""
+    t0, steps, state = time.time(), 0, "RUNNING"
+    while state == "RUNNING" and time.time() - t0 < limit:
+        job = tracking.ACTIVE.get(clip.name)
+        if esc_after is not None and job is not None and len(job.done_frames) >= esc_after:
+            state = tracking.handle_event(bpy.context, "ESC", clip.name)
+        else:
+            state = tracking.handle_event(bpy.context, "TIMER", clip.name)
+        steps += 1
+        time.sleep(0.02)
+    return state, steps
+
+
+out = {}
+# 1. A full run, started as the operator's invoke starts it.
+link.run_track = stand_in(0.01)
+job = tracking.start_job(bpy.context, clip)
+state, steps = pump()
+car = clip.samroto.objects["car"]
+out["full"] = {"state": state, "steps": steps, "frames": sorted(job.done_frames), "message": clip.samroto.last_message,
+               "pattern": car.matte_pattern, "image": car.image_name in bpy.data.images,
+               "direction": seen["request"]["direction"], "start": seen["request"]["start"],
+               "tree": sorted(n.name for n in results.compositor_tree(bpy.context.scene, False).nodes
+                              if n.name.startswith("samroto"))}
+out["files"] = sorted(os.listdir(os.path.dirname(bpy.path.abspath(car.matte_pattern))))
+
+# 2. Esc mid-way: the job stops, finished mattes stay, the panel says so.
+link.run_track = stand_in(0.15)
+clip.samroto.direction = "FORWARD"
+set_source_frame(clip, 1001)
+job = tracking.start_job(bpy.context, clip)
+state, _ = pump(esc_after=2)
+out["cancel"] = {"state": state, "frames": len(job.done_frames), "message": clip.samroto.last_message,
+                 "active_left": clip.name in tracking.ACTIVE}
+
+# 3. A bridge error: shown in the panel and reported, the job ends.
+link.run_track = stand_in(0.0, fail=(1002, "the bridge says: model not found"))
+tracking.start_job(bpy.context, clip)
+state, _ = pump()
+out["error"] = {"state": state, "message": clip.samroto.last_message}
+
+# 4. The blocking form (scripts, render farms): EXEC runs the same job to the end.
+link.run_track = stand_in(0.0)
+clip.samroto.direction = "BACKWARD"
+set_source_frame(clip, 1006)
+out["exec"] = sorted(bpy.ops.samroto.track())
+out["exec_message"] = clip.samroto.last_message
+result(out)
