@@ -287,14 +287,13 @@ def download(name: str, settings=None, progress: bool = True, force: bool = Fals
                              f"there is nothing to download.")
         raise UnknownModel(f"unknown model {name!r}; official models: {', '.join(KNOWN_MODELS)}")
     model = KNOWN_MODELS[official]
-    directory = ensure_cache_dir(settings)
-    final = directory / model.filename
-    part = directory / (model.filename + ".part")
+    final = cache_dir(settings) / model.filename
     pinned = _pins(settings).get(official)
-
-    if final.exists() and not force:
+    if final.exists() and not force:  # before any write: a shared cache may be read-only
         _check_existing(official, final, settings)
         return final
+    directory = ensure_cache_dir(settings)
+    part = directory / (model.filename + ".part")
     # One download per file at a time: a second process waits, then finds the file in place.
     with _file_lock(directory / f".{model.filename}.lock"):
         if final.exists() and not force:
@@ -400,9 +399,12 @@ def _check_existing(name: str, path: Path, settings) -> None:
     if model.size is not None and size != model.size:
         raise StoreError(f"{path} is {size:,} bytes, expected {model.size:,}: it is damaged. "
                          f"Run `samroto models download {name} --force`.")
-    record = read_manifest(settings).get(name)
-    if not record or not record.get("sha256"):
-        verify(name, settings)
+    recorded = (read_manifest(settings).get(name) or {}).get("sha256")
+    pinned = _pins(settings).get(name)
+    if not recorded or (pinned and recorded != pinned):
+        result = verify(name, settings)
+        if not result.ok:
+            raise StoreError(f"{path}: {result.detail}. Run `samroto models download {name} --force`.")
 
 
 # ---------------------------------------------------------------- verify
@@ -452,9 +454,12 @@ def verify(name: str, settings=None, progress: bool = False) -> VerifyResult:
     new = dict(record or {}, sha256=digest, size=size, verified_at=_now())
     if official and not record:
         new.update(source="download", file=KNOWN_MODELS[official].filename, recorded_at=_now())
-    _update_manifest(settings, official or name, new)
     detail = "SHA-256 matches the pin" if pinned else (
         "SHA-256 matches the recorded hash" if recorded else "SHA-256 recorded now (first check)")
+    try:
+        _update_manifest(settings, official or name, new)
+    except StoreError:  # a shared read-only cache: the check itself still stands
+        detail += " (not written to the manifest: the cache is read-only)" if not recorded else ""
     return VerifyResult(name, path, "ok", detail)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -273,11 +274,16 @@ def test_outline_of_large_matte_is_traced_downsampled():
 
 @pytest.mark.parametrize("version", list(VERSIONS))
 def test_track_job_events_in_blender(version, data, addon_dir, tmp_path):
+    (tmp_path / "no_bridge").mkdir()
     out = run_in_blender(version, "track_events.py", {
         "sequence": str(data / "plate" / f"plate.{FIRST}.png"),
         "mattes": str(data / "mattes" / "car.####.exr"),
         "blend": str(tmp_path / "shot.blend"),
+        "empty_config_dir": str(tmp_path / "no_bridge"),
     }, addon_dir)
+    assert "not running and no samroto Python is set" in out["no_python"]
+    assert "Preferences > Add-ons > samroto" in out["no_python"] and "Traceback" not in out["no_python"]
+    assert "/nonexistent/bin/python does not exist" in out["bad_python"]
     full = out["full"]
     assert full["state"] == "FINISHED" and full["frames"] == list(range(FIRST, FIRST + COUNT))
     assert full["direction"] == "both" and full["start"] == 1003 and full["steps"] > 1
@@ -292,3 +298,74 @@ def test_track_job_events_in_blender(version, data, addon_dir, tmp_path):
 
     assert out["error"] == {"state": "ERROR", "message": "the bridge says: model not found"}
     assert out["exec"] == ["FINISHED"] and out["exec_message"].startswith("Tracked")
+
+
+# --- against a real bridge -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory):
+    """`samroto serve` (samroto's own Python) on the micro fixture model, in a private config
+    dir; yields that dir (the add-on's "Bridge folder" preference points at it)."""
+    from samroto.bridge import protocol
+
+    samroto = [sys.executable, "-m", "samroto"]
+    if subprocess.run(samroto + ["serve", "--help"], capture_output=True).returncode != 0:
+        pytest.skip("`samroto serve` is not part of this build yet (the bridge)")
+    config = tmp_path_factory.mktemp("bridge_config")
+    env = dict(os.environ, SAMROTO_CONFIG_DIR=str(config), SAMROTO_DEVICE="cpu")
+    fixture = ROOT / "tests" / "data" / "sam2_parity"
+    subprocess.run(samroto + ["models", "add", "--checkpoint", str(fixture / "checkpoint.pt"),
+                              "--config", str(fixture / "config.yaml"), "micro"],
+                   check=True, env=env, capture_output=True)
+    log = open(config / "serve.log", "wb")
+    proc = subprocess.Popen(samroto + ["--set", "model=micro", "serve"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.time() + 90
+    while protocol.read_discovery(protocol.discovery_path(str(config))) is None:
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail("samroto serve did not start:\n" + (config / "serve.log").read_text()[-3000:])
+        time.sleep(0.2)
+    yield config
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_track_against_real_bridge(version, data, addon_dir, bridge, tmp_path):
+    blender_python(version)
+    (tmp_path / "no_bridge").mkdir()
+    out = run_in_blender(version, "track_bridge.py", {
+        "sequence": str(data / "plate" / f"plate.{FIRST}.png"),
+        "movie": str(data / "plate.mp4"),
+        "blend": str(tmp_path / "shot.blend"),
+        "config_dir": str(bridge),
+        "empty_config_dir": str(tmp_path / "no_bridge"),
+        "out": str(tmp_path),
+    }, addon_dir, timeout=400)
+
+    assert "not running" in out["no_bridge"] and "samroto Python" in out["no_bridge"]
+    assert "Traceback" not in out["no_bridge"] and out["no_bridge_panel"] in out["no_bridge"]
+
+    seq = out["seq"]
+    assert seq["state"] == "FINISHED", seq["message"]
+    assert seq["frames"] == list(range(FIRST, FIRST + COUNT)) and seq["pattern"] == "//samroto/plate/car.####.exr"
+    assert out["seq_files"] == [True] * COUNT and out["seq_sizes"] == [[W, H]] * COUNT  # a matte per frame, clip size
+    assert max(out["render_error"]) < 1e-3, out["render_error"]
+
+    mask = out["mask"]
+    assert mask["splines"] == 1 and mask["points"] == mask["count"] and mask["keyed"] == COUNT
+    assert mask["key_error"] < 1e-4  # every frame's key is that frame's fitted outline
+
+    movie = out["movie"]
+    assert movie["state"] == "FINISHED", movie["message"]
+    assert movie["frames"] == list(range(2, 8)) and movie["files"] == [False, False] + [True] * 6
+
+    assert out["reload"] == {"same_prompts": True, "pattern": "//samroto/plate/car.####.exr", "image": True}
+    # the bridge wrote the files where the add-on asked: next to the .blend
+    assert sorted(p.name for p in (tmp_path / "samroto" / "plate").iterdir()) == \
+        [f"car.{f}.exr" for f in range(FIRST, FIRST + COUNT)]

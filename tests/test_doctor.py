@@ -80,30 +80,33 @@ def test_doctor_fails_with_a_reason_when_the_device_cannot_run(env):
     assert "--set device=cpu" in result.stdout
 
 
-def test_doctor_reads_bridge_discovery_without_showing_the_token(env, tmp_path):
-    try:
-        discovery = importlib.import_module("samroto.bridge.discovery")
-    except ImportError:
-        pytest.skip("the bridge's discovery module is not built yet")
-    path_fn = next((getattr(discovery, a) for a in ("discovery_path", "path", "discovery_file")
-                    if callable(getattr(discovery, a, None))), None)
-    if path_fn is None:
-        pytest.skip("the discovery module exposes no path function")
-    old = os.environ.get("SAMROTO_CONFIG_DIR")
-    os.environ["SAMROTO_CONFIG_DIR"] = env["SAMROTO_CONFIG_DIR"]
-    try:
-        path = Path(path_fn())
-    finally:
-        if old is None:
-            del os.environ["SAMROTO_CONFIG_DIR"]
-        else:
-            os.environ["SAMROTO_CONFIG_DIR"] = old
+def _discovery_module():
+    for name in ("samroto.bridge.discovery", "samroto.bridge.protocol"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if callable(getattr(module, "discovery_path", None)):
+            return module
+    pytest.skip("the bridge's discovery code is not built yet")
+
+
+def test_doctor_reads_bridge_discovery_without_showing_the_token(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMROTO_CONFIG_DIR", env["SAMROTO_CONFIG_DIR"])
+    path = Path(_discovery_module().discovery_path())
+    assert path.parent == tmp_path / "config"
+    path.parent.mkdir(parents=True, exist_ok=True)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"host": "127.0.0.1", "port": listener.getsockname()[1],
+        port = listener.getsockname()[1]
+        path.write_text(json.dumps({"address": {"family": "tcp", "host": "127.0.0.1", "port": port},
                                     "pid": os.getpid(), "token": "SECRET-TOKEN-123"}))
-        result = samroto(env, "doctor", "--json")
+        result = samroto(env, "doctor")
+    assert result.returncode == 0, result.stderr
     assert "SECRET-TOKEN-123" not in result.stdout
-    assert json.loads(result.stdout)["bridge"]["state"] == "listening"
+    assert f"bridge        listening 127.0.0.1:{port} (pid {os.getpid()})" in result.stdout
+    # The bridge went away but left its file behind.
+    result = samroto(env, "doctor", "--json")
+    bridge = json.loads(result.stdout)["bridge"]
+    assert bridge["state"].startswith("stale") and "SECRET-TOKEN-123" not in result.stdout

@@ -341,3 +341,28 @@ def test_two_simultaneous_downloads_fetch_once(tmp_path, mirror, fake_tiny):
     assert errors == []
     assert len(results) == 2 and results[0].read_bytes() == PAYLOAD
     assert len(mirror.requests) == 1
+
+
+def test_read_only_shared_cache_still_serves_present_files(tmp_path, mirror, fake_tiny, monkeypatch):
+    settings = make_settings(tmp_path, mirror)
+    settings.cache_dir.mkdir(parents=True)
+    (settings.cache_dir / "sam2.1_hiera_tiny.pt").write_bytes(PAYLOAD)  # copied in by hand
+
+    def read_only(*args, **kwargs):  # root ignores chmod, so simulate the mount refusing writes
+        raise store.StoreError("cannot write to the checkpoint cache (read-only)")
+
+    monkeypatch.setattr(store, "ensure_cache_dir", read_only)
+    assert store.download(NAME, settings, progress=False) == settings.cache_dir / "sam2.1_hiera_tiny.pt"
+    result = store.verify(NAME, settings)
+    assert result.ok and "read-only" in result.detail
+    assert store.resolve_model(NAME, settings=settings)[1].read_bytes() == PAYLOAD
+    assert mirror.requests == []
+
+
+def test_pin_is_enforced_on_files_already_present(tmp_path, fake_tiny):
+    settings = make_settings(tmp_path, **{"models.sha256": {NAME: "cd" * 32}})
+    settings.cache_dir.mkdir(parents=True)
+    (settings.cache_dir / "sam2.1_hiera_tiny.pt").write_bytes(PAYLOAD)
+    assert store.verify(NAME, settings).status == "pin-mismatch"
+    with pytest.raises(store.StoreError, match="pinned.*--force"):
+        store.download(NAME, settings, progress=False)

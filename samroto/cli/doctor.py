@@ -155,23 +155,23 @@ def _checkpoints(settings) -> dict:
 
 def _bridge() -> dict:
     """The discovery file's state; the token is never shown. 'unknown' if the bridge is not built."""
+    module = None
+    for name in ("samroto.bridge.discovery", "samroto.bridge.protocol"):
+        try:
+            candidate = importlib.import_module(name)
+        except Exception:
+            continue
+        if callable(getattr(candidate, "discovery_path", None)):
+            module = candidate
+            break
+    if module is None:
+        return {"state": "unknown", "detail": "this build has no bridge discovery"}
     try:
-        discovery = importlib.import_module("samroto.bridge.discovery")
+        path = Path(module.discovery_path())
     except Exception as exc:
-        return {"state": "unknown", "detail": f"bridge discovery unavailable ({exc})"}
-    path = None
-    for attr in ("discovery_path", "path", "discovery_file"):
-        fn = getattr(discovery, attr, None)
-        if callable(fn):
-            try:
-                path = Path(fn())
-                break
-            except Exception:
-                continue
-    if path is None:
-        return {"state": "unknown", "detail": "cannot tell where the discovery file is"}
+        return {"state": "unknown", "detail": f"cannot tell where the discovery file is ({exc})"}
     if not path.exists():
-        return {"state": "not running", "file": str(path)}
+        return {"state": "not running", "file": str(path), "detail": f"no discovery file at {path}"}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -179,22 +179,37 @@ def _bridge() -> dict:
     if not isinstance(data, dict):
         return {"state": "unknown", "file": str(path), "detail": "discovery file is not a JSON object"}
     shown = {k: v for k, v in data.items() if "token" not in k.lower() and "secret" not in k.lower()}
-    return {"state": "listening" if _reachable(data) else "stale (nothing answers)", "file": str(path),
+    address = _address(data)
+    state = "listening" if address and _reachable(address) else "stale (nothing answers)"
+    return {"state": state, "file": str(path), "address": _describe(address), "pid": data.get("pid"),
             "discovery": shown}
 
 
-def _reachable(data: dict) -> bool:
+def _address(data: dict) -> dict | None:
+    """``{"family": "unix", "path"}`` or ``{"family": "tcp", "host", "port"}`` from the file."""
+    address = data.get("address") if isinstance(data.get("address"), dict) else data
+    if address.get("family") == "unix" or (address.get("family") is None and address.get("socket")):
+        path = address.get("path") or address.get("socket")
+        return {"family": "unix", "path": str(path)} if path else None
+    if address.get("port"):
+        return {"family": "tcp", "host": address.get("host") or "127.0.0.1", "port": address["port"]}
+    return None
+
+
+def _describe(address: dict | None) -> str:
+    if not address:
+        return ""
+    return address["path"] if address["family"] == "unix" else f"{address['host']}:{address['port']}"
+
+
+def _reachable(address: dict) -> bool:
     try:
-        if data.get("socket") or data.get("unix_socket") or data.get("path"):
-            target = data.get("socket") or data.get("unix_socket") or data.get("path")
+        if address["family"] == "unix":
             with socket.socket(socket.AF_UNIX) as s:
                 s.settimeout(0.5)
-                s.connect(str(target))
+                s.connect(address["path"])
             return True
-        host, port = data.get("host", "127.0.0.1"), data.get("port")
-        if not port:
-            return False
-        with socket.create_connection((host, int(port)), timeout=0.5):
+        with socket.create_connection((address["host"], int(address["port"])), timeout=0.5):
             return True
     except (OSError, ValueError, TypeError, AttributeError):
         return False
@@ -288,11 +303,11 @@ def print_report(r: dict) -> None:
     s = r["settings_file"]
     print(row("settings", f"{s['path']}{'' if s['exists'] else ' (not present; defaults apply)'}"))
     b = r["bridge"]
-    where = b.get("discovery") or {}
-    address = where.get("socket") or (f"{where.get('host', '127.0.0.1')}:{where['port']}" if where.get("port") else "")
-    pid = f"(pid {where['pid']})" if where.get("pid") else ""
+    address = b.get("address", "")
+    pid = f"(pid {b['pid']})" if b.get("pid") else ""
     detail = f"({b['detail']})" if b.get("detail") else ""
-    print(row("bridge", " ".join(x for x in (b["state"], address, pid, detail, b.get("file", "")) if x)))
+    where = "" if detail else f"[{b['file']}]" if b.get("file") else ""
+    print(row("bridge", " ".join(x for x in (b["state"], address, pid, detail, where) if x)))
     print("plugins")
     for host, p in r["plugins"].items():
         print(row(host, f"installed at {p['path']}" if p["installed"] else

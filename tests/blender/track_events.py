@@ -73,6 +73,20 @@ def pump(limit=30.0, esc_after=None):
 
 
 out = {}
+# 0. The real bridge link, with no bridge to find: clear messages in the UI, no traceback.
+from samroto_blender import prefs  # noqa: E402
+
+p = prefs.get()
+p.config_dir, p.python = a["empty_config_dir"], ""
+for case, python in (("no_python", ""), ("bad_python", "/nonexistent/bin/python")):
+    p.python = python
+    try:
+        bpy.ops.samroto.track()
+        out[case] = None
+    except RuntimeError as exc:
+        out[case] = str(exc)
+p.python = ""
+
 # 1. A full run, started as the operator's invoke starts it.
 link.run_track = stand_in(0.01)
 job = tracking.start_job(bpy.context, clip)

@@ -19,15 +19,16 @@ class SamrotoPreferences(bpy.types.AddonPreferences):
         name="samroto Python", subtype="FILE_PATH", default=INSTALLED_PYTHON,
         description="The Python where samroto is installed; the add-on starts the bridge "
                     "with it when none is running (e.g. ~/samroto/.venv/bin/python)")
-    address: StringProperty(
-        name="Bridge address", default="",
-        description="Optional: connect to this running bridge (host:port or a Unix socket "
-                    "path) instead of finding or starting one")
+    config_dir: StringProperty(
+        name="Bridge folder", subtype="DIR_PATH", default="",
+        description="Optional: the samroto config folder whose discovery file names the "
+                    "bridge to use (a bridge started with SAMROTO_CONFIG_DIR); empty: your "
+                    "user config folder")
 
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "python")
-        layout.prop(self, "address")
+        layout.prop(self, "config_dir")
         layout.operator("samroto.bridge_status", icon="PLUGIN")
 
 
@@ -47,7 +48,7 @@ class SAMROTO_OT_bridge_status(bpy.types.Operator):
         from . import link
         p = get(context)
         request = {"python": bpy.path.abspath(p.python) if p and p.python else "",
-                   "address": p.address if p else ""}
+                   "config_dir": bpy.path.abspath(p.config_dir) if p and p.config_dir else ""}
         try:
             text = link.describe(request)
         except link.BridgeError as exc:

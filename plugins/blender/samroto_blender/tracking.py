@@ -63,10 +63,16 @@ def build_request(context, clip, direction=None):
             raise clipinfo.ClipError("The scene's frame range does not overlap the clip.")
     start = min(max(current_source_frame(context, clip), lo), hi)
     out_dir = results.matte_dir(clip, settings)
-    outputs = {}
+    outputs, names = {}, {}
     for obj in settings.objects:
         if len(obj.points) or len(obj.boxes):
-            outputs[obj.obj_id] = os.path.join(out_dir, "%s.####.exr" % bpy.path.clean_name(obj.name))
+            name = link.matte_name(obj.name)
+            if name in names:
+                raise clipinfo.ClipError(
+                    "Objects %r and %r would write the same matte files (%s): rename one."
+                    % (names[name], obj.name, name))
+            names[name] = obj.name
+            outputs[obj.obj_id] = os.path.join(out_dir, "%s.####.exr" % name)
     p = prefs.get(context)
     return {
         "source": clipinfo.frames_source(path, clip.source),
@@ -75,10 +81,11 @@ def build_request(context, clip, direction=None):
         "start": start,
         "direction": (direction or settings.direction).lower(),
         "prompts": prompts_document(clip),
+        "pattern": os.path.join(out_dir, "{name}.####.exr"),
         "outputs": outputs,
         "size": [clip.size[0], clip.size[1]],
         "python": bpy.path.abspath(p.python) if p and p.python else "",
-        "address": p.address if p else "",
+        "config_dir": bpy.path.abspath(p.config_dir) if p and p.config_dir else "",
     }
 
 
@@ -91,6 +98,7 @@ class TrackJob:
         self.total = max(1, request["range"][1] - request["range"][0] + 1)
         self.done_frames = set()
         self.state = "RUNNING"  # RUNNING, FINISHED, CANCELLED, ERROR
+        self.wired = False
         self.message = ""
         self.thread = threading.Thread(target=self._work, name="samroto-track", daemon=True)
 
@@ -126,7 +134,13 @@ class TrackJob:
             kind = event[0]
             if kind == "matte":  # ("matte", frame, {obj_id: path})
                 self.done_frames.add(event[1])
+                for obj_id, path in event[2].items():  # where the bridge really wrote them
+                    if obj_id in self.request["outputs"]:
+                        self.request["outputs"][obj_id] = link.frame_pattern(path)
                 arrived = True
+            elif kind == "progress":  # ("progress", done, total)
+                if event[2]:
+                    self.total = event[2]
             elif kind == "done":
                 self._finish(context, clip, "FINISHED",
                              "Tracked %d frames of %s" % (len(self.done_frames), self.clip_name))
@@ -138,6 +152,8 @@ class TrackJob:
         if self.state == "RUNNING":
             if arrived and clip is not None:
                 self._show_mattes(clip)
+                if not self.wired:  # the comp shows mattes as they arrive
+                    self.wired = self._wire(context, clip)
             self._progress(context)
         return self.state
 
@@ -166,22 +182,23 @@ class TrackJob:
         clip.samroto.last_message = message
         if self.done_frames:
             self._show_mattes(clip)
-            tracked = [o for o in clip.samroto.objects if o.obj_id in self.request["outputs"]]
-            try:
-                results.build_compositor(context.scene, clip, tracked)
-            except clipinfo.ClipError as exc:
-                clip.samroto.last_message = "%s (compositor: %s)" % (message, exc)
+            self._wire(context, clip)
+
+    def _wire(self, context, clip):
+        tracked = [o for o in clip.samroto.objects if o.obj_id in self.request["outputs"]]
+        try:
+            results.build_compositor(context.scene, clip, tracked)
+            return True
+        except clipinfo.ClipError as exc:
+            clip.samroto.last_message = "%s (compositor: %s)" % (self.message or "Tracking", exc)
+            return False
 
 
 def _status(context, text, percent):
-    """Progress in the status bar (and the Clip Editor header); None clears it."""
-    wm = context.window_manager
+    """Progress in the status bar and the Clip Editor's header; None clears them."""
+    if text is not None:
+        text = "%s  [%s]" % (text, _bar(percent))
     try:
-        if text is None:
-            wm.progress_end()
-        else:
-            wm.progress_begin(0, 100)
-            wm.progress_update(percent)
         if context.workspace is not None:
             context.workspace.status_text_set(text)
         for area in (context.screen.areas if context.screen else []):
@@ -189,6 +206,11 @@ def _status(context, text, percent):
                 area.header_text_set(text)
     except (AttributeError, RuntimeError):
         pass  # no UI (background): the state is still in the job and on the clip
+
+
+def _bar(percent, width=20):
+    filled = int(round(width * max(0.0, min(100.0, percent)) / 100.0))
+    return "#" * filled + "-" * (width - filled)
 
 
 def start_job(context, clip, direction=None):

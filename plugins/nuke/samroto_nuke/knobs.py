@@ -62,6 +62,11 @@ def collect(node, height):
                 objects[obj]["boxes"].append((f, v[0], v[1], v[2], v[3]))
             else:
                 objects[obj]["points"].append((f, v[0], v[1], kind == "pos"))
+    names = [objects[o]["name"] for o in sorted(objects)]
+    twins = sorted(set(n for n in names if names.count(n) > 1))
+    if twins:
+        raise PromptError("Two objects are called %s: give each object its own name (Prompts tab)."
+                          % ", ".join(twins))
     doc = prompts.document([objects[o] for o in sorted(objects)], height)
     if not doc["objects"]:
         raise PromptError("No prompts yet: press '+ point' (or '- point', 'box') on the SAM2 tab, "
@@ -83,6 +88,9 @@ def add_object(node, name=None, channel=None):
     chan = nuke.Channel_Knob("o%d_channel" % obj, "output")
     node.addKnob(chan)
     chan.setValue(channel)
+    matte = nuke.File_Knob("o%d_matte" % obj, "matte files")
+    matte.setTooltip("Written by Track: the object's matte sequence, read inside the node.")
+    node.addKnob(matte)
     return obj
 
 

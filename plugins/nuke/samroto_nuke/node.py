@@ -106,8 +106,17 @@ def matte_dir(node):
     return os.path.join(base, "samroto", stem, node.name()).replace("\\", "/")
 
 
+def matte_request(node):
+    """Where the bridge writes the mattes: one EXR sequence per object ({name} is the
+    object's name, made file-safe by the bridge)."""
+    return {"transport": "file", "pattern": "%s/%s.{name}.%%04d.exr" % (matte_dir(node), node.name()),
+            "format": "exr", "layout": "files"}
+
+
 def matte_pattern(node, obj):
-    return "%s/%s.o%d.%%04d.exr" % (matte_dir(node), node.name(), obj)
+    """The object's matte sequence as the bridge last reported it ('' before tracking)."""
+    knob = node.knob("o%d_matte" % obj)
+    return str(knob.value()) if knob is not None else ""
 
 
 def set_status(node, text):
@@ -124,9 +133,10 @@ def connect_mattes(node, first, last):
         stream = nuke.toNode("Plate")
         for obj in knobs.object_ids(node):
             info = knobs.object_info(node, obj)
-            if info["channel"] == "none":
+            pattern = matte_pattern(node, obj)
+            if info["channel"] == "none" or not pattern:
                 continue
-            read = nuke.nodes.Read(name="Matte_o%d" % obj, file=matte_pattern(node, obj),
+            read = nuke.nodes.Read(name="Matte_o%d" % obj, file=pattern,
                                    first=int(first), last=int(last), origfirst=int(first),
                                    origlast=int(last), on_error="black", before="black", after="black")
             copy = nuke.nodes.Copy(name="Copy_o%d" % obj, from0="rgba.alpha", to0=info["channel"])

@@ -8,6 +8,7 @@ results to the main thread with ``nuke.executeInMainThread``.
 """
 
 import os
+import re
 import threading
 import traceback
 
@@ -63,7 +64,7 @@ def build_request(group, direction):
         "start": start,
         "direction": "forward" if direction == "frame" else direction,
         "prompts": prompts,
-        "outputs": dict((o["id"], node_mod.matte_pattern(group, o["id"])) for o in prompts["objects"]),
+        "mattes": node_mod.matte_request(group),
         "model": "" if model == "settings default" else (
             str(group["model_config"].value()) if model == "custom" else model),
         "checkpoint": str(group["checkpoint"].value()) if model == "custom" else "",
@@ -82,6 +83,7 @@ class Job(object):
         start, direction = request["start"], request["direction"]
         self.total = {"forward": hi - start + 1, "backward": start - lo + 1}.get(direction, hi - lo + 1)
         self.done_frames = []
+        self.patterns = {}  # object id -> matte sequence pattern, from the paths the bridge reports
         self.state = "running"  # running, finished, cancelled, error
         self.message = ""
         self.finished = threading.Event()
@@ -100,13 +102,15 @@ class Job(object):
         task.setMessage("starting the samroto bridge")
         state, message = "finished", ""
         try:
-            def on_frame(frame):
+            def on_matte(frame, objects, paths):
+                for obj, path in zip(objects, paths):
+                    self.patterns[obj["id"]] = pattern_from_path(path, frame)
                 if frame not in self.done_frames:  # "both" may report the start frame twice
                     self.done_frames.append(frame)
                 task.setProgress(int(100 * len(self.done_frames) / max(1, self.total)))
                 task.setMessage("frame %d (%d of %d)" % (frame, len(self.done_frames), self.total))
 
-            link.run_track(self.request, on_frame, task.isCancelled)
+            link.run_track(self.request, on_matte, task.isCancelled)
             if task.isCancelled():
                 state, message = "cancelled", "cancelled after %d frame(s)" % len(self.done_frames)
         except link.BridgeError as exc:
@@ -125,6 +129,9 @@ class Job(object):
             group = nuke.toNode(self.request["node"])
             if group is None:
                 return  # deleted while tracking: the mattes stay on disk
+            for obj, pattern in self.patterns.items():
+                if group.knob("o%d_matte" % obj) is not None:
+                    group["o%d_matte" % obj].setValue(pattern)
             lo, hi = self.request["plate_range"]
             node_mod.connect_mattes(group, lo, hi)
             node_mod.reload_mattes(group)
@@ -137,6 +144,21 @@ class Job(object):
                     state, len(done), span, "; " + message if message else ""))
         finally:
             self.finished.set()
+
+
+def pattern_from_path(path, frame):
+    """/m/SAM2Matte1.hat.1002.exr (frame 1002) -> /m/SAM2Matte1.hat.%04d.exr"""
+    path = str(path).replace("\\", "/")
+    folder, name = path.rsplit("/", 1) if "/" in path else ("", path)
+    digits = "%04d" % frame
+    m = list(re.finditer(r"(?<!\d)-?\d+(?!\d)", name))
+    m = [x for x in m if int(x.group()) == frame]
+    if not m:
+        return path
+    last = m[-1]
+    token = "%%0%dd" % len(last.group()) if len(last.group()) >= len(digits) else "%d"
+    name = name[:last.start()] + token + name[last.end():]
+    return (folder + "/" + name) if folder else name
 
 
 def start(group, direction):

@@ -192,10 +192,15 @@ class ClipInfo(object):
         base = root or os.path.join(os.path.dirname(self.source), "samroto_mattes")
         return os.path.join(base, safe_name(self.name))
 
-    def matte_pattern(self, obj_name, root=None, ext="exr"):
-        """printf pattern of one object's matte sequence, numbered like the clip's frames."""
-        stem = "%s_%s" % (safe_name(os.path.splitext(self.name)[0]), safe_name(obj_name))
-        return os.path.join(self.matte_dir(root), stem, stem + ".%04d." + ext)
+    def matte_pattern(self, root=None, ext="exr"):
+        """printf pattern of the matte sequences with ``{name}`` where the object name goes
+        (one sequence per object, numbered like the clip's frames)."""
+        stem = safe_name(os.path.splitext(self.name)[0])
+        return os.path.join(self.matte_dir(root), stem + "_{name}.%04d." + ext)
+
+
+def object_pattern(pattern, obj_name):
+    return pattern.replace("{name}", obj_name)
 
 
 def current_item(resolve):

@@ -1,0 +1,265 @@
+"""Bridge sessions: one shot's frame source, VideoSession and prompts, driven step by step.
+
+Everything here runs on the work-queue thread (engine calls) except PushedFrames.put, which
+the connection thread calls as frames arrive.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterator
+
+import numpy as np
+
+from samroto.core.io import FrameSource, MatteWriter, open_frames
+from samroto.core.io.errors import FrameSourceError, SamrotoIOError
+
+from .protocol import ProtocolError, array_nbytes
+
+
+class PushedFrames(FrameSource):
+    """Frames the client sends (shared memory or inline), kept as received."""
+
+    kind = "pushed"
+
+    def __init__(self, first: int, last: int, width: int, height: int, color: Any = None):
+        super().__init__(range(first, last + 1), width, height, None, color)
+        self._frames: dict[int, np.ndarray] = {}
+        self._is_float: bool | None = None
+
+    @property
+    def label(self) -> str:
+        return f"frames sent by the client ({self.first}-{self.last})"
+
+    def put(self, frame: int, pixels: np.ndarray) -> None:
+        is_float = pixels.dtype.kind == "f"
+        if self._is_float is not None and is_float != self._is_float:
+            raise ProtocolError("bad_frame", f"frame {frame} is {pixels.dtype} but earlier frames were "
+                                f"{'float' if self._is_float else 'integer'}: send every frame of a session "
+                                "with one kind of dtype")
+        self._is_float = is_float
+        if pixels.dtype == np.float16:
+            pixels = pixels.astype(np.float32)
+        self._frames[int(frame)] = pixels
+        if self._cached is not None and self._cached[0] == frame:
+            self._cached = None
+
+    def has(self, frame: int) -> bool:
+        return int(frame) in self._frames
+
+    def _read_raw(self, frame_number: int) -> np.ndarray:
+        try:
+            return self._frames[frame_number]
+        except KeyError:
+            raise ProtocolError("bad_frame", f"frame {frame_number} has not been sent: put_frame it before "
+                                "prompting or propagating over it") from None
+
+    def _data_is_float(self) -> bool:
+        return bool(self._is_float)
+
+
+def frame_array(frames: FrameSource, frame: int, shape: Any, dtype: Any, data: memoryview,
+                exact: bool = True) -> np.ndarray:
+    """Check a sent frame against its session and return it as (H, W, 3) numpy (a copy).
+    ``exact``: the data must be exactly the array (inline); a segment may be larger."""
+    if not isinstance(shape, list) or len(shape) not in (2, 3):
+        raise ProtocolError("bad_frame", f"shape must be [height, width, channels], got {shape!r}")
+    nbytes = array_nbytes(shape, dtype)
+    h, w = shape[0], shape[1]
+    c = shape[2] if len(shape) == 3 else 1
+    if (w, h) != (frames.width, frames.height):
+        raise ProtocolError("bad_frame", f"frame {frame} is {w}x{h}, the session is {frames.width}x{frames.height}")
+    if c not in (3, 4):
+        raise ProtocolError("bad_frame", f"frame {frame} has {c} channel(s); send RGB or RGBA")
+    if len(data) < nbytes:
+        raise ProtocolError("bad_frame", f"frame {frame}: {shape} {dtype} needs {nbytes} bytes, got {len(data)}")
+    if len(data) > nbytes and exact:
+        raise ProtocolError("bad_frame", f"frame {frame}: {shape} {dtype} needs {nbytes} bytes, got {len(data)}")
+    wire = {"uint8": "u1", "uint16": "<u2", "float16": "<f2", "float32": "<f4"}[dtype]
+    pixels = np.frombuffer(data, dtype=wire, count=h * w * c).reshape(h, w, c)[:, :, :3]
+    # always a copy: the bytes may be a shared-memory segment that is closed right after
+    pixels = np.array(pixels, dtype=pixels.dtype.newbyteorder("="), order="C", copy=True)
+    if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
+        raise ProtocolError("bad_frame", f"frame {frame} has NaN or infinite pixels")
+    return pixels
+
+
+class BridgeSession:
+    """One shot. ``engine_factory(frames, options) -> VideoSession`` builds the engine lazily."""
+
+    def __init__(self, sid: str, owner: Any, frames: FrameSource, engine: Any, options: dict):
+        self.id = sid
+        self.owner = owner
+        self.frames = frames
+        self.engine = engine
+        self.options = options
+        self.names: dict[int, str] = {}  # object id -> name, from the prompts
+        self.prompted: set[int] = set()  # frame numbers with prompts
+        self.last_used = time.monotonic()
+        self.closed = False
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+    def describe(self) -> dict:
+        return {"session": self.id, "frame_numbers": self.frames.frame_numbers, "first": self.frames.first,
+                "last": self.frames.last, "width": self.frames.width, "height": self.frames.height,
+                "objects": [{"id": i, "name": n} for i, n in self.names.items()]}
+
+    def position(self, frame: Any, what: str = "frame") -> int:
+        if isinstance(frame, bool) or not isinstance(frame, int):
+            raise ProtocolError("bad_request", f"{what} must be a whole frame number, got {frame!r}")
+        try:
+            return self.frames.index_of(frame)
+        except FrameSourceError as exc:
+            raise ProtocolError("frame_out_of_range", f"{what}: {exc}") from None
+
+    def objects(self, obj_ids) -> list[dict]:
+        return [{"id": int(i), "name": self.names.get(int(i), f"obj{int(i)}")} for i in obj_ids]
+
+    # -- engine work (generators: one step per frame/prompt) ------------------------------
+    def add_prompts(self, prompt_set, emit) -> Iterator[None]:
+        """Apply every prompt in frame order; ``emit(frame, obj_ids, logits)`` after each frame."""
+        items = prompt_set.by_frame()
+        for obj in prompt_set.objects:
+            self.names[obj.id] = obj.name
+        for i, (frame, obj, prompt) in enumerate(items):
+            pos = self.position(frame)
+            if prompt.mask is not None:
+                mask = _read_mask(prompt_set.mask_path(prompt), self.frames.width, self.frames.height)
+                obj_ids, logits = self.engine.add_mask(pos, obj.id, mask)
+            else:
+                points = [list(p) for p in prompt.points] or None
+                labels = list(prompt.labels) if prompt.points else None
+                obj_ids, logits = self.engine.add_prompt(pos, obj.id, points=points, labels=labels,
+                                                         box=list(prompt.box) if prompt.box else None, clear=True)
+            self.prompted.add(frame)
+            last_of_frame = i + 1 == len(items) or items[i + 1][0] != frame
+            if last_of_frame:
+                emit(frame, obj_ids, logits)
+            yield
+
+    def clear(self, obj_id: Any = None) -> None:
+        if obj_id is None:
+            self.engine.reset()
+            self.names.clear()
+            self.prompted.clear()
+            return
+        if isinstance(obj_id, bool) or not isinstance(obj_id, int) or obj_id not in self.engine.obj_ids:
+            raise ProtocolError("unknown_object", f"no object {obj_id!r} in session {self.id}; objects: "
+                                f"{self.engine.obj_ids}")
+        self.engine.remove_object(obj_id)
+        self.names.pop(obj_id, None)
+
+    def plan(self, direction: str, start: Any, first: Any, last: Any) -> list[tuple[int, bool, int]]:
+        """(start position, reverse, max_frames) passes for a propagate request."""
+        if direction not in ("forward", "backward", "both"):
+            raise ProtocolError("bad_request", f"direction must be forward, backward or both, not {direction!r}")
+        if not self.engine.obj_ids:
+            raise ProtocolError("bad_request", "nothing to track: add prompts first")
+        lo = 0 if first is None else self.position(first, "first")
+        hi = len(self.frames) - 1 if last is None else self.position(last, "last")
+        if lo > hi:
+            raise ProtocolError("bad_request", f"first {first} comes after last {last}")
+        if start is None:
+            prompted = sorted(self.position(f) for f in self.prompted) or [lo]
+            inside = [p for p in prompted if lo <= p <= hi] or prompted
+            s = inside[-1] if direction == "backward" else inside[0]
+        else:
+            s = self.position(start, "start")
+        if not lo <= s <= hi:
+            raise ProtocolError("frame_out_of_range", f"start {self.frames.frame_numbers[s]} is outside "
+                                f"{self.frames.frame_numbers[lo]}-{self.frames.frame_numbers[hi]}")
+        passes = []
+        if direction in ("forward", "both"):
+            passes.append((s, False, hi - s + 1))
+        if direction == "backward":
+            passes.append((s, True, s - lo + 1))
+        elif direction == "both" and s > lo:
+            passes.append((s - 1, True, s - lo))
+        return passes
+
+    def propagate(self, passes, emit, progress) -> Iterator[None]:
+        total = sum(p[2] for p in passes)
+        done = 0
+        for start, reverse, count in passes:
+            for pos, obj_ids, logits in self.engine.propagate(start=start, reverse=reverse, max_frames=count):
+                frame = self.frames.frame_numbers[pos]
+                emit(frame, obj_ids, logits)
+                done += 1
+                progress(done, total, frame)
+                self.touch()
+                yield
+        return {"frames": done}
+
+
+def _read_mask(path: str, width: int, height: int) -> np.ndarray:
+    try:
+        import cv2
+    except ImportError as exc:  # pragma: no cover - a dependency
+        raise ProtocolError("io_error", f"reading mask prompts needs OpenCV: {exc}") from None
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ProtocolError("bad_prompts", f"cannot read mask prompt {path}: use a PNG/TIFF/EXR the size of the plate")
+    if image.ndim == 3:
+        image = image.max(axis=2)
+    if image.shape != (height, width):
+        raise ProtocolError("bad_prompts", f"mask prompt {path} is {image.shape[1]}x{image.shape[0]}, the plate is "
+                            f"{width}x{height}")
+    return image > 0
+
+
+def alpha_from_logits(logits) -> np.ndarray:
+    """(n_obj, H, W) float32 alpha in {0, 1}: SAM 2's own mask decision (logit > 0)."""
+    return (logits > 0).float().cpu().numpy().astype(np.float32)
+
+
+def encode_alpha(alpha: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "float32":
+        return np.ascontiguousarray(alpha, dtype="<f4")
+    if dtype == "uint8":
+        return np.ascontiguousarray(np.round(alpha * 255.0), dtype=np.uint8)
+    if dtype == "float16":
+        return np.ascontiguousarray(alpha, dtype="<f2")
+    raise ProtocolError("bad_request", f"matte dtype must be float32, float16 or uint8, not {dtype!r}")
+
+
+def matte_writer(spec: dict, names: list[str]) -> MatteWriter:
+    pattern = spec.get("pattern")
+    if not isinstance(pattern, str) or not pattern:
+        raise ProtocolError("bad_request", "mattes with transport 'file' need a 'pattern' such as "
+                            "/shots/a/mattes/hero.%04d.exr")
+    kwargs = {k: spec[k] for k in ("format", "layout", "compression", "bit_depth") if spec.get(k) is not None}
+    try:
+        return MatteWriter(pattern, names=names, make_dirs=True, **kwargs)
+    except SamrotoIOError as exc:
+        raise ProtocolError("io_error", str(exc)) from None
+    except TypeError as exc:
+        raise ProtocolError("bad_request", f"matte file options: {exc}") from None
+
+
+def open_source(source: Any, color: Any) -> FrameSource:
+    """A FrameSource for an open_session ``source`` field."""
+    if not isinstance(source, dict):
+        raise ProtocolError("bad_request", "source must be an object: {\"path\": ...} or {\"push\": true, ...}")
+    first, last = source.get("first"), source.get("last")
+    for name, value in (("first", first), ("last", last)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ProtocolError("bad_request", f"source.{name} must be a whole frame number, got {value!r}")
+    if source.get("push"):
+        width, height = source.get("width"), source.get("height")
+        for name, value in (("width", width), ("height", height)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1 << 15:
+                raise ProtocolError("bad_request", f"source.{name} must be a size in pixels, got {value!r}")
+        if first is None or last is None or last < first or last - first > 1_000_000:
+            raise ProtocolError("bad_request", "a pushed source needs first <= last (the shot's frame numbers)")
+        return PushedFrames(first, last, width, height, color)
+    path = source.get("path")
+    if not (isinstance(path, str) and path) and not (isinstance(path, list) and path and
+                                                     all(isinstance(p, str) for p in path)):
+        raise ProtocolError("bad_request", "source.path must be a video file, a sequence pattern "
+                            "(plate.%04d.exr) or a list of file paths")
+    try:
+        return open_frames(path, first=first, last=last, color=color)
+    except SamrotoIOError as exc:
+        raise ProtocolError("io_error", str(exc)) from None

@@ -1,0 +1,60 @@
+"""The no-window scripts (free edition of Resolve 19.1+, where scripts cannot open windows):
+progress goes to Workspace > Console; the Cancel Tracking script stops a running job."""
+
+import os
+import tempfile
+import time
+
+from . import job as joblib
+from . import workflow
+
+
+def cancel_flag():
+    return os.path.join(tempfile.gettempdir(), "samroto-resolve-cancel")
+
+
+def request_cancel():
+    with open(cancel_flag(), "w") as fh:
+        fh.write(str(time.time()))
+    print("samroto: cancel requested; the running track stops within a frame.")
+
+
+def track(resolve, direction, out=print, poll=0.2, runner=None, **settings):
+    """Track the clip under the playhead; blocks until done, printing progress."""
+    try:
+        os.remove(cancel_flag())
+    except OSError:
+        pass
+    plan = workflow.Plan(resolve, direction, **settings)
+    out("samroto: " + plan.summary().replace("\n", "\nsamroto: "))
+    job = joblib.TrackJob(plan.request(), runner=runner).start()
+    last = -1
+    while True:
+        job.poll()
+        if job.state != "RUNNING":
+            break
+        if os.path.exists(cancel_flag()):
+            job.cancel()
+        pct = int(100 * job.fraction)
+        if pct // 10 != last // 10:
+            out("samroto: %d%% (%d/%d frames)" % (pct, job.done, job.total))
+            last = pct
+        time.sleep(poll)
+    job.wait()
+    out("samroto: " + job.message)
+    imported = {}
+    if job.state in ("FINISHED", "CANCELLED") and job.frames:
+        imported = plan.finish(job.frames)
+        out("samroto: imported %d matte(s) into the Media Pool bin 'samroto mattes'." % len(imported))
+    try:
+        os.remove(cancel_flag())
+    except OSError:
+        pass
+    return job, plan, imported
+
+
+def add_prompts(resolve, out=print):
+    clip_name, obj = workflow.add_prompts(resolve)
+    out("samroto: added samroto_%s_box, samroto_%s_pos and samroto_%s_neg to %s's Fusion comp; "
+        "drag them onto the object in the Fusion page." % (obj, obj, obj, clip_name))
+    return obj

@@ -1,0 +1,75 @@
+"""A tracking job: the bridge work runs in a thread, the host polls for events.
+
+Resolve's scripting objects are only touched from the script's own thread (the UI timer or
+the no-window loop); the worker only talks to the bridge.
+"""
+
+import queue
+import threading
+import traceback
+
+from . import link
+
+
+class TrackJob(object):
+    def __init__(self, request, runner=None):
+        self.request = request
+        self.events = queue.Queue()
+        self.cancel_requested = threading.Event()
+        first, last = request["range"]
+        self.total = max(1, last - first + 1)
+        self.done = 0
+        self.frames = set()
+        self.state = "RUNNING"  # RUNNING, FINISHED, CANCELLED, ERROR
+        self.message = ""
+        self._runner = runner or link.run_track
+        self.thread = threading.Thread(target=self._work, name="samroto-track", daemon=True)
+
+    def _work(self):
+        try:
+            outcome = self._runner(self.request, self.events.put, self.cancel_requested)
+            self.events.put(("cancelled",) if outcome == "cancelled" else ("done",))
+        except link.BridgeError as exc:
+            self.events.put(("error", str(exc)))
+        except Exception as exc:  # the UI must say something, not leave a traceback only
+            traceback.print_exc()
+            self.events.put(("error", "Tracking failed: %s: %s" % (type(exc).__name__, exc)))
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def cancel(self):
+        self.cancel_requested.set()
+
+    def poll(self):
+        """Apply the events that arrived; returns them (for a log) and leaves the state."""
+        seen = []
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            seen.append(event)
+            kind = event[0]
+            if kind == "progress":
+                self.done, self.total = event[1] or self.done, event[2] or self.total
+            elif kind == "matte":
+                self.frames.add(event[1])
+                self.done = max(self.done, len(self.frames))
+            elif kind == "done":
+                self.state, self.message = "FINISHED", "Tracked %d frames." % len(self.frames)
+            elif kind == "cancelled":
+                self.state = "CANCELLED"
+                self.message = "Cancelled after %d frames (those mattes are kept)." % len(self.frames)
+            elif kind == "error":
+                self.state, self.message = "ERROR", event[1]
+        return seen
+
+    @property
+    def fraction(self):
+        return min(1.0, float(self.done) / self.total)
+
+    def wait(self, timeout=None):
+        self.thread.join(timeout)
+        return self.poll()

@@ -1,0 +1,95 @@
+"""Mattes back into Resolve: the "samroto mattes" bin, import, clip mattes, a Fusion Loader.
+
+Documented calls only (Resolve scripting README): MediaPool.GetRootFolder, AddSubFolder,
+GetCurrentFolder, SetCurrentFolder, ImportMedia([{"FilePath", "StartIndex", "EndIndex"}]),
+DeleteClips, GetClipMatteList, DeleteClipMattes; Folder.GetName, GetSubFolderList,
+GetClipList; MediaPoolItem.GetName, SetClipProperty; Resolve.GetMediaStorage;
+MediaStorage.AddClipMattesToMediaPool(MediaPoolItem, [paths]).
+"""
+
+import os
+
+from . import clip as cliplib
+
+BIN = "samroto mattes"
+
+
+def ensure_bin(media_pool, names):
+    """The folder root/names[0]/names[1]/..., created where missing."""
+    folder = media_pool.GetRootFolder()
+    for name in names:
+        found = None
+        for sub in folder.GetSubFolderList() or []:
+            if sub.GetName() == name:
+                found = sub
+                break
+        if found is None:
+            found = media_pool.AddSubFolder(folder, name)
+            if found is None:
+                raise cliplib.ClipError("Resolve could not create the Media Pool bin %r." % name)
+        folder = found
+    return folder
+
+
+def import_mattes(resolve, project, info, mattes, frames, attach_clip_matte=True):
+    """Import each object's matte sequence into samroto mattes/<clip> and return
+    {object name: MediaPoolItem}. ``mattes``: {object name: printf pattern}; ``frames``:
+    (first, last) written. An earlier import of the same matte is replaced."""
+    pool = project.GetMediaPool()
+    bin_name = cliplib.safe_name(os.path.splitext(info.name)[0])
+    folder = ensure_bin(pool, [BIN, bin_name])
+    previous = pool.GetCurrentFolder()
+    pool.SetCurrentFolder(folder)
+    imported = {}
+    try:
+        for obj_name, pattern in sorted(mattes.items()):
+            stem = os.path.basename(pattern).split(".%")[0]
+            old = [c for c in (folder.GetClipList() or []) if c.GetName() and c.GetName().startswith(stem)]
+            if old:
+                pool.DeleteClips(old)
+            items = pool.ImportMedia([{"FilePath": pattern, "StartIndex": int(frames[0]),
+                                       "EndIndex": int(frames[1])}])
+            if not items:
+                raise cliplib.ClipError("Resolve could not import the matte sequence %s (frames %d-%d)."
+                                        % (pattern, frames[0], frames[1]))
+            item = items[0]
+            item.SetClipProperty("Start TC", info.timecode_of(frames[0]))
+            imported[obj_name] = item
+            if attach_clip_matte:
+                attach_matte(resolve, pool, info, pattern % frames[0])
+    finally:
+        if previous is not None:
+            pool.SetCurrentFolder(previous)
+    return imported
+
+
+def attach_matte(resolve, pool, info, first_file):
+    """Attach the matte to the source clip as a clip matte (Color page: Add Matte)."""
+    existing = pool.GetClipMatteList(info.media) or []
+    stem = os.path.basename(first_file).rsplit(".", 2)[0]
+    stale = [p for p in existing if os.path.basename(p).rsplit(".", 2)[0] == stem]
+    if stale:
+        pool.DeleteClipMattes(info.media, stale)
+    return resolve.GetMediaStorage().AddClipMattesToMediaPool(info.media, [first_file])
+
+
+def add_loaders(comp, clock, mattes, frames):
+    """A Loader ``samroto_<object>_matte`` per object in the clip's comp, reading the matte
+    sequence, placed so its first frame sits on the comp time of frames[0]."""
+    made = {}
+    comp.Lock()
+    try:
+        for obj_name, pattern in sorted(mattes.items()):
+            name = "samroto_%s_matte" % cliplib.safe_name(obj_name).replace(".", "_")
+            tool = comp.FindTool(name)
+            if tool is None:
+                tool = comp.AddTool("Loader", -32768, -32768)
+                tool.SetAttrs({"TOOLS_Name": name})
+            tool.SetInput("Clip", pattern % frames[0])
+            start = clock.to_time(frames[0])
+            tool.SetInput("GlobalIn", start)
+            tool.SetInput("GlobalOut", start + frames[1] - frames[0])
+            made[obj_name] = tool
+    finally:
+        comp.Unlock()
+    return made

@@ -1,0 +1,186 @@
+"""Prompts from the clip's Fusion comp: tools named ``samroto_<object>_box|pos|neg``.
+
+Fusion scripting calls used (Fusion Scripting Guide): Composition.GetToolList, GetAttrs
+(COMPN_GlobalStart/End, COMPN_RenderStart/End), CurrentTime, AddTool, FindTool, Lock/Unlock;
+Operator.GetAttrs (TOOLS_Name, TOOLS_RegID, TOOLB_PassThrough), GetInput(id, time),
+SetInput, SetAttrs; Input.GetKeyFrames (keyframe times of an animated input; None if not
+animated), Input.GetConnectedOutput / Output.GetTool for inputs animated through a modifier.
+The result is the prompts JSON, schema v1 (core/prompts.py): source frame numbers, source
+pixels, origin top-left, y down.
+"""
+
+import re
+
+from . import coords
+
+NAME_RE = re.compile(r"^samroto_(?P<obj>[A-Za-z0-9_-]+?)_(?P<kind>box|pos|neg)(?:_?\d+)*$")
+BOX_TOOL = "RectangleMask"
+POINT_TOOL = "EllipseMask"
+
+
+class PromptReadError(Exception):
+    """The comp's prompt tools cannot be turned into prompts; the message says how to fix it."""
+
+
+def _values(table):
+    """A Lua table as Python sees it (dict with 1-based float keys, or a list) -> list."""
+    if table is None:
+        return []
+    if isinstance(table, dict):
+        return [table[k] for k in sorted(table)]
+    return list(table)
+
+
+def _point(value):
+    vals = _values(value)
+    if len(vals) < 2:
+        raise PromptReadError("expected a point, got %r" % (value,))
+    return float(vals[0]), float(vals[1])
+
+
+def keyframe_times(tool, input_id):
+    """Keyframe times of one input: its own spline, or the modifier it is connected to
+    (a Center animated as a path keeps its keys on the path's inputs)."""
+    inp = getattr(tool, input_id, None)
+    if inp is None:
+        return set()
+    times = set(float(t) for t in _values(inp.GetKeyFrames()))
+    if times:
+        return times
+    out = inp.GetConnectedOutput() if hasattr(inp, "GetConnectedOutput") else None
+    modifier = out.GetTool() if out is not None else None
+    if modifier is not None and hasattr(modifier, "GetInputList"):
+        for sub in _values(modifier.GetInputList()):
+            times.update(float(t) for t in _values(sub.GetKeyFrames()))
+    return times
+
+
+class CompTime(object):
+    """Comp time <-> source frame number for a timeline item's comp."""
+
+    def __init__(self, comp, clip):
+        attrs = comp.GetAttrs()
+        g0, g1 = attrs.get("COMPN_GlobalStart"), attrs.get("COMPN_GlobalEnd")
+        if g0 is not None and g1 is not None and int(round(g1 - g0)) + 1 == clip.frame_count:
+            # The global range is the whole source: its start is source offset 0.
+            self.offset = clip.first - int(round(g0))
+        else:
+            # Otherwise the render range is the item's used range (its in-point).
+            r0 = attrs.get("COMPN_RenderStart", 0)
+            self.offset = clip.used_range[0] - int(round(r0))
+
+    def to_frame(self, t):
+        return int(round(float(t))) + self.offset
+
+    def to_time(self, frame):
+        return int(frame) - self.offset
+
+
+def prompt_tools(comp):
+    """[(tool, object name, kind)] for every samroto prompt tool that is not switched off."""
+    found = []
+    for tool in _values(comp.GetToolList(False)):
+        attrs = tool.GetAttrs()
+        m = NAME_RE.match(str(attrs.get("TOOLS_Name", "")))
+        if not m or attrs.get("TOOLB_PassThrough"):
+            continue
+        found.append((tool, m.group("obj"), m.group("kind")))
+    return found
+
+
+def read_prompts(comp, clip):
+    """The prompts document (dict, schema v1) from the comp, plus the prompt frames.
+
+    Each keyframe of a tool's Center (or a box's Width/Height) is a prompt on that frame;
+    a tool without keyframes is a prompt on the comp's current frame.
+    """
+    clock = CompTime(comp, clip)
+    current = float(comp.CurrentTime)
+    W, H = clip.width, clip.height
+    objects = {}  # name -> {frame: {"frame", "points", "labels", "box"}}
+    for tool, obj, kind in prompt_tools(comp):
+        name = tool.GetAttrs().get("TOOLS_Name")
+        ids = ("Center", "Width", "Height") if kind == "box" else ("Center",)
+        times = set()
+        for input_id in ids:
+            times |= keyframe_times(tool, input_id)
+        for t in sorted(times or {current}):
+            frame = clock.to_frame(t)
+            entry = objects.setdefault(obj, {}).setdefault(frame, {"frame": frame})
+            cx, cy = _point(tool.GetInput("Center", t))
+            if kind == "box":
+                if "box" in entry:
+                    raise PromptReadError(
+                        "Object %r has two boxes on frame %d (%s and another samroto_%s_box tool): "
+                        "keep one box per object per frame." % (obj, frame, name, obj))
+                box = coords.rect_to_box(cx, cy, tool.GetInput("Width", t), tool.GetInput("Height", t), W, H)
+                if box[2] - box[0] < 1 or box[3] - box[1] < 1:
+                    raise PromptReadError("%s on frame %d lies outside the picture or has no size: "
+                                          "drag it over the object." % (name, frame))
+                entry["box"] = box
+            else:
+                px, py = coords.point_to_pixels(cx, cy, W, H)
+                if not (0 <= px <= W and 0 <= py <= H):
+                    raise PromptReadError("%s on frame %d is outside the picture (%.0f, %.0f): "
+                                          "drag it onto the object." % (name, frame, px, py))
+                entry.setdefault("points", []).append([px, py])
+                entry.setdefault("labels", []).append(1 if kind == "pos" else 0)
+    document = {"version": 1, "objects": []}
+    for index, obj in enumerate(sorted(objects), start=1):
+        frames = objects[obj]
+        document["objects"].append({"id": index, "name": obj,
+                                    "prompts": [frames[f] for f in sorted(frames)]})
+    if not document["objects"]:
+        raise PromptReadError(
+            "No samroto prompts in this clip's Fusion comp. Run Workspace > Scripts > samroto > "
+            "Add Prompts, then drag the samroto_obj1_box / _pos / _neg tools onto the object "
+            "in the Fusion page.")
+    frames = sorted({p["frame"] for o in document["objects"] for p in o["prompts"]})
+    return document, frames
+
+
+def next_object_name(comp):
+    taken = {obj for _, obj, _ in prompt_tools(comp)}
+    for tool in _values(comp.GetToolList(False)):
+        m = NAME_RE.match(str(tool.GetAttrs().get("TOOLS_Name", "")))
+        if m:
+            taken.add(m.group("obj"))
+    n = 1
+    while "obj%d" % n in taken:
+        n += 1
+    return "obj%d" % n
+
+
+def add_prompt_tools(comp, clip, obj_name=None):
+    """Create a box, an include point and an exclude point for a new object, centred."""
+    obj_name = obj_name or next_object_name(comp)
+    made = []
+    comp.Lock()
+    try:
+        specs = [("box", BOX_TOOL, {"Center": {1: 0.5, 2: 0.5}, "Width": 0.3, "Height": 0.3 * clip.height / clip.width}),
+                 ("pos", POINT_TOOL, {"Center": {1: 0.5, 2: 0.5}, "Width": 0.01, "Height": 0.01}),
+                 ("neg", POINT_TOOL, {"Center": {1: 0.5, 2: 0.2}, "Width": 0.01, "Height": 0.01})]
+        for kind, reg_id, inputs in specs:
+            tool = comp.AddTool(reg_id, -32768, -32768)
+            if tool is None:
+                raise PromptReadError("Fusion could not add a %s tool to the comp." % reg_id)
+            tool.SetAttrs({"TOOLS_Name": "samroto_%s_%s" % (obj_name, kind)})
+            for key, value in inputs.items():
+                tool.SetInput(key, value)
+            made.append(tool)
+    finally:
+        comp.Unlock()
+    return obj_name, made
+
+
+def clip_comp(item, create=True):
+    """The timeline item's first Fusion comp (TimelineItem.GetFusionCompByIndex(1)); one is
+    added with AddFusionComp when the clip has none and ``create`` is true."""
+    if item.GetFusionCompCount() >= 1:
+        return item.GetFusionCompByIndex(1)
+    if not create:
+        return None
+    comp = item.AddFusionComp()
+    if comp is None:
+        raise PromptReadError("Resolve could not add a Fusion composition to %s." % item.GetName())
+    return comp

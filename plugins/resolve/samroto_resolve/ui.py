@@ -1,0 +1,160 @@
+"""The samroto window (Fusion's UIManager): objects and frames found, Track forward /
+backward / both, a progress bar, Cancel. The work runs in a thread (job.TrackJob); a
+UIManager Timer polls it, so Resolve stays responsive.
+
+UIManager (fusion.UIManager, bmd.UIDispatcher) is not available to scripts in the free
+edition of Resolve 19.1 and later: ``show`` then says so and points to the no-window scripts.
+"""
+
+from . import job as joblib
+from . import workflow
+
+BAR = 30
+
+
+def progress_text(fraction, done, total):
+    filled = int(round(BAR * fraction))
+    return u"[%s%s] %d/%d frames" % (u"\u2588" * filled, u"\u00b7" * (BAR - filled), done, total)
+
+
+class Controller(object):
+    """The window's logic, independent of widgets (tested directly)."""
+
+    def __init__(self, resolve, set_text, set_enabled, runner=None):
+        self.resolve = resolve
+        self.set_text = set_text  # (widget id, text)
+        self.set_enabled = set_enabled  # (widget id, bool)
+        self.runner = runner
+        self.job = None
+        self.plan = None
+
+    def refresh(self, handles=None):
+        try:
+            plan = workflow.Plan(self.resolve, "forward", handles=handles)
+            self.set_text("Info", plan.summary())
+        except Exception as exc:
+            self.set_text("Info", str(exc))
+
+    def track(self, direction, handles=None, add_loader=None):
+        if self.job is not None and self.job.state == "RUNNING":
+            return
+        try:
+            self.plan = workflow.Plan(self.resolve, direction, handles=handles, add_loader=add_loader)
+        except Exception as exc:
+            self.set_text("Status", str(exc))
+            return
+        self.set_text("Info", self.plan.summary())
+        self.job = joblib.TrackJob(self.plan.request(), runner=self.runner).start()
+        self._buttons(running=True)
+        self.set_text("Status", "Tracking %s ..." % direction)
+
+    def cancel(self):
+        if self.job is not None:
+            self.job.cancel()
+            self.set_text("Status", "Cancelling ...")
+
+    def tick(self):
+        """Timer: apply the job's events; True while it runs."""
+        if self.job is None:
+            return False
+        self.job.poll()
+        self.set_text("Progress", progress_text(self.job.fraction, self.job.done, self.job.total))
+        if self.job.state == "RUNNING":
+            return True
+        message = self.job.message
+        if self.job.state in ("FINISHED", "CANCELLED") and self.job.frames:
+            try:
+                imported = self.plan.finish(self.job.frames)
+                message += " Imported %d matte(s) into 'samroto mattes'; attach them in the Color page " \
+                           "(right-click the node editor > Add Matte)." % len(imported)
+            except Exception as exc:
+                message += " Import failed: %s" % exc
+        self.set_text("Status", message)
+        self._buttons(running=False)
+        self.job_done = self.job
+        self.job = None
+        return False
+
+    def add_object(self):
+        try:
+            clip_name, obj = workflow.add_prompts(self.resolve)
+            self.set_text("Status", "Added samroto_%s_box/_pos/_neg to %s: drag them in the Fusion page."
+                          % (obj, clip_name))
+        except Exception as exc:
+            self.set_text("Status", str(exc))
+        self.refresh()
+
+    def _buttons(self, running):
+        for wid in ("Forward", "Backward", "Both", "AddObject"):
+            self.set_enabled(wid, not running)
+        self.set_enabled("Cancel", running)
+
+
+def show(resolve, fusion, bmd, runner=None):
+    ui = getattr(fusion, "UIManager", None) if fusion is not None else None
+    if ui is None or bmd is None or not hasattr(bmd, "UIDispatcher"):
+        print("samroto: this Resolve cannot open script windows (the free edition of Resolve 19.1 "
+              "and later has no UIManager). Use Workspace > Scripts > samroto > Track Forward / "
+              "Track Backward / Track Both and Cancel Tracking; progress shows in Workspace > Console.")
+        return None
+    disp = bmd.UIDispatcher(ui)
+    win = disp.AddWindow(
+        {"ID": "samrotoWin", "WindowTitle": "samroto - SAM 2 mattes", "Geometry": [200, 200, 560, 360]},
+        ui.VGroup([
+            ui.Label({"ID": "Info", "Text": "", "WordWrap": True}),
+            ui.HGroup({"Weight": 0}, [
+                ui.Label({"Text": "Handles"}), ui.SpinBox({"ID": "Handles", "Value": 12, "Minimum": 0, "Maximum": 10000}),
+                ui.CheckBox({"ID": "Loader", "Text": "Add a Loader in the comp", "Checked": False}),
+            ]),
+            ui.HGroup({"Weight": 0}, [
+                ui.Button({"ID": "AddObject", "Text": "Add object"}),
+                ui.Button({"ID": "Backward", "Text": "Track backward"}),
+                ui.Button({"ID": "Both", "Text": "Track both"}),
+                ui.Button({"ID": "Forward", "Text": "Track forward"}),
+                ui.Button({"ID": "Cancel", "Text": "Cancel", "Enabled": False}),
+            ]),
+            ui.Label({"ID": "Progress", "Text": progress_text(0, 0, 0), "Weight": 0}),
+            ui.Label({"ID": "Status", "Text": "", "WordWrap": True, "Weight": 0}),
+        ]))
+    items = win.GetItems()
+    timer = ui.Timer({"ID": "samrotoPoll", "Interval": 200, "SingleShot": False})
+
+    def set_text(wid, text):
+        items[wid].Text = text
+
+    def set_enabled(wid, on):
+        items[wid].Enabled = on
+
+    ctl = Controller(resolve, set_text, set_enabled, runner=runner)
+
+    def settings():
+        return int(items["Handles"].Value), bool(items["Loader"].Checked)
+
+    def start(direction):
+        handles, loader = settings()
+        ctl.track(direction, handles=handles, add_loader=loader)
+        if ctl.job is not None:
+            timer.Start()
+
+    def on_timer(ev):
+        if not ctl.tick():
+            timer.Stop()
+
+    def on_close(ev):
+        if ctl.job is not None:
+            ctl.cancel()
+        timer.Stop()
+        disp.ExitLoop()
+
+    win.On.Forward.Clicked = lambda ev: start("forward")
+    win.On.Backward.Clicked = lambda ev: start("backward")
+    win.On.Both.Clicked = lambda ev: start("both")
+    win.On.Cancel.Clicked = lambda ev: ctl.cancel()
+    win.On.AddObject.Clicked = lambda ev: ctl.add_object()
+    win.On.samrotoWin.Close = on_close
+    disp.On.samrotoPoll.Timeout = on_timer
+    ctl.refresh()
+    win.Show()
+    disp.RunLoop()
+    win.Hide()
+    return ctl

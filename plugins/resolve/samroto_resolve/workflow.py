@@ -1,0 +1,86 @@
+"""From the clip under the playhead to imported mattes: the steps both the window and the
+no-window scripts run (on Resolve's script thread)."""
+
+import json
+import os
+
+from . import clip as cliplib
+from . import media, prompts
+
+DEFAULTS = {"handles": 12, "matte_root": "", "attach_clip_matte": True, "add_loader": False,
+            "model": None, "python": "", "config_dir": None, "format": "exr"}
+
+
+def installed_settings():
+    """What `samroto install resolve` recorded next to this package (installed.json)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "installed.json")
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return {}
+
+
+class Plan(object):
+    """Everything needed to track one clip, read from Resolve on the script's thread."""
+
+    def __init__(self, resolve, direction="forward", **settings):
+        self.settings = dict(DEFAULTS)
+        self.settings.update(installed_settings())
+        self.settings.update({k: v for k, v in settings.items() if v is not None})
+        if direction not in ("forward", "backward", "both"):
+            raise ValueError("direction must be forward, backward or both, not %r" % direction)
+        self.resolve = resolve
+        self.project, self.timeline, self.item = cliplib.current_item(resolve)
+        self.clip = cliplib.ClipInfo(self.item)
+        self.comp = prompts.clip_comp(self.item, create=False)
+        if self.comp is None:
+            raise prompts.PromptReadError(
+                "%s has no Fusion composition yet: run Workspace > Scripts > samroto > Add Prompts "
+                "first." % self.clip.name)
+        self.clock = prompts.CompTime(self.comp, self.clip)
+        self.prompts, self.prompt_frames = prompts.read_prompts(self.comp, self.clip)
+        self.range = self.clip.track_range(self.settings["handles"], self.prompt_frames)
+        self.pattern = self.clip.matte_pattern(self.settings["matte_root"] or None,
+                                               ext=self.settings["format"])
+        self.objects = [o["name"] for o in self.prompts["objects"]]
+        self.direction = direction
+
+    def summary(self):
+        lines = ["Clip: %s (%dx%d, %s)" % (self.clip.name, self.clip.width, self.clip.height, self.clip.source),
+                 "Frames to track: %d-%d (used %d-%d + handles)" % (self.range + self.clip.used_range)]
+        for obj in self.prompts["objects"]:
+            lines.append("Object %s: prompts on frames %s" % (
+                obj["name"], ", ".join(str(p["frame"]) for p in obj["prompts"])))
+        lines.append("Mattes: %s" % self.pattern)
+        return "\n".join(lines)
+
+    def request(self):
+        return {"source": self.clip.source, "range": list(self.range), "color": self.clip.color,
+                "direction": self.direction, "prompts": self.prompts, "pattern": self.pattern,
+                "format": self.settings["format"], "model": self.settings["model"],
+                "python": self.settings["python"], "config_dir": self.settings["config_dir"]}
+
+    def object_patterns(self):
+        return {name: cliplib.object_pattern(self.pattern, name) for name in self.objects}
+
+    def finish(self, frames):
+        """Import what was written (``frames``: the matte frame numbers that arrived)."""
+        if not frames:
+            return {}
+        span = (min(frames), max(frames))
+        patterns = self.object_patterns()
+        imported = media.import_mattes(self.resolve, self.project, self.clip, patterns, span,
+                                       attach_clip_matte=self.settings["attach_clip_matte"])
+        if self.settings["add_loader"]:
+            media.add_loaders(self.comp, self.clock, patterns, span)
+        return imported
+
+
+def add_prompts(resolve):
+    """Create prompt tools for a new object in the clip's comp; returns (clip name, object)."""
+    _, _, item = cliplib.current_item(resolve)
+    info = cliplib.ClipInfo(item)
+    comp = prompts.clip_comp(item, create=True)
+    name, _ = prompts.add_prompt_tools(comp, info)
+    return info.name, name
