@@ -48,9 +48,11 @@ def make_frames(num_frames=24, width=320, height=180, seed=0):
     return frames
 
 
-def sample_prompts(num_frames=24, width=320, height=180, first=FIRST_FRAME) -> dict:
-    """Prompts JSON (schema 1) for the sample: a click on the disc, a box around the square."""
-    (dx, dy), (sx, sy) = shape_centres(0, num_frames, width, height)
+def sample_prompts(num_frames=24, width=320, height=180, first=FIRST_FRAME, at=0) -> dict:
+    """Prompts JSON (schema 1) for the sample, on frame index ``at`` (number ``first + at``):
+    a click on the disc, a box around the square."""
+    (dx, dy), (sx, sy) = shape_centres(at, num_frames, width, height)
+    first = first + at
     _, half = shape_sizes(width, height)
     pad = 3
     return {"version": 1, "objects": [

@@ -9,13 +9,7 @@ from samroto.core.finishing.pipeline import FinishSettings, Finisher, finish
 from samroto.core.settings import SettingsError, load_settings
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small images: one thread is 20x faster than two fighting over a shared CI core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 H, W = 135, 240

@@ -8,13 +8,7 @@ from samroto.core.finishing import synthetic as S
 from samroto.core.finishing.refine import bilinear_alpha, box_mean, refine_alpha
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Small images: one thread is 20x faster than two fighting over a shared CI core."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # A small 16:9 plate with logits scaled like SAM 2's 256x256 square on a real plate:

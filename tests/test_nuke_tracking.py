@@ -44,8 +44,8 @@ def test_request_from_the_node(env):
     assert req["source"]["path"] == read["file"].value() and not req["source"]["rendered"]
     assert (req["range"], req["start"], req["direction"]) == ([1001, 1004], 1002, "both")
     assert [o["id"] for o in req["prompts"]["objects"]] == [1, 2]
-    assert req["outputs"] == {1: node["matte_dir"].value() + "/SAM2Matte1.o1.%04d.exr",
-                              2: node["matte_dir"].value() + "/SAM2Matte1.o2.%04d.exr"}
+    assert req["mattes"] == {"transport": "file", "format": "exr", "layout": "files",
+                             "pattern": node["matte_dir"].value() + "/SAM2Matte1.{name}.%04d.exr"}
     assert req["prompts"]["objects"][0]["prompts"][0] == {"frame": 1002, "points": [[32.0, 24.0]], "labels": [1]}
     frame_only = plugin.tracking.build_request(node, "frame")
     assert (frame_only["range"], frame_only["direction"]) == ([1002, 1002], "forward")
@@ -68,15 +68,17 @@ def test_request_renders_a_non_read_input(env, tmp_path):
 
 def scripted_bridge(plugin, frames_seen, stop_after=None):
     """Stands in for link.run_track: writes each frame's mattes, reports, honours cancel."""
-    def run_track(request, on_frame, cancelled):
+    def run_track(request, on_matte, cancelled):
         lo, hi = request["range"]
+        objects = [{"id": o["id"], "name": o["name"]} for o in request["prompts"]["objects"]]
         for i, f in enumerate(range(request["start"], hi + 1)):
             if cancelled():
                 return
-            for pattern in request["outputs"].values():
-                nt.write_exr(pattern % f, np.full((48, 64), 0.5 + 0.1 * i, np.float32))
+            paths = [request["mattes"]["pattern"].replace("{name}", o["name"]) % f for o in objects]
+            for path in paths:
+                nt.write_exr(path, np.full((48, 64), 0.5 + 0.1 * i, np.float32))
             frames_seen.append(f)
-            on_frame(f)
+            on_matte(f, objects, paths)
             if stop_after is not None and len(frames_seen) == stop_after:
                 while not cancelled():   # the artist presses Cancel now
                     time.sleep(0.01)
@@ -99,7 +101,8 @@ def test_track_forward_progress_and_internal_reads(env, monkeypatch):
     for obj, channel in ((1, "rgba.alpha"), (2, "sam2.obj2")):
         read, copy = inside["Matte_o%d" % obj], inside["Copy_o%d" % obj]
         pattern = read["file"].value()
-        assert pattern == plugin.node.matte_pattern(node, obj)
+        assert pattern == node["o%d_matte" % obj].value() == "%s/SAM2Matte1.object%d.%%04d.exr" % (
+            node["matte_dir"].value(), obj)
         assert (read["first"].value(), read["last"].value()) == (1001, 1004)   # the plate's numbers
         assert read["on_error"].value() == "black"
         assert [Path(pattern % f).is_file() for f in range(1001, 1005)] == [False, True, True, True]
@@ -124,6 +127,20 @@ def test_cancel_keeps_the_frames_done(env, monkeypatch):
     wait(nuke, job)
     assert job.state == "cancelled" and seen == [1002]
     assert node["status"].value().startswith("cancelled: 1 frame(s) tracked (1002-1002)")
+
+
+def test_pattern_from_reported_paths(env):
+    _, plugin, _, _ = env
+    f = plugin.tracking.pattern_from_path
+    assert f("/m/v2.1002/SAM2Matte1.hat_2.1002.exr", 1002) == "/m/v2.1002/SAM2Matte1.hat_2.%04d.exr"
+    assert f("C:\\m\\n.o1002.0007.exr", 7) == "C:/m/n.o1002.%04d.exr"
+
+
+def test_twin_names_are_refused(env):
+    nuke, plugin, node, _ = env
+    node["o2_name"].setValue("object1")
+    node["track_forward"].execute()
+    assert "Two objects are called object1" in nuke._MESSAGES[-1]
 
 
 def test_bridge_errors_reach_the_artist(env, monkeypatch):

@@ -65,13 +65,4 @@ def as_2d(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto' picks CUDA, then MPS, then CPU; anything else is passed to torch."""
-    if device is None or str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
+

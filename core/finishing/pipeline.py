@@ -21,7 +21,9 @@ from typing import Any, Mapping
 
 import torch
 
-from ._arrays import kind_of, resolve_device, to_torch
+from samroto.core.device import pick_device
+
+from ._arrays import kind_of, to_torch
 from .cleanup import clean_matte, non_overlapping
 from .edges import apply_edges
 from .refine import bilinear_alpha, refine_alpha
@@ -77,7 +79,7 @@ class Finisher:
         self.settings = s = FinishSettings.from_settings(settings, **overrides)
         if device is None and settings is not None and hasattr(settings, "get"):
             device = settings.get("device", None)
-        self.device = resolve_device(device)
+        self.device = pick_device(device)
         self._stabilizers: dict[Any, TemporalStabilizer] = {}
         self._check(s)
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from samroto.core.device import pick_device
+
 from .config import (CONFIG_DIR, ConfigError, KNOWN_CONFIGS, canonical_name, instantiate, known_names,
                      load_model_config)
 from .sam2 import MODEL_OPTION_DEFAULTS, VIDEO_OPTION_DEFAULTS, SAM2Model  # noqa: F401 (re-export)
@@ -29,18 +31,6 @@ POSTPROCESSING_OPTIONS = {
 
 class CheckpointError(ValueError):
     """A checkpoint that does not fit the model; the message names the keys."""
-
-
-def pick_device(device=None):
-    """``device`` as a torch.device; None picks CUDA, then Apple MPS, then CPU."""
-    if device is not None:
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def build_model(config, checkpoint=None, device=None, apply_postprocessing=True, **options):

@@ -42,7 +42,7 @@ def export_command(group, out_path):
     for obj in knobs.object_ids(group):
         info = knobs.object_info(group, obj)
         pattern = node_mod.matte_pattern(group, obj)
-        if _frames_on_disk(pattern):
+        if pattern and _frames_on_disk(pattern):
             cmd += ["--object", "%s=%s" % (info["name"], pattern)]
             found = True
     if not found:

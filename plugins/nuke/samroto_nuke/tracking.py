@@ -147,17 +147,16 @@ class Job(object):
 
 
 def pattern_from_path(path, frame):
-    """/m/SAM2Matte1.hat.1002.exr (frame 1002) -> /m/SAM2Matte1.hat.%04d.exr"""
+    """/m/SAM2Matte1.hat.1002.exr (frame 1002) -> /m/SAM2Matte1.hat.%04d.exr (the node asks
+    the bridge for 4-digit padding)."""
     path = str(path).replace("\\", "/")
     folder, name = path.rsplit("/", 1) if "/" in path else ("", path)
-    digits = "%04d" % frame
     m = list(re.finditer(r"(?<!\d)-?\d+(?!\d)", name))
     m = [x for x in m if int(x.group()) == frame]
     if not m:
         return path
     last = m[-1]
-    token = "%%0%dd" % len(last.group()) if len(last.group()) >= len(digits) else "%d"
-    name = name[:last.start()] + token + name[last.end():]
+    name = name[:last.start()] + "%04d" + name[last.end():]
     return (folder + "/" + name) if folder else name
 
 

@@ -1,0 +1,92 @@
+"""The bridge's discovery file: where it listens, its protocol version, pid and token.
+
+Written atomically with mode 0600 (readable by the user alone) in the user config dir,
+removed on exit. A file whose process is gone, or whose address refuses connections, is
+stale and is replaced by the next ``samroto serve``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from . import protocol
+
+
+def path(directory: str | os.PathLike | None = None) -> Path:
+    return Path(protocol.discovery_path(os.fspath(directory) if directory else None))
+
+
+def write(info: dict, directory: str | os.PathLike | None = None) -> Path:
+    target = path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".bridge-", suffix=".json", dir=target.parent)
+    try:
+        os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(info, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return target
+
+
+def remove(pid: int, directory: str | os.PathLike | None = None) -> None:
+    """Remove the discovery file if it is still ours (another bridge may have replaced it)."""
+    target = path(directory)
+    info = protocol.read_discovery(str(target))
+    if info is not None and info.get("pid") == pid:
+        try:
+            target.unlink()
+        except OSError:
+            pass
+
+
+def reachable(address: dict, timeout: float = 2.0) -> bool:
+    """Whether something accepts connections at ``address``."""
+    try:
+        if address.get("family") == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            target = address["path"]
+        else:
+            sock = socket.socket(socket.AF_INET6 if ":" in address["host"] else socket.AF_INET)
+            target = (address["host"], int(address["port"]))
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    sock.settimeout(timeout)
+    try:
+        sock.connect(target)
+        return True
+    except OSError:
+        return False
+    finally:
+        sock.close()
+
+
+def live(directory: str | os.PathLike | None = None) -> dict | None:
+    """The discovery info of a running bridge, or None (no file, or a stale one)."""
+    info = protocol.read_discovery(str(path(directory)))
+    if info is None:
+        return None
+    if not protocol.pid_alive(info.get("pid")) or not reachable(info.get("address") or {}):
+        return None
+    return info
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not protocol.pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return not protocol.pid_alive(pid)

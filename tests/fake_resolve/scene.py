@@ -1,0 +1,19 @@
+"""Build a fake Resolve project around a real media file (tests only)."""
+
+from . import DaVinciResolveScript
+from . import resolve as fr
+
+
+def build(media_path, frames=40, left=5, duration=20, width=256, height=128, fps="24",
+          start_tc="01:00:00:00", name="shot010.mp4"):
+    """One timeline with one item using source frames left..left+duration-1 of ``media_path``."""
+    media = fr.MediaPoolItem({"Clip Name": name, "File Path": str(media_path), "FPS": fps,
+                              "Start TC": start_tc, "Start": "0", "End": str(frames - 1),
+                              "Frames": str(frames), "Resolution": "%dx%d" % (width, height),
+                              "Input Color Space": "Rec.709 Gamma 2.4"})
+    item = fr.TimelineItem(name, media, left, duration, frames - left - duration)
+    timeline = fr.Timeline("Timeline 1", [item])
+    project = fr.Project("samroto test", timeline)
+    resolve = fr.Resolve(project)
+    DaVinciResolveScript.install(resolve)
+    return resolve, item

@@ -1,0 +1,201 @@
+"""The Resolve plugin's Resolve-side parts against the FAKE Resolve/Fusion (tests/fake_resolve):
+coordinates, clip frames, prompts with keyframes, import into the bin, the job and window logic."""
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "plugins" / "resolve"))
+
+from fake_resolve import scene  # noqa: E402
+from samroto_resolve import clip as cliplib  # noqa: E402
+from samroto_resolve import coords, headless, job, media, prompts, ui, workflow  # noqa: E402
+
+
+def test_fusion_points_become_top_left_pixels():
+    assert coords.point_to_pixels(0.25, 0.75, 1920, 1080) == (480.0, 270.0)
+    assert coords.point_to_pixels(0, 0, 1920, 1080) == (0.0, 1080.0)  # Fusion's bottom-left
+    assert coords.pixels_to_point(480, 270, 1920, 1080) == (0.25, 0.75)
+    # width and height are fractions of the image width in Fusion
+    assert coords.rect_to_box(0.5, 0.5, 0.25, 0.1, 1920, 1080) == [720.0, 444.0, 1200.0, 636.0]
+    assert coords.rect_to_box(0.95, 0.5, 0.2, 0.1, 1000, 500) == [850.0, 200.0, 1000.0, 300.0]  # clipped
+    cx, cy, w, h = coords.box_to_rect([100, 50, 300, 150], 1000, 500)
+    assert coords.rect_to_box(cx, cy, w, h, 1000, 500) == pytest.approx([100, 50, 300, 150])
+
+
+def test_clip_frames_range_handles_and_timecode(tmp_path):
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    info = cliplib.ClipInfo(item)
+    assert (info.source, info.first, info.frame_count) == (str(tmp_path / "shot010.mp4"), 0, 40)
+    assert info.used_range == (5, 24)
+    assert info.track_range(3) == (2, 27)
+    assert info.track_range(100) == (0, 39)  # clipped to the source
+    assert info.track_range(0, include=[30]) == (5, 30)  # grows to a prompt outside the cut
+    assert info.timecode_of(24) == "01:00:01:00"
+    assert (info.width, info.height, info.color) == (256, 128, "srgb")
+
+
+def test_image_sequence_paths_keep_their_numbers():
+    assert cliplib.sequence_of("/s/plate.[1001-1100].exr") == ("/s/plate.%04d.exr", 1001, 1100)
+    assert cliplib.sequence_of("/s/plate.1001.dpx", "1001") == ("/s/plate.%04d.dpx", 1001, None)
+    assert cliplib.sequence_of("/s/clip.mov") is None
+    assert cliplib.timecode_to_frames("00:01:00;02", 29.97) == 1800
+    assert cliplib.frames_to_timecode(1800, 29.97, drop=True) == "00:01:00;02"
+
+
+def _two_objects(comp):
+    """hero: a box keyed on comp times 8 and 14 + an unkeyed include point; car: an include
+    point keyed on 10 and 14 and an exclude point keyed on 10."""
+    box = comp.AddTool("RectangleMask"); box.SetAttrs({"TOOLS_Name": "samroto_hero_box"})
+    box.SetInput("Center", {1: 0.5, 2: 0.5}, 8); box.SetInput("Center", {1: 0.6, 2: 0.5}, 14)
+    box.SetInput("Width", 0.25, 8); box.SetInput("Height", 0.125, 8)
+    pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
+    pos.SetInput("Center", {1: 0.5, 2: 0.5})
+    car = comp.AddTool("EllipseMask"); car.SetAttrs({"TOOLS_Name": "samroto_car_pos_1"})
+    car.SetInput("Center", {1: 0.25, 2: 0.75}, 10); car.SetInput("Center", {1: 0.3, 2: 0.75}, 14)
+    neg = comp.AddTool("EllipseMask"); neg.SetAttrs({"TOOLS_Name": "samroto_car_neg"})
+    neg.SetInput("Center", {1: 0.1, 2: 0.1}, 10)
+    off = comp.AddTool("EllipseMask"); off.SetAttrs({"TOOLS_Name": "samroto_car_pos2", "TOOLB_PassThrough": True})
+    other = comp.AddTool("EllipseMask"); other.SetAttrs({"TOOLS_Name": "Ellipse1"})
+    comp.CurrentTime = 12.0
+
+
+def test_prompts_with_keyframes_on_two_frames_for_two_objects(tmp_path):
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    comp = prompts.clip_comp(item)  # global range 0-39 = source frames 0-39
+    _two_objects(comp)
+    doc, frames = prompts.read_prompts(comp, cliplib.ClipInfo(item))
+    assert frames == [8, 10, 12, 14]
+    car, hero = doc["objects"]
+    assert (car["id"], car["name"], hero["id"], hero["name"]) == (1, "car", 2, "hero")
+    assert car["prompts"] == [
+        {"frame": 10, "points": [[64.0, 32.0], [25.6, 115.2]], "labels": [1, 0]},
+        {"frame": 14, "points": [[76.8, 32.0]], "labels": [1]}]
+    assert hero["prompts"][0] == {"frame": 8, "box": [96.0, 48.0, 160.0, 80.0]}
+    assert hero["prompts"][1] == {"frame": 12, "points": [[128.0, 64.0]], "labels": [1]}
+    assert hero["prompts"][2]["frame"] == 14 and hero["prompts"][2]["box"][0] == pytest.approx(121.6)
+    from samroto.core.prompts import from_dict, validate  # the shared schema accepts it
+    validate(from_dict(doc), range(0, 40), 256, 128)
+
+
+def test_comp_time_falls_back_to_the_render_range(tmp_path):
+    resolve, item = scene.build(tmp_path / "seq.exr", frames=40, left=5, duration=20)
+    info = cliplib.ClipInfo(item)
+    from fake_resolve.fusion import Composition
+    comp = Composition(global_range=(0, 1000), render_range=(100, 119))  # not the source length
+    assert prompts.CompTime(comp, info).to_frame(100) == 5
+
+
+def test_prompt_errors_say_what_to_do(tmp_path):
+    resolve, item = scene.build(tmp_path / "shot010.mp4")
+    comp = prompts.clip_comp(item)
+    with pytest.raises(prompts.PromptReadError, match="Add Prompts"):
+        prompts.read_prompts(comp, cliplib.ClipInfo(item))
+    for name in ("samroto_a_box", "samroto_a_box_1"):
+        t = comp.AddTool("RectangleMask"); t.SetAttrs({"TOOLS_Name": name})
+    with pytest.raises(prompts.PromptReadError, match="two boxes"):
+        prompts.read_prompts(comp, cliplib.ClipInfo(item))
+
+
+def test_add_prompts_script_path_creates_named_tools(tmp_path):
+    resolve, item = scene.build(tmp_path / "shot010.mp4")
+    assert headless.add_prompts(resolve, out=lambda s: None) == "obj1"
+    assert workflow.add_prompts(resolve)[1] == "obj2"
+    comp = item.GetFusionCompByIndex(1)
+    names = sorted(t.GetAttrs()["TOOLS_Name"] for t in comp.GetToolList(False).values())
+    assert names == ["samroto_obj1_box", "samroto_obj1_neg", "samroto_obj1_pos",
+                     "samroto_obj2_box", "samroto_obj2_neg", "samroto_obj2_pos"]
+    assert comp.locked == 0
+
+
+def fake_bridge(frames_per_event=1, gate=None):
+    """A stand-in for link.run_track that writes matte files like the bridge (the real bridge
+    is exercised in test_resolve_bridge.py)."""
+    def run(request, emit, cancelled):
+        lo, hi = request["range"]
+        names = [o["name"] for o in request["prompts"]["objects"]]
+        for i, frame in enumerate(range(lo, hi + 1)):
+            if cancelled.is_set():
+                return "cancelled"
+            if gate is not None and i == 3:
+                gate.wait(5)
+            paths = []
+            for name in names:
+                path = request["pattern"].replace("{name}", name) % frame
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                Path(path).write_bytes(b"matte")
+                paths.append(path)
+            emit(("progress", i + 1, hi - lo + 1, frame))
+            emit(("matte", frame, paths))
+        return "done"
+    return run
+
+
+def test_track_imports_into_the_bin_with_the_clips_numbers(tmp_path):
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    _two_objects(prompts.clip_comp(item))
+    done, plan, imported = headless.track(resolve, "both", out=lambda s: None, poll=0.01,
+                                          runner=fake_bridge(), handles=2, add_loader=True)
+    assert done.state == "FINISHED" and plan.range == (3, 26)
+    pattern = str(tmp_path / "samroto_mattes" / "shot010.mp4" / "shot010_{name}.%04d.exr")
+    assert plan.pattern == pattern
+    for name in ("car", "hero"):
+        for f in range(3, 27):
+            assert os.path.isfile(pattern.replace("{name}", name) % f)
+    pool = resolve.GetProjectManager().GetCurrentProject().GetMediaPool()
+    assert pool.imports == [("shot010", [{"FilePath": pattern.replace("{name}", "car"), "StartIndex": 3, "EndIndex": 26}]),
+                            ("shot010", [{"FilePath": pattern.replace("{name}", "hero"), "StartIndex": 3, "EndIndex": 26}])]
+    (bin_,) = pool.GetRootFolder().GetSubFolderList()
+    assert bin_.GetName() == media.BIN
+    clips = bin_.GetSubFolderList()[0].GetClipList()
+    assert [c.GetName() for c in clips] == ["shot010_car.[0003-0026].exr", "shot010_hero.[0003-0026].exr"]
+    assert clips[0].GetClipProperty("Start TC") == "01:00:00:03"  # the source frame's timecode
+    assert pool.GetCurrentFolder() is pool.GetRootFolder()  # the colorist's bin is restored
+    storage = resolve.GetMediaStorage()
+    assert [(m is item.GetMediaPoolItem(), p) for m, p in storage.clip_mattes] == [
+        (True, [pattern.replace("{name}", "car") % 3]), (True, [pattern.replace("{name}", "hero") % 3])]
+    loader = item.GetFusionCompByIndex(1).FindTool("samroto_hero_matte")
+    assert loader.GetInput("Clip") == pattern.replace("{name}", "hero") % 3 and loader.GetInput("GlobalIn") == 3
+    # tracking again replaces the earlier import instead of piling up copies
+    headless.track(resolve, "forward", out=lambda s: None, poll=0.01, runner=fake_bridge(), handles=2)
+    assert len(bin_.GetSubFolderList()[0].GetClipList()) == 2
+    assert len(pool.GetClipMatteList(item.GetMediaPoolItem())) == 2
+
+
+def test_window_tracks_with_progress_and_cancel(tmp_path):
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    _two_objects(prompts.clip_comp(item))
+    texts, enabled = {}, {}
+    gate = threading.Event()
+    ctl = ui.Controller(resolve, texts.__setitem__, enabled.__setitem__, runner=fake_bridge(gate=gate))
+    ctl.refresh(handles=0)
+    assert "Object car: prompts on frames 10, 14" in texts["Info"]
+    ctl.track("forward", handles=0)
+    assert enabled["Forward"] is False and enabled["Cancel"] is True
+    while ctl.job.done < 3:
+        ctl.tick()
+    assert "3/20 frames" in texts["Progress"]
+    ctl.cancel()
+    gate.set()
+    while ctl.tick():
+        pass
+    assert ctl.job_done.state == "CANCELLED" and "Cancelled after" in texts["Status"]
+    assert "Imported 2 matte(s)" in texts["Status"] and enabled["Forward"] is True
+
+
+def test_window_without_uimanager_points_to_the_scripts(capsys):
+    assert ui.show(object(), None, None) is None
+    assert "Track Forward" in capsys.readouterr().out
+
+
+def test_job_reports_bridge_errors():
+    def broken(request, emit, cancelled):
+        raise job.link.BridgeError("Cannot reach the bridge")
+    j = job.TrackJob({"range": [0, 9]}, runner=broken).start()
+    j.wait(5)
+    assert (j.state, j.message) == ("ERROR", "Cannot reach the bridge")
