@@ -148,3 +148,24 @@ def test_render_failure_is_a_nuke_message(env, tmp_path):
     node = make_node(nuke, plugin, grade)
     with pytest.raises(plugin.frames.FrameError, match="could not render"):
         plugin.frames.render_source(node, 990, 1001, str(tmp_path / "render"))
+
+
+def test_plugin_is_python37_and_stdlib_only():
+    """Nuke 13's Python is 3.7 and has no numpy: the plugin must parse there and import only
+    the standard library, ``nuke`` and its own package (the bridge client is in vendor/)."""
+    import ast
+
+    allowed = set(sys.stdlib_module_names) | {"nuke", "samroto_nuke"}
+    files = list((nt.PLUGIN_SRC / "samroto_nuke").glob("*.py")) + list((nt.PLUGIN_SRC / "startup").glob("*.py"))
+    assert len(files) >= 8
+    for path in files:
+        tree = ast.parse(path.read_text(), feature_version=(3, 7))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, (path.name, name)

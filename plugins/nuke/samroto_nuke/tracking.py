@@ -71,7 +71,6 @@ def build_request(group, direction):
         "device": group["device"].value(),
         "finish": {"grow": float(group["grow"].value()), "feather": float(group["feather"].value())},
         "python": link.samroto_python(),
-        "address": os.environ.get("SAMROTO_BRIDGE_ADDRESS", ""),
         "matte_dir": outdir,
     }
 

@@ -1,0 +1,138 @@
+"""End to end: the installed Nuke plugin (on the fake ``nuke``) tracks through a real
+`samroto serve` on the micro fixture checkpoint: Read fast path, render-to-EXR path,
+progress, cancel, and internal Read nodes on mattes with the plate's frame numbers."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fake_nuke"))
+import nuke_testing as nt  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data" / "sam2_parity"
+SAMROTO = Path(sys.executable).with_name("samroto")
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("samroto.bridge.server") is None,
+                                reason="the bridge server (issue 5) has not landed")
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory):
+    """A private `samroto serve` on the micro checkpoint; the plugin finds it by discovery."""
+    config = tmp_path_factory.mktemp("config")
+    env = dict(os.environ, SAMROTO_CONFIG_DIR=str(config), SAMROTO_DEVICE="cpu")
+    proc = subprocess.Popen([str(SAMROTO), "serve", "--model", str(DATA / "config.yaml"),
+                             "--checkpoint", str(DATA / "checkpoint.pt")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 60
+    while not (config / "bridge.json").exists():
+        assert proc.poll() is None, proc.stdout.read().decode()
+        assert time.time() < deadline, "samroto serve did not start"
+        time.sleep(0.1)
+    yield config
+    proc.terminate()
+    proc.wait(30)
+
+
+@pytest.fixture
+def nk(bridge, monkeypatch, tmp_path):
+    monkeypatch.setenv("SAMROTO_CONFIG_DIR", str(bridge))
+    dot_nuke = tmp_path / ".nuke"
+    out = subprocess.run([str(SAMROTO), "install", "nuke", "--target", str(dot_nuke),
+                          "--python", sys.executable], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    nuke, plugin = nt.load(monkeypatch, plugin_dir=dot_nuke / "samroto")
+    importlib.import_module("samroto_nuke.node")
+    return nuke, plugin
+
+
+def plate_node(nuke, plugin, tmp_path, frames):
+    read = nuke.nodes.Read(file=nt.make_plate(tmp_path / "plate", frames=frames),
+                           first=frames[0], last=frames[-1], colorspace="linear")
+    nuke.root()["first_frame"].setValue(frames[0])
+    nuke.root()["last_frame"].setValue(frames[-1])
+    nuke._SELECTED[:] = [read]
+    node = plugin.create_node()
+    node["matte_dir"].setValue(str(tmp_path / "mattes"))
+    return read, node
+
+
+def wait(nuke, plugin, node, timeout=120):
+    job = plugin.tracking.ACTIVE.get(node.fullName())
+    assert job is not None, nuke._MESSAGES
+    end = time.time() + timeout
+    while not job.finished.is_set():
+        assert time.time() < end, "tracking did not finish"
+        nuke._process_events(0.05)
+    return job
+
+
+def prompt_two_objects(nuke, node):
+    nuke.frame(1001)
+    node["add_pos"].execute()
+    node["o1_pos1"].setValueAt(20.0, 1001, 0)
+    node["o1_pos1"].setValueAt(26.0, 1001, 1)
+    nuke.frame(1003)
+    node["o1_pos1"].setValueAt(26.0, 1003, 0)
+    node["o1_pos1"].setValueAt(26.0, 1003, 1)
+    node["add_object"].execute()
+    nuke.frame(1002)
+    node["add_box"].execute()
+    for i, v in enumerate((40, 2, 62, 20)):
+        node["o2_box1"].setValueAt(v, 1002, i)
+
+
+def test_track_both_through_the_bridge_read_fast_path(nk, tmp_path):
+    nuke, plugin = nk
+    frames = list(range(1001, 1005))
+    read, node = plate_node(nuke, plugin, tmp_path, frames)
+    prompt_two_objects(nuke, node)
+    node["track_both"].execute()
+    job = wait(nuke, plugin, node)
+    assert (job.state, nuke._MESSAGES) == ("finished", [])
+    assert not job.request["source"]["rendered"] and job.request["source"]["path"] == read["file"].value()
+    assert sorted(job.done_frames) == frames
+    task = nuke._TASKS[-1]
+    assert task.progress == 100 and task.messages[-1].endswith("(4 of 4)")
+    inside = {n.name(): n for n in node.nodes()}
+    for obj in (1, 2):
+        matte = inside["Matte_o%d" % obj]
+        pattern = matte["file"].value()
+        assert pattern == node["o%d_matte" % obj].value() and "object%d" % obj in pattern
+        assert (matte["first"].value(), matte["last"].value()) == (1001, 1004)
+        for f in frames:   # the plate's own frame numbers, at the plate's size
+            pixels, channels = nt.read_exr(pattern % f)
+            assert pixels.shape[:2] == (48, 64) and channels == ["A"]
+        assert inside["Copy_o%d" % obj].input(1) is matte
+    assert node["status"].value() == "finished: 4 frame(s) tracked (1001-1004)"
+
+
+def test_render_path_and_cancel(nk, tmp_path):
+    nuke, plugin = nk
+    frames = list(range(1001, 1031))
+    read, node = plate_node(nuke, plugin, tmp_path, frames)
+    grade = nuke.nodes.Grade(multiply=0.9)
+    grade.setInput(0, read)
+    node.setInput(0, grade)
+    prompt_two_objects(nuke, node)
+    nuke.frame(1001)
+    node["track_forward"].execute()
+    job = plugin.tracking.ACTIVE[node.fullName()]
+    assert job.request["source"]["rendered"]
+    assert len(list((tmp_path / "mattes" / "plate").glob("plate.*.exr"))) == 30
+    end = time.time() + 60
+    while not job.done_frames:
+        assert time.time() < end and not job.finished.is_set(), nuke._MESSAGES
+        time.sleep(0.01)
+    nuke._cancel_progress()
+    wait(nuke, plugin, node)
+    assert job.state == "cancelled", (job.state, job.message)
+    assert 1 <= len(job.done_frames) < 30
+    pattern = node["o1_matte"].value()
+    assert all(Path(pattern % f).is_file() for f in job.done_frames)
+    assert node["status"].value().startswith("cancelled: ")
