@@ -210,6 +210,11 @@ class Client(object):
     def _send(self, header, payload=None):
         if self._closed:
             raise ConnectionLost("the connection to the bridge is closed")
+        limit = getattr(self, "server", {}).get("max_payload")
+        size = protocol._nbytes(payload)
+        if limit is not None and size > limit:
+            raise TooLarge("{} bytes exceed the bridge's payload cap of {} (setting bridge.max_payload_mb); "
+                           "send frames by file path or shared memory".format(size, limit))
         try:
             with self._send_lock:
                 protocol.send_message(self._sock, header, payload)

@@ -90,3 +90,25 @@ def wait_gone(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return not protocol.pid_alive(pid)
+
+
+def clean_stale(directory: str | os.PathLike | None = None) -> bool:
+    """Remove a stale discovery file and the socket it names (a killed bridge's leftovers).
+    Returns whether there was one."""
+    target = path(directory)
+    info = protocol.read_discovery(str(target))
+    if info is None or live(directory) is not None:
+        return False
+    address = info.get("address") or {}
+    sock_path = address.get("path") if address.get("family") == "unix" else None
+    if isinstance(sock_path, str) and os.path.basename(os.path.dirname(sock_path)).startswith("samroto-"):
+        for remove_it in (lambda: os.unlink(sock_path), lambda: os.rmdir(os.path.dirname(sock_path))):
+            try:
+                remove_it()
+            except OSError:
+                pass
+    try:
+        target.unlink()
+    except OSError:
+        pass
+    return True

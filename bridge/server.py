@@ -559,6 +559,11 @@ class MatteEmitter:
         if self.transport == "shm" and not protocol.shm_supported():
             raise ProtocolError("shm_error", "this bridge has no shared memory support")
         self.dtype = self.spec.get("dtype", "float32")
+        self.values = self.spec.get("values", "alpha")
+        if self.values not in ("alpha", "logits") or (self.values == "logits" and (
+                self.transport not in ("shm", "inline") or self.dtype != "float32")):
+            raise ProtocolError("bad_request", "mattes.values must be 'alpha', or 'logits' with transport shm or "
+                                "inline and dtype float32")
         if self.transport in ("shm", "inline"):
             from .sessions import encode_alpha
             import numpy as np
@@ -567,11 +572,14 @@ class MatteEmitter:
         self._writer_names: list[str] | None = None
 
     def __call__(self, frame: int, obj_ids, logits) -> None:
-        if self.transport == "none":
+        if self.transport == "none" or self.conn.closed.is_set():
             return
         from .sessions import alpha_from_logits, encode_alpha, matte_writer
 
-        alpha = alpha_from_logits(logits)
+        if self.values == "logits":
+            alpha = logits.detach().float().cpu().numpy() if hasattr(logits, "detach") else logits
+        else:
+            alpha = alpha_from_logits(logits)
         objects = self.session.objects(obj_ids)
         event = {"id": self.rid, "event": "matte", "frame": frame, "objects": objects}
         if self.transport == "file":

@@ -211,7 +211,9 @@ def _read_mask(path: str, width: int, height: int) -> np.ndarray:
 
 def alpha_from_logits(logits) -> np.ndarray:
     """(n_obj, H, W) float32 alpha in {0, 1}: SAM 2's own mask decision (logit > 0)."""
-    return (logits > 0).float().cpu().numpy().astype(np.float32)
+    if hasattr(logits, "detach"):  # a torch tensor
+        logits = logits.detach().float().cpu().numpy()
+    return (np.asarray(logits) > 0).astype(np.float32)
 
 
 def encode_alpha(alpha: np.ndarray, dtype: str) -> np.ndarray:

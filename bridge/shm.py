@@ -19,6 +19,7 @@ class SegmentRegistry:
         self._created: dict[str, object] = {}
         self._client_names: set[str] = set()
         self.max_outstanding = max_outstanding
+        self.closed = False
 
     def create(self, data) -> str:
         """A new tracked segment holding ``data`` (a C-contiguous numpy array)."""
@@ -34,8 +35,11 @@ class SegmentRegistry:
             raise protocol.ProtocolError("shm_error", f"cannot create a {nbytes}-byte segment: {exc}") from None
         seg.buf[:nbytes] = memoryview(data).cast("B")
         with self._lock:
-            self._created[seg.name] = seg
-        return seg.name
+            if not self.closed:
+                self._created[seg.name] = seg
+                return seg.name
+        protocol.shm_unlink(seg, tracked=True)  # the connection ended meanwhile
+        raise protocol.ProtocolError("cancelled", "the connection is closed")
 
     @property
     def outstanding(self) -> int:
@@ -54,6 +58,9 @@ class SegmentRegistry:
         segment after copying (``protocol.shm_unlink`` is NOT for these: the client owns it)."""
         seg = protocol.shm_attach(name)
         with self._lock:
+            if self.closed:
+                seg.close()
+                raise protocol.ProtocolError("cancelled", "the connection is closed")
             self._client_names.add(name)
         if seg.size < nbytes:
             seg.close()
@@ -63,6 +70,7 @@ class SegmentRegistry:
     def close(self) -> None:
         """Connection over: unlink our matte segments and any the client left behind."""
         with self._lock:
+            self.closed = True
             created, self._created = self._created, {}
             names, self._client_names = self._client_names, set()
         for seg in created.values():

@@ -135,7 +135,7 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     assert f1002["box"] == pytest.approx([0.1 * W, 0.1 * H, 0.6 * W, 0.8 * H])  # replaced, y flipped
     assert [p["frame"] for p in tree["prompts"]] == [1004] and tree["prompts"][0]["labels"] == [1]
     assert np.allclose(tree["prompts"][0]["points"], [[0.75 * W, 0.75 * H]], atol=1e-4)
-    assert out["request_outputs"]["1"] == str(tmp_path / "samroto" / "plate" / "car.####.exr")
+    assert out["request_outputs"]["1"] == str(tmp_path / "samroto" / "plate_png" / "car.####.exr")
 
     # Overlay at frame 1004: car's point (plus marker), tree's point; nothing from 1002.
     kinds = [k for k, _ in out["overlay"]]
@@ -173,6 +173,7 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
 
     assert out["prompts_survive"] and out["mask_survives"]
     assert "missing on disk" in out["missing_error"] and "relink" in out["missing_error"]
+    assert out["disabled"]
 
 
 @pytest.mark.parametrize("version", list(VERSIONS))
@@ -288,7 +289,7 @@ def test_track_job_events_in_blender(version, data, addon_dir, tmp_path):
     assert full["state"] == "FINISHED" and full["frames"] == list(range(FIRST, FIRST + COUNT))
     assert full["direction"] == "both" and full["start"] == 1003 and full["steps"] > 1
     assert full["message"] == f"Tracked {COUNT} frames of plate.1001.png"
-    assert full["pattern"] == "//samroto/plate/car.####.exr" and full["image"]
+    assert full["pattern"] == "//samroto/plate_png/car.####.exr" and full["image"]
     assert {"samroto: Clip", "samroto: Matte car", "samroto: Set Alpha"} <= set(full["tree"])
     assert out["files"] == [f"car.{f}.exr" for f in range(FIRST, FIRST + COUNT)]
 
@@ -314,12 +315,10 @@ def bridge(tmp_path_factory):
     config = tmp_path_factory.mktemp("bridge_config")
     env = dict(os.environ, SAMROTO_CONFIG_DIR=str(config), SAMROTO_DEVICE="cpu")
     fixture = ROOT / "tests" / "data" / "sam2_parity"
-    subprocess.run(samroto + ["models", "add", "--checkpoint", str(fixture / "checkpoint.pt"),
-                              "--config", str(fixture / "config.yaml"), "micro"],
-                   check=True, env=env, capture_output=True)
     log = open(config / "serve.log", "wb")
-    proc = subprocess.Popen(samroto + ["--set", "model=micro", "serve"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(samroto + ["serve", "--model", str(fixture / "config.yaml"), "--checkpoint",
+                                       str(fixture / "checkpoint.pt"), "--device", "cpu"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 90
     while protocol.read_discovery(protocol.discovery_path(str(config))) is None:
         if proc.poll() is not None or time.time() > deadline:
@@ -353,7 +352,7 @@ def test_track_against_real_bridge(version, data, addon_dir, bridge, tmp_path):
 
     seq = out["seq"]
     assert seq["state"] == "FINISHED", seq["message"]
-    assert seq["frames"] == list(range(FIRST, FIRST + COUNT)) and seq["pattern"] == "//samroto/plate/car.####.exr"
+    assert seq["frames"] == list(range(FIRST, FIRST + COUNT)) and seq["pattern"] == "//samroto/plate_png/car.####.exr"
     assert out["seq_files"] == [True] * COUNT and out["seq_sizes"] == [[W, H]] * COUNT  # a matte per frame, clip size
     assert max(out["render_error"]) < 1e-3, out["render_error"]
 
@@ -365,7 +364,39 @@ def test_track_against_real_bridge(version, data, addon_dir, bridge, tmp_path):
     assert movie["state"] == "FINISHED", movie["message"]
     assert movie["frames"] == list(range(2, 8)) and movie["files"] == [False, False] + [True] * 6
 
-    assert out["reload"] == {"same_prompts": True, "pattern": "//samroto/plate/car.####.exr", "image": True}
+    assert out["reload"] == {"same_prompts": True, "pattern": "//samroto/plate_png/car.####.exr", "image": True}
     # the bridge wrote the files where the add-on asked: next to the .blend
-    assert sorted(p.name for p in (tmp_path / "samroto" / "plate").iterdir()) == \
+    assert sorted(p.name for p in (tmp_path / "samroto" / "plate_png").iterdir()) == \
         [f"car.{f}.exr" for f in range(FIRST, FIRST + COUNT)]
+
+
+def test_addon_starts_the_bridge(data, addon_dir, tmp_path):
+    """The one setting a plugin needs: the samroto Python. Blender 5.0 only (the start path
+    is the client's, the same in every Blender)."""
+    blender_python("5.0")
+    samroto = [sys.executable, "-m", "samroto"]
+    if subprocess.run(samroto + ["serve", "--help"], capture_output=True).returncode != 0:
+        pytest.skip("`samroto serve` is not part of this build yet (the bridge)")
+    config = tmp_path / "config"
+    config.mkdir()
+    env = dict(os.environ, SAMROTO_CONFIG_DIR=str(config))
+    fixture = ROOT / "tests" / "data" / "sam2_parity"
+    subprocess.run(samroto + ["models", "add", "--checkpoint", str(fixture / "checkpoint.pt"),
+                              "--config", str(fixture / "config.yaml"), "micro"], check=True, env=env,
+                   capture_output=True)
+    out = run_in_blender("5.0", "bridge_start.py", {"python": sys.executable, "config_dir": str(config)},
+                         addon_dir, env={"SAMROTO_MODEL": "micro", "SAMROTO_DEVICE": "cpu"}, timeout=180)
+    assert out["status_op"] == "FINISHED"
+    assert out["describe"].startswith("samroto bridge is running")
+    pid = out["pid"]
+    assert isinstance(pid, int)
+    deadline = time.time() + 20  # it was asked to shut down: it goes away
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, 9)
+        pytest.fail("the bridge the add-on started did not stop when asked")

@@ -199,4 +199,8 @@ try:
     out["missing_error"] = None
 except clipinfo.ClipError as exc:
     out["missing_error"] = str(exc)
+
+# Disabling the add-on unregisters everything cleanly.
+bpy.ops.preferences.addon_disable(module="samroto_blender")
+out["disabled"] = not hasattr(bpy.types.MovieClip, "samroto") and not hasattr(bpy.types, "SAMROTO_PT_main")
 result(out)

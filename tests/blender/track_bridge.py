@@ -63,6 +63,9 @@ car = clip.samroto.objects["car"]
 pattern = bpy.path.abspath(car.matte_pattern)
 out["seq"] = {"state": state, "message": clip.samroto.last_message, "frames": sorted(job.done_frames),
               "seconds": round(time.time() - t0, 2), "pattern": car.matte_pattern, "steps": steps}
+if state != "FINISHED":  # nothing more to check: let the driver show the message
+    result(out)
+    sys.exit(0)
 sizes, files = [], []
 for frame in range(1001, 1007):
     path = results.matte_file(pattern, frame)

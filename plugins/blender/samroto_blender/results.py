@@ -61,9 +61,11 @@ def matte_dir(clip, settings):
 
 
 def clip_folder_name(name):
-    """``plate.1001.exr`` -> ``plate``: the clip's name without extension and frame number."""
-    stem = os.path.splitext(name)[0].rstrip("0123456789").rstrip("._-") or name
-    return bpy.path.clean_name(stem)
+    """``plate.1001.exr`` -> ``plate_exr``, ``plate.mov`` -> ``plate_mov``: the clip's name
+    without its frame number (a movie and a sequence of the same shot stay apart)."""
+    stem, ext = os.path.splitext(name)
+    stem = stem.rstrip("0123456789").rstrip("._-") or stem
+    return bpy.path.clean_name(stem + ("_" + ext.lstrip(".") if ext else ""))
 
 
 def load_matte_image(clip, obj, frame):
@@ -74,6 +76,7 @@ def load_matte_image(clip, obj, frame):
     if image is None:
         image = bpy.data.images.load(first_file, check_existing=True)
         image.name = "%s %s" % (clip.name, obj.name)
+        image.use_fake_user = True  # kept in the .blend even when no node uses it
         obj.image_name = image.name
     image.filepath = blend_relative(first_file)
     image.source = "SEQUENCE"

@@ -1,0 +1,201 @@
+"""``samroto serve``: run the local bridge that host plugins talk to (docs/bridge.md).
+
+Foreground by default; ``--detach`` starts it in the background and returns once it
+answers; ``--status`` and ``--stop`` talk to the running one through its discovery file.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+
+def register(sub):
+    p = sub.add_parser("serve", help="run the local bridge for the Nuke, Resolve and Blender plugins")
+    p.add_argument("--model", help="model name or official-format config YAML (default: setting 'model')")
+    p.add_argument("--checkpoint", help="checkpoint file (default: the model store's)")
+    p.add_argument("--device", help="cuda, cuda:N, mps, cpu or auto (default: setting 'device')")
+    p.add_argument("--host", help="TCP bind address (default: a Unix socket, or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="TCP port (default 0: any free port)")
+    p.add_argument("--idle-timeout", type=float, help="seconds without clients before exiting (0: never)")
+    p.add_argument("--session-timeout", type=float, help="seconds before an unused session is evicted")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--detach", action="store_true", help="run in the background; print where it listens")
+    g.add_argument("--status", action="store_true", help="show the running bridge and exit")
+    g.add_argument("--stop", action="store_true", help="stop the running bridge")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every connection")
+    p.set_defaults(run=run)
+    return p
+
+
+def _settings_overrides(args) -> dict:
+    return {k: v for k, v in {
+        "model": args.model, "device": args.device, "bridge.host": args.host, "bridge.port": args.port,
+        "bridge.idle_timeout": args.idle_timeout, "bridge.session_timeout": args.session_timeout,
+    }.items() if v is not None}
+
+
+def run(args, settings):
+    from samroto.cli.main import CommandError
+
+    settings = settings.with_overrides(_settings_overrides(args))
+    if args.status:
+        return status()
+    if args.stop:
+        return stop()
+    from samroto.bridge import discovery
+
+    running = discovery.live()
+    if running is not None:
+        raise CommandError(f"a bridge is already running (pid {running['pid']}, {_where(running['address'])}); "
+                           "stop it with `samroto serve --stop`")
+    if discovery.clean_stale():
+        print(f"samroto serve: removed the stale discovery file of a bridge that is gone", file=sys.stderr)
+    if args.detach:
+        return detach(args)
+    return foreground(args, settings)
+
+
+def _where(address: dict) -> str:
+    if address.get("family") == "unix":
+        return f"unix socket {address['path']}"
+    return f"tcp {address['host']}:{address['port']}"
+
+
+def _client():
+    from samroto.bridge.client import Client
+    return Client
+
+
+def status() -> int:
+    from samroto.bridge import discovery
+    from samroto.bridge.client import BridgeError
+
+    info = discovery.live()
+    if info is None:
+        print(f"no bridge is running ({discovery.path()} {'is stale' if discovery.path().exists() else 'absent'})")
+        return 1
+    try:
+        with _client()(info["address"], info["token"], name="samroto serve --status") as client:
+            st = client.status()
+    except BridgeError as exc:
+        print(f"bridge pid {info['pid']} does not answer: {exc}")
+        return 1
+    model = st.get("model") or {}
+    print(f"bridge pid {st['pid']} ({st['server']}, protocol {st['protocol']}) on {_where(st['address'])}\n"
+          f"model {model.get('name')} on {model.get('device')}; {st['connections'] - 1} other client(s), "
+          f"{st['sessions']} session(s), {st['queue']} queued job(s); up {st['uptime']:.0f} s")
+    return 0
+
+
+def stop(timeout: float = 30.0) -> int:
+    from samroto.bridge import discovery, protocol
+    from samroto.bridge.client import BridgeError
+
+    info = discovery.live()
+    if info is None:
+        print("no bridge is running")
+        return 0
+    pid = info["pid"]
+    try:
+        with _client()(info["address"], info["token"], name="samroto serve --stop") as client:
+            client.shutdown()
+    except BridgeError:
+        pass  # it may have closed the connection while stopping
+    if not discovery.wait_gone(pid, timeout):
+        import signal
+        os.kill(pid, signal.SIGTERM)
+        if not discovery.wait_gone(pid, 5.0):
+            print(f"bridge pid {pid} did not stop", file=sys.stderr)
+            return 1
+    print(f"stopped bridge pid {pid}")
+    return 0 if not protocol.pid_alive(pid) else 1
+
+
+def detach(args, timeout: float = 300.0) -> int:
+    """Start ``samroto serve`` (without --detach) in its own session, logging to bridge.log."""
+    from samroto.bridge import discovery
+    from samroto.cli.main import CommandError
+    from samroto.core.settings import config_dir
+
+    argv = _rebuild_argv(args)
+    log_path = config_dir() / "bridge.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "samroto"] + argv, stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=(os.name == "posix"),
+                                close_fds=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = discovery.live()
+        if info is not None and info.get("pid") == proc.pid:
+            print(f"bridge pid {proc.pid} on {_where(info['address'])}; log {log_path}")
+            return 0
+        if proc.poll() is not None:
+            raise CommandError(f"the bridge exited at start (status {proc.returncode}); see {log_path}")
+        time.sleep(0.1)
+    raise CommandError(f"the bridge did not come up within {timeout:.0f} s; see {log_path}")
+
+
+def _rebuild_argv(args) -> list[str]:
+    argv = []
+    for flag in args.set:
+        argv += ["--set", flag]
+    argv.append("serve")
+    for name in ("model", "checkpoint", "device", "host", "port", "idle_timeout", "session_timeout"):
+        value = getattr(args, name)
+        if value is not None:
+            argv += ["--" + name.replace("_", "-"), str(value)]
+    if args.verbose:
+        argv.append("--verbose")
+    return argv
+
+
+def load_model(settings, checkpoint=None):
+    """(model, info) for the configured model."""
+    from samroto.cli.main import CommandError
+    from samroto.core import store
+    from samroto.core.model.build import build_model
+
+    name = settings["model"]
+    try:
+        config, ckpt = store.resolve_model(name, checkpoint=checkpoint, settings=settings)
+    except store.StoreError as exc:
+        raise CommandError(str(exc)) from None
+    device = None if settings["device"] == "auto" else settings["device"]
+    model = build_model(config, ckpt, device=device)
+    info = {"name": name, "config": str(config), "checkpoint": str(ckpt), "device": str(model.device)}
+    return model, info
+
+
+def foreground(args, settings) -> int:
+    import logging
+
+    from samroto.bridge.server import BridgeServer, ServerConfig, install_signal_handlers
+    from samroto.core.video import VideoSession
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s samroto-bridge %(levelname)s %(message)s")
+    t0 = time.monotonic()
+    model, info = load_model(settings, args.checkpoint)
+    cache = int(settings["engine.feature_cache_mb"]) << 20
+    defaults = {"add_all_frames_to_correct_as_cond": settings["engine.add_all_frames_to_correct_as_cond"]}
+
+    def engine(frames, options):
+        return VideoSession(model, frames, feature_cache_bytes=cache, **{**defaults, **options})
+
+    config = ServerConfig(
+        host=settings["bridge.host"], port=settings["bridge.port"], idle_timeout=settings["bridge.idle_timeout"],
+        session_timeout=settings["bridge.session_timeout"], max_payload=int(settings["bridge.max_payload_mb"]) << 20,
+        color={"input": settings["color.input"], "ocio_config": settings["color.ocio_config"] or None,
+               "display": settings["color.display"]})
+    server = BridgeServer(config, engine, info)
+    address = server.bind()
+    install_signal_handlers(server)
+    print(f"samroto bridge pid {server.pid}: model {info['name']} on {info['device']} "
+          f"(loaded in {time.monotonic() - t0:.1f} s), listening on {_where(address)}", flush=True)
+    server.serve_forever()
+    print("samroto bridge stopped", flush=True)
+    return 0

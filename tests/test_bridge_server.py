@@ -1,0 +1,415 @@
+"""End to end: a real `samroto serve` on the micro fixture model, driven by the stdlib client
+in a bare `python -I -S` (no torch, no numpy, no samroto) through every frame transport."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samroto.bridge import discovery, protocol
+
+HERE = Path(__file__).parent
+FIXTURE = HERE / "data" / "sam2_parity"
+PLATE = HERE / "data" / "bridge"
+REPO = HERE.parent
+PROMPTS = {"version": 1, "objects": [
+    {"id": 1, "name": "hero", "prompts": [{"frame": 1001, "points": [[66.9, 25.2]], "labels": [1]}]},
+    {"id": 2, "name": "prop", "prompts": [{"frame": 1001, "box": [24.0, 34.0, 53.0, 67.0]}]},
+]}
+W, H, N = 112, 80, 8
+
+
+def shm_names():
+    return {n for n in os.listdir("/dev/shm") if n.startswith("srb_")} if os.path.isdir("/dev/shm") else set()
+
+
+class Bridge:
+    """A `samroto serve` subprocess with its own config dir."""
+
+    def __init__(self, config_dir: Path):
+        self.config_dir = config_dir
+        self.env = {**os.environ, "SAMROTO_CONFIG_DIR": str(config_dir), "OMP_NUM_THREADS": "1",
+                    "SAMROTO_BRIDGE_MAX_PAYLOAD_MB": "4", "SAMROTO_DEVICE": "cpu"}
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "samroto", "serve", "--model", str(FIXTURE / "config.yaml"),
+             "--checkpoint", str(FIXTURE / "checkpoint.pt")],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            info = discovery.live(self.config_dir)
+            if info is not None and info["pid"] == self.proc.pid:
+                self.info = info
+                return self
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited: {self.proc.stdout.read().decode()}")
+            time.sleep(0.05)
+        raise AssertionError("serve did not come up")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory):
+    shm_before = shm_names()
+    b = Bridge(tmp_path_factory.mktemp("cfg")).start()
+    yield b
+    b.stop()
+    assert not (b.config_dir / "bridge.json").exists(), "discovery file must be removed on exit"
+    assert shm_names() - shm_before == set(), "shared-memory segments left behind"
+
+
+@pytest.fixture(scope="module")
+def client_dir(tmp_path_factory):
+    """Only the client files, as a host plugin ships them."""
+    d = tmp_path_factory.mktemp("hostpy")
+    for name in ("client.py", "protocol.py"):
+        shutil.copy(REPO / "bridge" / name, d / name)
+    shutil.copy(PLATE / "driver.py", d / "driver.py")
+    return d
+
+
+@pytest.fixture(scope="module")
+def raw_frames(tmp_path_factory):
+    """The plate's pixels as raw uint8 files (what a host holding pixels would send)."""
+    import cv2
+
+    d = tmp_path_factory.mktemp("raw")
+    paths = []
+    for i in range(N):
+        rgb = cv2.imread(str(PLATE / f"plate.{1001 + i}.png"))[:, :, ::-1]
+        p = d / f"{i}.raw"
+        p.write_bytes(np.ascontiguousarray(rgb).tobytes())
+        paths.append(str(p))
+    return paths
+
+
+def drive(bridge, client_dir, out, wait=True, **job):
+    """Run the driver in a bare Python holding only the client files."""
+    job = {"prompts": PROMPTS, "pattern": str(PLATE / "plate.%04d.png"), "first": 1001, "width": W,
+           "height": H, **job}
+    cmd = [sys.executable, "-I", "-S", str(client_dir / "driver.py"), json.dumps(job), str(out)]
+    env = {"SAMROTO_CONFIG_DIR": str(bridge.config_dir), "PATH": os.environ.get("PATH", "")}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=client_dir)
+    if not wait:
+        return proc
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr.decode()
+    return json.loads((Path(out) / "result.json").read_text())
+
+
+def read_mattes(out, result, what="track"):
+    arrays = {}
+    for m in result["mattes"] if what == "track" else []:
+        data = (Path(out) / f"{what}_{m['frame']}.bin").read_bytes()
+        arrays[m["frame"]] = np.frombuffer(data, "<f4" if m["dtype"] == "float32" else "u1").reshape(m["shape"])
+    return arrays
+
+
+@pytest.fixture(scope="module")
+def expected(one_torch_thread_module):
+    """Logits from VideoSession in-process for the same prompts and frames."""
+    from samroto.core.io import open_frames
+    from samroto.core.model.build import build_model
+    from samroto.core.video import VideoSession
+
+    model = build_model(str(FIXTURE / "config.yaml"), str(FIXTURE / "checkpoint.pt"), device="cpu")
+    session = VideoSession(model, open_frames(str(PLATE / "plate.%04d.png")))
+    session.add_prompt(0, 1, points=[[66.9, 25.2]], labels=[1])
+    session.add_prompt(0, 2, box=[24.0, 34.0, 53.0, 67.0])
+    out = {}
+    for pos, obj_ids, logits in session.propagate():
+        assert list(obj_ids) == [1, 2]
+        out[1001 + pos] = np.asarray(logits.float().numpy() if hasattr(logits, "numpy") else logits)
+    return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread_module():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def check_logits(got, expected):
+    assert sorted(got) == sorted(expected) == list(range(1001, 1001 + N))
+    for frame, logits in expected.items():
+        np.testing.assert_allclose(got[frame], logits, atol=1e-3, rtol=1e-4, err_msg=f"frame {frame}")
+        # the mattes themselves (SAM 2's decision) are identical where the model is not undecided
+        decided = np.abs(logits) > 1e-2
+        assert ((got[frame] > 0) == (logits > 0))[decided].all()
+    assert any((e > 0).sum() > 20 for e in expected.values()), "the fixture should give non-empty mattes"
+
+
+# --- the client in a bare Python, three transports ----------------------------------------
+
+def test_client_runs_without_torch_numpy_or_samroto(bridge, client_dir, tmp_path):
+    result = drive(bridge, client_dir, tmp_path, frames="path", only_hello=True)
+    assert result["modules"] == [] and "importable" not in result, result
+    assert all(not p or Path(p) == client_dir or "python3" in p for p in result["sys_path"]), result["sys_path"]
+    assert result["hello"]["protocol"] == protocol.PROTOCOL_VERSION and result["ping"]["ok"]
+
+
+@pytest.mark.parametrize("frames", ["path", "shm", "inline"])
+def test_transports_match_in_process_video_session(bridge, client_dir, raw_frames, expected, tmp_path, frames):
+    matte_transport = {"path": "inline", "shm": "shm", "inline": "inline"}[frames]
+    result = drive(bridge, client_dir, tmp_path, frames=frames, raw_frames=raw_frames,
+                   mattes={"transport": matte_transport, "values": "logits"})
+    assert "error" not in result, result
+    assert result["session"]["frame_numbers"] == list(range(1001, 1009))
+    assert [o["name"] for o in result["mattes"][0]["objects"]] == ["hero", "prop"]
+    progress = [e for e in result["events"] if e[0] == "progress"]
+    assert progress[-1][2:] == [N, N]
+    check_logits(read_mattes(tmp_path, result), expected)
+    assert result["closed_twice"] == "unknown_session"
+
+
+def test_mattes_as_files_written_where_asked(bridge, client_dir, expected, tmp_path):
+    import cv2
+
+    pattern = str(tmp_path / "mattes" / "shot_{name}.%04d.png")
+    result = drive(bridge, client_dir, tmp_path / "o", frames="path",
+                   mattes={"transport": "file", "pattern": pattern, "bit_depth": 8})
+    assert "error" not in result, result
+    frames = [m["frame"] for m in result["mattes"]]
+    assert frames == list(range(1001, 1009))
+    for m in result["mattes"]:
+        assert [Path(p).name for p in m["paths"]] == [f"shot_hero.{m['frame']}.png", f"shot_prop.{m['frame']}.png"]
+        for k, path in enumerate(m["paths"]):
+            alpha = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+            want = expected[m["frame"]][k] > 0
+            decided = np.abs(expected[m["frame"]][k]) > 1e-2
+            assert ((alpha > 127) == want)[decided].all()
+    assert not list((tmp_path / "mattes").glob(".*")), "no temporary files left"
+
+
+def test_alpha_mattes_inline_uint8(bridge, client_dir, expected, tmp_path):
+    result = drive(bridge, client_dir, tmp_path, frames="path", mattes={"transport": "shm", "dtype": "uint8"})
+    got = read_mattes(tmp_path, result)
+    for frame, logits in expected.items():
+        assert set(np.unique(got[frame])) <= {0, 255}
+        decided = np.abs(logits) > 1e-2
+        assert ((got[frame] == 255) == (logits > 0))[decided].all()
+
+
+# --- security --------------------------------------------------------------------------
+
+def test_missing_or_wrong_token_refused(bridge, client_dir, tmp_path):
+    wrong = drive(bridge, client_dir, tmp_path / "a", frames="path", token="0" * 64)
+    assert wrong["error"]["class"] == "Unauthorized" and "token" in wrong["error"]["message"]
+    missing = drive(bridge, client_dir, tmp_path / "b", frames="path", no_token=True)
+    assert missing["error"]["class"] == "Unauthorized"
+    # a request before hello is refused too, and the connection is closed
+    sock = connect_raw(bridge, hello=False)
+    protocol.send_message(sock, {"id": 1, "op": "status"})
+    header, _ = protocol.recv_message(sock)
+    assert header["error"]["code"] == "unauthorized"
+    with pytest.raises(protocol.ConnectionClosed):
+        protocol.recv_message(sock)
+
+
+def test_discovery_file_private_and_unix_socket(bridge):
+    path = bridge.config_dir / "bridge.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    info = json.loads(path.read_text())
+    assert info["protocol"] == protocol.PROTOCOL_VERSION and info["pid"] == bridge.proc.pid
+    assert info["address"]["family"] == "unix"
+    assert os.stat(info["address"]["path"]).st_mode & 0o077 == 0
+
+
+def test_version_mismatch_is_a_clear_error(bridge):
+    sock = connect_raw(bridge, hello=False)
+    protocol.send_message(sock, {"id": 1, "op": "hello", "version": 99, "token": bridge.info["token"]})
+    header, _ = protocol.recv_message(sock)
+    assert header["error"]["code"] == "version_mismatch" and "99" in header["error"]["message"]
+
+
+# --- concurrency, cancel, disconnect -----------------------------------------------------
+
+def test_two_clients_two_sessions_concurrently(bridge, client_dir, raw_frames, expected, tmp_path):
+    a = drive(bridge, client_dir, tmp_path / "a", wait=False, frames="path",
+              mattes={"transport": "inline", "values": "logits"})
+    b = drive(bridge, client_dir, tmp_path / "b", wait=False, frames="shm", raw_frames=raw_frames,
+              mattes={"transport": "shm", "values": "logits"})
+    for proc in (a, b):
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+    for name in ("a", "b"):
+        result = json.loads((tmp_path / name / "result.json").read_text())
+        assert "error" not in result, result
+        check_logits(read_mattes(tmp_path / name, result), expected)
+
+
+def test_cancel_mid_propagation(bridge, client_dir, tmp_path):
+    result = drive(bridge, client_dir, tmp_path, frames="path", mattes={"transport": "inline"}, cancel_after=2,
+                   after_cancel_prompts=True)
+    assert result.get("cancelled") == "cancelled", result
+    # stops within one frame: the frame in flight may finish, no more
+    assert 2 <= len(result["mattes"]) <= 3, result["mattes"]
+    assert result["after_cancel"] == N  # and the session still works
+
+
+def test_killed_client_frees_its_session(bridge, client_dir, tmp_path):
+    raw = tmp_path / "f.raw"
+    raw.write_bytes(bytes(W * H * 3))
+    proc = drive(bridge, client_dir, tmp_path, wait=False, frames="shm", raw_frames=[str(raw)] * N,
+                 mattes={"transport": "shm"}, hang_after=1)
+    assert proc.stdout.readline().strip() == b"HANGING"
+    with connect_raw(bridge) as sock:
+        assert status(sock)["sessions"] >= 1
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while status(sock)["sessions"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert status(sock)["sessions"] == 0
+    # its frame segment and any unreleased matte segments are gone
+    deadline = time.monotonic() + 5
+    while shm_names() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert shm_names() == set()
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+def connect_raw(bridge, hello=True):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(20)
+    sock.connect(bridge.info["address"]["path"])
+    if hello:
+        protocol.send_message(sock, {"id": 0, "op": "hello", "version": 1, "token": bridge.info["token"]})
+        header, _ = protocol.recv_message(sock)
+        assert header["ok"], header
+    return sock
+
+
+def call(sock, header, payload=b""):
+    protocol.send_message(sock, header, payload)
+    while True:
+        reply, data = protocol.recv_message(sock)
+        if "ok" in reply and reply.get("id") == header.get("id"):
+            return reply
+
+
+def status(sock):
+    return call(sock, {"id": 777, "op": "status"})
+
+
+def test_bad_requests_get_clear_errors(bridge):
+    sock = connect_raw(bridge)
+    sid = call(sock, {"id": 1, "op": "open_session", "source": {"push": True, "first": 1, "last": 4,
+                                                                 "width": W, "height": H}})["session"]
+    frame = bytes(W * H * 3)
+    cases = [
+        ({"op": "nope"}, b"", "unknown_op"),
+        ({"op": "put_frame", "session": "s0", "frame": 1, "shape": [H, W, 3], "dtype": "uint8"}, frame, "unknown_session"),
+        ({"op": "put_frame", "session": sid, "frame": 9, "shape": [H, W, 3], "dtype": "uint8"}, frame, "frame_out_of_range"),
+        ({"op": "put_frame", "session": sid, "frame": 1, "shape": [H, W + 1, 3], "dtype": "uint8"}, frame, "bad_frame"),
+        ({"op": "put_frame", "session": sid, "frame": 1, "shape": [H, W, 3], "dtype": "float64"}, frame, "bad_frame"),
+        ({"op": "put_frame", "session": sid, "frame": 1, "shape": [H, W, 3], "dtype": "uint8"}, frame[:-1], "bad_frame"),
+        ({"op": "put_frame", "session": sid, "frame": 1, "shape": [H, W, 3], "dtype": "uint8", "shm": "srb_nothere"},
+         b"", "shm_error"),
+        ({"op": "add_prompts", "session": sid, "prompts": {"version": 1, "objects": [
+            {"id": 1, "prompts": [{"frame": 7, "points": [[1, 1]], "labels": [1]}]}]}}, b"", "bad_prompts"),
+        ({"op": "propagate", "session": sid}, b"", "bad_request"),
+        ({"op": "clear_prompts", "session": sid, "object": 5}, b"", "unknown_object"),
+        ({"op": "open_session", "source": {"path": "/nonexistent/plate.%04d.exr"}}, b"", "io_error"),
+        ({"op": "open_session", "source": {"push": True, "first": 1, "last": 2, "width": -3, "height": 2}}, b"", "bad_request"),
+    ]
+    for i, (header, payload, code) in enumerate(cases, start=10):
+        reply = call(sock, {"id": i, **header}, payload)
+        assert reply["ok"] is False and reply["error"]["code"] == code, (header, reply)
+        assert reply["error"]["message"]
+    # a prompt on a frame that was never sent
+    reply = call(sock, {"id": 50, "op": "add_prompts", "session": sid, "prompts": {"version": 1, "objects": [
+        {"id": 1, "prompts": [{"frame": 2, "points": [[1, 1]], "labels": [1]}]}]}})
+    assert reply["error"]["code"] == "bad_frame" and "put_frame" in reply["error"]["message"]
+    # an oversized payload: error, then the connection is closed (it cannot be skipped cheaply)
+    sock.sendall(protocol.encode({"id": 60, "op": "put_frame", "session": sid, "frame": 1}, b"\0" * (5 << 20))[0])
+    header, _ = protocol.recv_message(sock)
+    assert header["error"]["code"] == "too_large"
+    sock.close()
+
+
+# --- fuzz -----------------------------------------------------------------------------------
+
+def test_fuzz_malformed_messages_then_valid_request(bridge):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    sock = connect_raw(bridge)
+    ops = ["ping", "status", "open_session", "close_session", "put_frame", "add_prompts", "clear_prompts",
+           "propagate", "cancel", "release", "bogus", None, 3]
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        max_leaves=12)
+    fields = st.dictionaries(
+        st.sampled_from(["session", "frame", "shape", "dtype", "shm", "source", "prompts", "mattes", "direction",
+                         "start", "first", "last", "object", "options", "color", "model", "id"]),
+        json_values, max_size=6)
+
+    @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(op=st.sampled_from(ops), extra=fields, payload=st.binary(max_size=64))
+    def one(op, extra, payload):
+        header = {**extra, "op": op}
+        protocol.send_message(sock, header, payload)
+        reply = call(sock, {"id": "sync", "op": "ping"})  # the stream stays in step and alive
+        assert reply["ok"]
+
+    one()
+    # garbage and truncated messages on fresh connections: error or hang-up, never a crash
+    garbage_cases = [b"", b"GET / HTTP/1.1\r\n\r\n", b"SAMR\xff\xff\xff\xff", b"SAMR\x00\x00\x00\x05{\"a\"",
+                     b"SAMR\x00\x00\x00\x02[]", b"\x00" * 100, os.urandom(2000)]
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(data=st.one_of(st.sampled_from(garbage_cases), st.binary(max_size=300)), auth=st.booleans())
+    def garbage(data, auth):
+        s = connect_raw(bridge, hello=auth)
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        try:
+            while s.recv(65536):
+                pass
+        except OSError:
+            pass
+        s.close()
+
+    garbage()
+    assert status(sock)["ok"]
+    sock.close()
+    with connect_raw(bridge) as fresh:
+        assert call(fresh, {"id": 1, "op": "ping"})["ok"]
+
+
+# --- restart: last, it replaces the module's bridge --------------------------------------------
+
+def test_bridge_killed_and_restarted_rebuilds_identical_mattes(bridge, client_dir, tmp_path):
+    before = drive(bridge, client_dir, tmp_path / "a", frames="path", mattes={"transport": "inline", "values": "logits"})
+    bridge.proc.kill()
+    bridge.proc.wait()
+    assert (bridge.config_dir / "bridge.json").exists() and discovery.live(bridge.config_dir) is None  # stale
+    bridge.start()  # detects the stale file and replaces it
+    after = drive(bridge, client_dir, tmp_path / "b", frames="path", mattes={"transport": "inline", "values": "logits"})
+    assert "error" not in after, after
+    a, b = read_mattes(tmp_path / "a", before), read_mattes(tmp_path / "b", after)
+    assert sorted(a) == sorted(b)
+    for frame in a:
+        np.testing.assert_array_equal(a[frame], b[frame])

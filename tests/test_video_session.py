@@ -1,0 +1,125 @@
+"""VideoSession behaviour beyond parity: batching, bounded memory, caches, cancel, corrections."""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from samroto.core import sample
+from samroto.core.model.build import build_model
+from samroto.core.video import FeatureCache, VideoSession
+
+DATA = Path(__file__).parent / "data" / "sam2_parity"
+W, H = 96, 64
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(DATA / "config.yaml", DATA / "checkpoint.pt", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return sample.make_frames(24, W, H)
+
+
+def prompt_two(session):
+    session.add_prompt(0, 1, points=[[50, 30]], labels=[1])
+    session.add_prompt(0, 2, box=[10, 10, 60, 50])
+
+
+def test_objects_batched_equal_objects_alone(model, frames, monkeypatch):
+    from samroto.core.video import session as session_module
+
+    batches, real_step = [], session_module.track_step
+    monkeypatch.setattr(session_module, "track_step",
+                        lambda *a, **k: batches.append(k["vision_feats"][-1].shape[1]) or real_step(*a, **k))
+    both = VideoSession(model, frames[:8])
+    prompt_two(both)
+    together = {f: l for f, _, l in both.propagate()}
+    assert batches == [1, 1] + [2] * 7  # two prompts, then both objects through the model at once
+    monkeypatch.undo()
+    for row, (obj, kw) in enumerate([(1, dict(points=[[50, 30]], labels=[1])), (2, dict(box=[10, 10, 60, 50]))]):
+        alone = VideoSession(model, frames[:8])
+        alone.add_prompt(0, obj, **kw)
+        for f, ids, logits in alone.propagate():
+            assert ids == [obj]
+            np.testing.assert_allclose(logits[0], together[f][row], atol=1e-3)
+
+
+def test_memory_stays_bounded_on_a_long_clip(model, frames):
+    clip = frames * 2  # 48 frames
+    session = VideoSession(model, clip, feature_cache_bytes=0, results_cache_bytes=3 * 64 * 64 * 4 * 2)
+    prompt_two(session)
+    sizes = []
+    for f, _, _ in session.propagate():
+        sizes.append(session.memory_bytes())
+    track = session._tracks[1]
+    with_memory = [t for t, o in track.bank.non_cond.items() if o.maskmem_features is not None]
+    reach = model.num_maskmem + 1
+    assert all(t >= 47 - reach or t <= reach for t in with_memory)
+    assert len(track.bank.non_cond) <= 2 * (model.max_obj_ptrs_in_encoder + 1)
+    assert sizes[-1]["memory_bank"] <= sizes[len(sizes) // 2]["memory_bank"] * 1.05
+    assert sizes[-1]["results"] <= 3 * 64 * 64 * 4 * 2
+    assert len(session.features) == 1  # only the newest frame's features with a zero budget
+
+
+def test_feature_cache_reused_on_repropagation(model, frames):
+    session = VideoSession(model, frames[:6])
+    prompt_two(session)
+    list(session.propagate())
+    misses = session.features.misses
+    list(session.propagate())
+    assert session.features.misses == misses and session.features.hits > 0
+
+
+def test_feature_cache_bounded_in_bytes():
+    cache = FeatureCache(max_bytes=3 * 400)
+    for k in range(10):
+        cache.get(k, lambda: [torch.zeros(100)])  # 400 bytes each
+    assert len(cache) == 3 and cache.bytes == 1200 and 9 in cache and 6 not in cache
+
+
+def test_cancel_stops_between_frames(model, frames):
+    stop = threading.Event()
+    session = VideoSession(model, frames[:8], cancel=stop)
+    prompt_two(session)
+    seen = []
+    for f, _, _ in session.propagate():
+        seen.append(f)
+        if len(seen) == 3:
+            stop.set()
+    assert seen == [0, 1, 2] and session.cancelled
+
+
+def test_correction_sticks_by_default(model, frames):
+    session = VideoSession(model, frames[:8])
+    session.add_prompt(0, 1, points=[[50, 30]], labels=[1])
+    list(session.propagate())
+    _, corrected = session.add_prompt(4, 1, points=[[50, 30], [20, 20]], labels=[1, 0], clear=True)
+    after = {f: l for f, _, l in session.propagate()}
+    np.testing.assert_allclose(after[4], corrected, atol=1e-5)
+    assert session.inspect(4, 1)["where"] == "cond"
+
+
+def test_directions_low_res_and_errors(model, frames):
+    session = VideoSession(model, frames[:6])
+    with pytest.raises(RuntimeError, match="no objects"):
+        list(session.propagate())
+    session.add_prompt(3, 7, points=[[50, 30]], labels=[1], low_res=True)
+    out = list(session.propagate(direction="both", low_res=True))
+    assert [f for f, _, _ in out] == [3, 4, 5, 2, 1, 0]
+    assert out[0][2].shape == (1, 64, 64)
+    assert [f for f, _, _ in session.propagate(start=3, reverse=True, max_frames=2)] == [3, 2]
+    with pytest.raises(IndexError, match="outside 0..5"):
+        session.add_prompt(6, 7, points=[[1, 1]], labels=[1])
+    with pytest.raises(TypeError, match="unknown option"):
+        VideoSession(model, frames[:2], add_all_frames_as_cond=True)
+    assert session.remove_object(7) == []
+
+
+def test_model_ready_tensor_needs_video_size(model):
+    with pytest.raises(ValueError, match="video_size"):
+        VideoSession(model, torch.zeros(2, 3, 256, 256))
