@@ -136,3 +136,24 @@ def test_render_path_and_cancel(nk, tmp_path):
     pattern = node["o1_matte"].value()
     assert all(Path(pattern % f).is_file() for f in job.done_frames)
     assert node["status"].value().startswith("cancelled: ")
+
+
+def test_the_node_starts_the_bridge_with_its_model(nk, tmp_path, monkeypatch):
+    nuke, plugin = nk
+    config = tmp_path / "own_config"      # no bridge runs here: the node must start one
+    monkeypatch.setenv("SAMROTO_CONFIG_DIR", str(config))
+    read, node = plate_node(nuke, plugin, tmp_path, [1001, 1002])
+    node["model"].setValue("custom")
+    node["model_config"].setValue(str(DATA / "config.yaml"))
+    node["checkpoint"].setValue(str(DATA / "checkpoint.pt"))
+    node["device"].setValue("cpu")
+    prompt_two_objects(nuke, node)
+    nuke.frame(1002)
+    try:
+        node["track_frame"].execute()
+        job = wait(nuke, plugin, node)
+        assert (job.state, job.done_frames, nuke._MESSAGES) == ("finished", [1002], [])
+        assert "--checkpoint" in plugin.link.serve_args(job.request)
+    finally:
+        subprocess.run([str(SAMROTO), "serve", "--stop"], env=dict(os.environ, SAMROTO_CONFIG_DIR=str(config)),
+                       capture_output=True, timeout=60)

@@ -198,4 +198,7 @@ def foreground(args, settings) -> int:
           f"(loaded in {time.monotonic() - t0:.1f} s), listening on {_where(address)}", flush=True)
     server.serve_forever()
     print("samroto bridge stopped", flush=True)
-    return 0
+    sys.stderr.flush()
+    # Everything is cleaned up (discovery file, socket, segments); skip the interpreter's
+    # teardown, which takes seconds with torch loaded and would keep `--stop` waiting.
+    os._exit(0)

@@ -36,7 +36,8 @@ def connect(request):
     """A connected client: the running bridge, else one started with samroto's Python."""
     client = client_module()
     try:
-        return client.Client.connect(python=request.get("python") or None, name="samroto-nuke")
+        return client.Client.connect(python=request.get("python") or None, name="samroto-nuke",
+                                     serve_args=serve_args(request))
     except client.BridgeError as exc:
         raise BridgeError(_explain(exc, request))
     except OSError as exc:
@@ -51,13 +52,15 @@ def _explain(exc, request):
     return "Cannot start the samroto bridge with %s: %s" % (request["python"], text)
 
 
-def model_spec(request):
-    """The session's model: None (the bridge's default), a name, or name + checkpoint."""
-    if not request.get("model"):
-        return None
-    if request.get("checkpoint"):
-        return {"name": request["model"], "checkpoint": request["checkpoint"]}
-    return request["model"]
+def serve_args(request):
+    """How the node starts a bridge when none runs: its model, checkpoint and device."""
+    args = []
+    for flag, key in (("--model", "model"), ("--checkpoint", "checkpoint")):
+        if request.get(key):
+            args += [flag, request[key]]
+    if request.get("device") and request["device"] != "auto":
+        args += ["--device", request["device"]]
+    return args
 
 
 def _watch_cancel(session, cancelled, stop):
@@ -82,7 +85,7 @@ def run_track(request, on_matte, cancelled):
         lo, hi = request["range"]
         try:
             session = bridge.open_session(source=src["path"], first=src["first"], last=src["last"],
-                                          color=src["color"], model=model_spec(request),
+                                          color=src["color"], model=request.get("model") or None,
                                           options=request.get("options") or {})
             session.add_prompts(request["prompts"])
         except client.BridgeError as exc:
@@ -92,10 +95,12 @@ def run_track(request, on_matte, cancelled):
                                    name="samroto-cancel", daemon=True)
         watcher.start()
         try:
-            for event in session.propagate(direction=request["direction"], start=request["start"],
-                                           first=lo, last=hi, mattes=request["mattes"]):
-                if event.matte is not None:
-                    on_matte(event.frame, event.matte.objects, event.paths)
+            # the wire's propagate request (docs/protocol.md): start + first..last
+            for header, _ in bridge.stream("propagate", session=session.id, direction=request["direction"],
+                                           start=request["start"], first=lo, last=hi,
+                                           mattes=request["mattes"]):
+                if header.get("event") == "matte":
+                    on_matte(header["frame"], header.get("objects", []), header.get("paths", []))
         except client.Cancelled:
             pass
         except client.BridgeError as exc:

@@ -66,8 +66,6 @@ def create():
          nuke.File_Knob("model_config", "custom config"),
          nuke.File_Knob("checkpoint", "custom checkpoint"),
          nuke.Enumeration_Knob("device", "device", DEVICES),
-         nuke.Double_Knob("grow", "grow/shrink"),
-         nuke.Double_Knob("feather", "feather"),
          nuke.File_Knob("matte_dir", "matte folder"),
          _button("convert_roto", "Convert to Roto", "roto", "A Roto node with animated shapes fitted to the mattes."),
          nuke.String_Knob(MARKER, "samroto"),

@@ -69,7 +69,6 @@ def build_request(group, direction):
             str(group["model_config"].value()) if model == "custom" else model),
         "checkpoint": str(group["checkpoint"].value()) if model == "custom" else "",
         "device": group["device"].value(),
-        "finish": {"grow": float(group["grow"].value()), "feather": float(group["feather"].value())},
         "python": link.samroto_python(),
         "matte_dir": outdir,
     }

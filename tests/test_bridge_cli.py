@@ -1,0 +1,67 @@
+"""`samroto serve --detach/--status/--stop`, idle shutdown, and the client starting the bridge."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from samroto.bridge import discovery, protocol
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = REPO / "tests" / "data" / "sam2_parity"
+MODEL_ARGS = ["--model", str(FIXTURE / "config.yaml"), "--checkpoint", str(FIXTURE / "checkpoint.pt")]
+
+
+def samroto(cfg, *args, timeout=120):
+    env = {**os.environ, "SAMROTO_CONFIG_DIR": str(cfg), "OMP_NUM_THREADS": "1", "SAMROTO_DEVICE": "cpu"}
+    return subprocess.run([sys.executable, "-m", "samroto", "serve", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+def test_detach_status_stop(tmp_path):
+    out = samroto(tmp_path, "--detach", *MODEL_ARGS)
+    assert out.returncode == 0, out.stderr
+    info = discovery.live(tmp_path)
+    assert info is not None and f"bridge pid {info['pid']}" in out.stdout
+    try:
+        st = samroto(tmp_path, "--status")
+        assert st.returncode == 0 and f"pid {info['pid']}" in st.stdout and "config.yaml" in st.stdout, st
+        again = samroto(tmp_path, *MODEL_ARGS)
+        assert again.returncode == 2 and "already running" in again.stderr
+        stop = samroto(tmp_path, "--stop")
+        assert stop.returncode == 0 and "stopped" in stop.stdout, stop
+        assert not protocol.pid_alive(info["pid"])
+        assert not (tmp_path / "bridge.json").exists()
+        assert not os.path.exists(info["address"]["path"])
+    finally:
+        if protocol.pid_alive(info["pid"]):
+            os.kill(info["pid"], 9)
+    none = samroto(tmp_path, "--status")
+    assert none.returncode == 1 and "no bridge" in none.stdout
+
+
+def test_client_starts_the_bridge_and_idle_shutdown(tmp_path):
+    """A host plugin's only setting is the Python with samroto; the bridge exits when idle."""
+    hostdir = tmp_path / "host"
+    hostdir.mkdir()
+    for name in ("client.py", "protocol.py"):
+        shutil.copy(REPO / "bridge" / name, hostdir / name)
+    cfg = tmp_path / "cfg"
+    code = ("import sys, json; sys.path.insert(0, sys.argv[1]); import client\n"
+            "c = client.Client.connect(python=sys.argv[2], config_dir=sys.argv[3], "
+            "serve_args=json.loads(sys.argv[4]))\n"
+            "print(json.dumps(c.status())); c.close()")
+    serve_args = MODEL_ARGS + ["--idle-timeout", "1.5"]
+    env = {"OMP_NUM_THREADS": "1", "SAMROTO_DEVICE": "cpu", "PATH": os.environ.get("PATH", "")}
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(hostdir), sys.executable, str(cfg),
+                          json.dumps(serve_args)], capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    st = json.loads(out.stdout)
+    assert st["ok"] and st["sessions"] == 0
+    pid = st["pid"]
+    assert (cfg / "bridge.log").exists()
+    assert discovery.wait_gone(pid, 20), "the bridge must exit after bridge.idle_timeout without clients"
+    assert not (cfg / "bridge.json").exists()

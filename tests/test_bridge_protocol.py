@@ -1,0 +1,287 @@
+"""Bridge pieces without a server: wire format, caps, discovery, shared memory, the work queue,
+and the client's Python 3.7 / stdlib-only promise."""
+
+import ast
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from samroto.bridge import discovery, protocol
+from samroto.bridge.workqueue import Cancelled, Job, WorkQueue
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def pair():
+    a, b = socket.socketpair()
+    a.settimeout(5)
+    b.settimeout(5)
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_round_trip_with_payload(pair):
+    a, b = pair
+    payload = bytes(range(256)) * 1000
+
+    def send():
+        protocol.send_message(a, {"id": 7, "op": "put_frame", "frame": 1001}, payload)
+        protocol.send_message(a, {"id": 8, "op": "ping"})
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    header, data = protocol.recv_message(b)
+    assert header == {"id": 7, "op": "put_frame", "frame": 1001, "payload": len(payload)}
+    assert bytes(data) == payload
+    header, data = protocol.recv_message(b)
+    assert header == {"id": 8, "op": "ping"} and data == b""
+    sender.join()
+
+
+def test_framing_errors(pair):
+    a, b = pair
+    a.sendall(b"HTTP/1.1")
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.recv_message(b)
+    assert err.value.code == "bad_message"
+
+    a.sendall(protocol.PREFIX.pack(protocol.MAGIC, protocol.MAX_HEADER_BYTES + 1))
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.recv_message(b)
+    assert err.value.code == "too_large"
+
+    a.sendall(protocol.encode({"op": "x"}, b"12345")[0])
+    with pytest.raises(protocol.ProtocolError) as err:
+        protocol.recv_message(b, max_payload=4)
+    assert err.value.code == "too_large" and "bridge.max_payload_mb" in err.value.message
+
+    for bad in (b"[1, 2]", b"\xff\xfe", b"{", b'{"payload": -1}', b'{"payload": "9"}'):
+        a.sendall(protocol.PREFIX.pack(protocol.MAGIC, len(bad)) + bad)
+        with pytest.raises(protocol.ProtocolError) as err:
+            protocol.recv_message(b)
+        assert err.value.code == "bad_message"
+
+
+def test_truncated_message_and_clean_close(pair):
+    a, b = pair
+    a.sendall(protocol.PREFIX.pack(protocol.MAGIC, 50) + b'{"op":')
+    a.shutdown(socket.SHUT_WR)
+    with pytest.raises(protocol.ConnectionClosed, match="middle of a message"):
+        protocol.recv_message(b)
+    c, d = socket.socketpair()
+    c.close()
+    with pytest.raises(protocol.ConnectionClosed, match="^connection closed$"):
+        protocol.recv_message(d)
+    d.close()
+
+
+def test_array_sizes():
+    assert protocol.array_nbytes([2160, 4096, 3], "float32") == 2160 * 4096 * 3 * 4
+    for shape, dtype in [([1, 2], "float64"), ([], "uint8"), ([0, 2], "uint8"), ([True, 2], "uint8"),
+                         ("12", "uint8"), ([1 << 21, 2], "uint8"), ([1, 2, 3, 4, 5], "uint8")]:
+        with pytest.raises(protocol.ProtocolError):
+            protocol.array_nbytes(shape, dtype)
+
+
+def test_error_codes_have_client_exceptions():
+    from samroto.bridge import client
+
+    for code in protocol.ERROR_CODES:
+        exc = client.error_from({"code": code, "message": "m"})
+        assert exc.code == code and type(exc) is not client.BridgeError and isinstance(exc, client.BridgeError)
+    assert type(client.error_from({"code": "future_code", "message": "m"})) is client.BridgeError
+
+
+def test_client_config_dir_matches_settings(monkeypatch, tmp_path):
+    from samroto.core.settings import config_dir
+
+    monkeypatch.delenv("SAMROTO_CONFIG_DIR", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert Path(protocol.config_dir()) == config_dir()
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    assert Path(protocol.config_dir()) == config_dir()
+    monkeypatch.setenv("SAMROTO_CONFIG_DIR", str(tmp_path / "studio"))
+    assert Path(protocol.config_dir()) == config_dir() == tmp_path / "studio"
+
+
+@pytest.mark.parametrize("name", ["client.py", "protocol.py"])
+def test_client_files_are_python37_stdlib_only(name):
+    source = (REPO / "bridge" / name).read_text()
+    ast.parse(source, feature_version=(3, 7))  # no walrus, no positional-only, no match...
+    allowed = set(sys.stdlib_module_names) | {"protocol"}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module]
+        else:
+            continue
+        for n in names:
+            assert n.split(".")[0] in allowed | {"numpy"}, f"{name} imports {n}"
+    assert "from __future__ import annotations" not in source  # 3.7 has it, but keep hints runtime-free
+
+
+def test_client_imports_in_a_bare_python(tmp_path):
+    import shutil
+
+    for name in ("client.py", "protocol.py"):
+        shutil.copy(REPO / "bridge" / name, tmp_path / name)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import client; "
+            "assert 'numpy' not in sys.modules and 'samroto' not in sys.modules; "
+            "print(client.PROTOCOL_VERSION, client.Client.connect.__name__)")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         timeout=30, env={"SAMROTO_CONFIG_DIR": str(tmp_path / "cfg")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(protocol.PROTOCOL_VERSION), "connect"]
+    # with no bridge and no python to start one: a clear NotRunning
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import client\n"
+            "try:\n    client.Client.connect()\nexcept client.NotRunning as e:\n    print('NOTRUNNING', e)")
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         timeout=30, env={"SAMROTO_CONFIG_DIR": str(tmp_path / "cfg")})
+    assert "NOTRUNNING" in out.stdout and "samroto serve" in out.stdout, out
+
+
+# --- discovery ------------------------------------------------------------------------------
+
+def test_discovery_private_atomic_and_stale(tmp_path):
+    info = {"protocol": 1, "address": {"family": "unix", "path": str(tmp_path / "none.sock")}, "pid": os.getpid(),
+            "token": "t"}
+    path = discovery.write(info, tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert protocol.read_discovery(str(path)) == info
+    assert [p.name for p in tmp_path.iterdir()] == ["bridge.json"]  # no temp file left
+    assert discovery.live(tmp_path) is None  # our pid is alive but nothing listens: stale
+    discovery.remove(pid=os.getpid() + 1, directory=tmp_path)
+    assert path.exists(), "another bridge's file is not ours to remove"
+    assert discovery.clean_stale(tmp_path) and not path.exists()
+    path.write_text("{half a file")
+    assert protocol.read_discovery(str(path)) is None
+
+
+def test_dead_pid_is_not_alive():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert not protocol.pid_alive(proc.pid)
+    assert protocol.pid_alive(os.getpid())
+
+
+# --- shared memory ----------------------------------------------------------------------------
+
+def _shm_exists(name):
+    return os.path.exists(f"/dev/shm/{name}")
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="POSIX shared memory in /dev/shm")
+def test_attaching_process_exit_does_not_unlink_segment(tmp_path):
+    """Python < 3.13's resource tracker unlinks segments a process merely attached to."""
+    seg = protocol.shm_create(1024)
+    try:
+        seg.buf[:5] = b"hello"
+        code = ("import sys; sys.path.insert(0, sys.argv[1]); import protocol; s = protocol.shm_attach(sys.argv[2]); "
+                "assert bytes(s.buf[:5]) == b'hello'; s.close()")
+        shutil_dir = tmp_path / "c"
+        shutil_dir.mkdir()
+        for name in ("protocol.py",):
+            (shutil_dir / name).write_text((REPO / "bridge" / name).read_text())
+        out = subprocess.run([sys.executable, "-I", "-c", code, str(shutil_dir), seg.name], capture_output=True,
+                             text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert "leaked" not in out.stderr and "resource_tracker" not in out.stderr
+        time.sleep(0.2)
+        assert _shm_exists(seg.name), "the segment must survive a process that only attached to it"
+    finally:
+        protocol.shm_unlink(seg)
+    assert not _shm_exists(seg.name)
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="POSIX shared memory in /dev/shm")
+def test_tracked_segments_die_with_a_killed_creator(tmp_path):
+    code = ("import sys, time; sys.path.insert(0, sys.argv[1]); import protocol; "
+            "s = protocol.shm_create(4096, tracked=True); print(s.name, flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-I", "-c", code, str(REPO / "bridge")], stdout=subprocess.PIPE,
+                            text=True)
+    name = proc.stdout.readline().strip()
+    assert _shm_exists(name)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while _shm_exists(name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _shm_exists(name), "the resource tracker must unlink a killed server's segments"
+
+
+def test_segment_registry_cleans_up():
+    from samroto.bridge.shm import SegmentRegistry
+    import numpy as np
+
+    reg = SegmentRegistry(max_outstanding=2)
+    a = reg.create(np.arange(10, dtype=np.float32))
+    b = reg.create(np.zeros(3, dtype=np.uint8))
+    with pytest.raises(protocol.ProtocolError, match="release"):
+        reg.create(np.zeros(3, dtype=np.uint8))
+    seg = protocol.shm_attach(a)
+    assert np.frombuffer(seg.buf, np.float32, count=10)[9] == 9
+    seg.close()
+    assert reg.release(a) and not reg.release(a)
+    client_seg = protocol.shm_create(16)  # a client's frame segment the client then "loses"
+    s, view = reg.read_client(client_seg.name, 16)
+    view.release()
+    s.close()
+    client_seg.close()
+    reg.close()
+    for name in (a, b, client_seg.name):
+        with pytest.raises(protocol.ProtocolError):
+            protocol.shm_attach(name)
+
+
+# --- work queue -----------------------------------------------------------------------------
+
+def _steps(log, name, n, gate=None):
+    for i in range(n):
+        log.append((name, i))
+        if gate is not None:
+            gate.wait()
+        yield
+    return {"name": name}
+
+
+def test_work_queue_round_robin_and_cancel():
+    q = WorkQueue()
+    log, done, errors = [], [], []
+    try:
+        hold = threading.Event()
+        blocker = q.submit(Job("z", _steps(log, "z", 1, hold), done.append, errors.append))
+        a = q.submit(Job("a", _steps(log, "a", 3), done.append, errors.append))
+        b = q.submit(Job("b", _steps(log, "b", 3), done.append, errors.append))
+        a2 = q.submit(Job("a", _steps(log, "a2", 1), done.append, errors.append))
+        hold.set()
+        deadline = time.monotonic() + 5
+        while len(done) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        order = [n for n, _ in log]
+        assert order == ["z", "a", "b", "a", "b", "a", "b", "a2"], order  # sessions take turns, per step
+        assert [d["name"] for d in done] == ["z", "b", "a", "a2"] or [d["name"] for d in done][-1] == "a2"
+
+        gate = threading.Event()
+        log.clear()
+        long = q.submit(Job("c", _steps(log, "c", 100, gate), done.append, errors.append))
+        while not log:
+            time.sleep(0.005)
+        long.cancel()
+        gate.set()
+        deadline = time.monotonic() + 5
+        while not errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert isinstance(errors[0], Cancelled) and len(log) <= 2  # stops within one step
+    finally:
+        q.stop()
+    assert blocker and a and b and a2
