@@ -127,6 +127,7 @@ class BridgeServer:
         self._socket_dir: str | None = None
         self.address: dict | None = None
         self.started = time.time()
+        self._shut_down = False
 
     # -- listening ----------------------------------------------------------------------------
     def bind(self) -> dict:
@@ -198,26 +199,46 @@ class BridgeServer:
         return time.monotonic() - self._last_activity
 
     def shutdown(self) -> None:
+        """Stop: discovery file first (no new clients), then work, connections, sessions, socket.
+        Every step runs even if an earlier one fails."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self._stop.set()
-        discovery.remove(self.pid, self.config.config_dir)
-        if self._listener is not None:
-            self._listener.close()
+        steps = [
+            lambda: discovery.remove(self.pid, self.config.config_dir),
+            lambda: self._listener is not None and self._listener.close(),
+            self._say_goodbye,
+            lambda: self.queue.stop(timeout=10.0),
+            self._drain_and_close,
+            lambda: [self._drop_session(sid, "the bridge stopped") for sid in list(self.sessions)],
+            self._remove_socket,
+        ]
+        for step in steps:
+            try:
+                step()
+            except Exception:  # noqa: BLE001
+                log.exception("bridge: shutdown step failed")
+
+    def _say_goodbye(self) -> None:
         for conn in list(self.connections.values()):
-            conn.post(protocol.error_reply(None, "shutting_down", "the bridge is stopping") | {"close": True})
-        self.queue.stop(timeout=10.0)
+            conn.post({**protocol.error_reply(None, "shutting_down", "the bridge is stopping"), "close": True})
+
+    def _drain_and_close(self) -> None:
         deadline = time.monotonic() + 2.0  # let final replies reach their clients
         while time.monotonic() < deadline and any(not c.outbox.empty() for c in list(self.connections.values())):
             time.sleep(0.02)
         for conn in list(self.connections.values()):
             conn.close()
-        for sid in list(self.sessions):
-            self._drop_session(sid, "the bridge stopped")
+
+    def _remove_socket(self) -> None:
         if self._socket_dir:
-            try:
-                os.unlink(os.path.join(self._socket_dir, "bridge.sock"))
-                os.rmdir(self._socket_dir)
-            except OSError:
-                pass
+            for remove in (lambda: os.unlink(os.path.join(self._socket_dir, "bridge.sock")),
+                           lambda: os.rmdir(self._socket_dir)):
+                try:
+                    remove()
+                except OSError:
+                    pass
 
     # -- connections ----------------------------------------------------------------------------
     def _accept(self, sock: socket.socket, peer: Any) -> None:
@@ -368,7 +389,10 @@ class BridgeServer:
             yield  # noqa: unreachable - makes this a generator
 
         self.queue.cancel(key=sid)
-        self.queue.submit(Job(sid, steps(), lambda r: None, lambda e: None, cancellable=False))
+        try:
+            self.queue.submit(Job(sid, steps(), lambda r: None, lambda e: None, cancellable=False))
+        except RuntimeError:  # the queue has stopped (shutting down): nothing runs, drop it now
+            self._drop_session(sid, why)
 
     def _drop_session(self, sid: str, why: str) -> None:
         with self._lock:

@@ -68,7 +68,9 @@ def bridge(tmp_path_factory):
     b = Bridge(tmp_path_factory.mktemp("cfg")).start()
     yield b
     b.stop()
+    assert b.proc.returncode == 0, b.proc.stdout.read().decode()
     assert not (b.config_dir / "bridge.json").exists(), "discovery file must be removed on exit"
+    assert not os.path.exists(os.path.dirname(b.info["address"]["path"])), "socket left behind"
     assert shm_names() - shm_before == set(), "shared-memory segments left behind"
 
 

@@ -152,7 +152,8 @@ def test_the_node_starts_the_bridge_with_its_model(nk, tmp_path, monkeypatch):
     try:
         node["track_frame"].execute()
         job = wait(nuke, plugin, node)
-        assert (job.state, job.done_frames, nuke._MESSAGES) == ("finished", [1002], [])
+        assert (job.state, job.done_frames, nuke._MESSAGES) == ("finished", [1002], []), job.message
+        assert [o["id"] for o in job.request["prompts"]["objects"]] == [1, 2]   # 1003 keys left out
         assert "--checkpoint" in plugin.link.serve_args(job.request)
     finally:
         subprocess.run([str(SAMROTO), "serve", "--stop"], env=dict(os.environ, SAMROTO_CONFIG_DIR=str(config)),

@@ -52,6 +52,7 @@ def build_request(group, direction):
     outdir = node_mod.matte_dir(group)
     if source is None:
         source = frames.render_source(group, lo, hi, os.path.join(outdir, "plate"))
+    prompts = within(prompts, source["first"], source["last"])
     start = min(max(current, lo), hi)
     if direction == "frame":
         lo = hi = start
@@ -72,6 +73,19 @@ def build_request(group, direction):
         "python": link.samroto_python(),
         "matte_dir": outdir,
     }
+
+
+def within(doc, first, last):
+    """Only the prompts on the input's frames (handles keyed elsewhere stay in the node)."""
+    objects = []
+    for obj in doc["objects"]:
+        kept = [p for p in obj["prompts"] if first <= p["frame"] <= last]
+        if kept:
+            objects.append(dict(obj, prompts=kept))
+    if not objects:
+        raise TrackError("No prompt is keyed on the input's frames %d-%d: key a handle on one of them."
+                         % (first, last))
+    return dict(doc, objects=objects)
 
 
 class Job(object):
