@@ -16,7 +16,6 @@ module ``client``. Typical use::
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import deque

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 from . import discovery, protocol
@@ -82,8 +81,14 @@ class Connection:
                 return
             header, payload = item
             try:
-                protocol.send_message(self.sock, header, payload)
-            except (OSError, ProtocolError) as exc:
+                try:
+                    parts = protocol.encode(header, payload)
+                except (ValueError, TypeError, ProtocolError) as exc:  # a reply that is not JSON: a bug
+                    log.exception("bridge: cannot encode a reply")
+                    parts = protocol.encode(protocol.error_reply(header.get("id"), "internal", f"bad reply: {exc}"))
+                for part in parts:
+                    self.sock.sendall(part)
+            except OSError as exc:
                 log.info("connection %s: send failed (%s)", self.id, exc)
                 self.close()
                 return

@@ -77,8 +77,9 @@ def frame_array(frames: FrameSource, frame: int, shape: Any, dtype: Any, data: m
         raise ProtocolError("bad_frame", f"frame {frame}: {shape} {dtype} needs {nbytes} bytes, got {len(data)}")
     wire = {"uint8": "u1", "uint16": "<u2", "float16": "<f2", "float32": "<f4"}[dtype]
     pixels = np.frombuffer(data, dtype=wire, count=h * w * c).reshape(h, w, c)[:, :, :3]
-    # always a copy: the bytes may be a shared-memory segment that is closed right after
-    pixels = np.array(pixels, dtype=pixels.dtype.newbyteorder("="), order="C", copy=True)
+    # a shared-memory segment is the client's and is reused: copy out of it; an inline payload
+    # is ours already (a fresh buffer per message), so keep it unless RGBA needs compacting
+    pixels = np.array(pixels, dtype=pixels.dtype.newbyteorder("="), order="C", copy=not exact or c != 3)
     if pixels.dtype.kind == "f" and not np.isfinite(pixels).all():
         raise ProtocolError("bad_frame", f"frame {frame} has NaN or infinite pixels")
     return pixels

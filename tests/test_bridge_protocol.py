@@ -2,7 +2,6 @@
 and the client's Python 3.7 / stdlib-only promise."""
 
 import ast
-import json
 import os
 import socket
 import subprocess
@@ -285,3 +284,51 @@ def test_work_queue_round_robin_and_cancel():
     finally:
         q.stop()
     assert blocker and a and b and a2
+
+
+# --- an in-process server on TCP with a stub engine: eviction, shutdown --------------------------
+
+class _StubEngine:
+    obj_ids: list = []
+
+
+def test_tcp_server_evicts_idle_sessions_and_shuts_down(tmp_path):
+    from samroto.bridge.client import Client, UnknownSession
+    from samroto.bridge.server import BridgeServer, ServerConfig
+
+    server = BridgeServer(ServerConfig(config_dir=str(tmp_path), unix=False, session_timeout=0.3, idle_timeout=0),
+                          lambda frames, options: _StubEngine(), {"name": "stub"})
+    address = server.bind()
+    assert address["family"] == "tcp" and address["host"] == "127.0.0.1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        while discovery.live(tmp_path) is None:
+            time.sleep(0.01)
+        client = Client.connect(config_dir=str(tmp_path))
+        session = client.open_session(first=5, last=6, width=4, height=2)
+        session.put_frame(5, bytes(4 * 2 * 3), shape=[2, 4, 3], dtype="uint8")
+        time.sleep(1.6)  # the sweep runs every second
+        with pytest.raises(UnknownSession, match="evicted"):
+            session.put_frame(6, bytes(4 * 2 * 3), shape=[2, 4, 3], dtype="uint8")
+        assert client.status()["sessions"] == 0
+        assert client.shutdown()["stopping"]
+        thread.join(10)
+        assert not thread.is_alive() and not (tmp_path / "bridge.json").exists()
+    finally:
+        server.stop()
+        thread.join(10)
+
+
+def test_binding_beyond_loopback_warns(tmp_path, capsys):
+    from samroto.bridge.server import BridgeServer, ServerConfig
+
+    server = BridgeServer(ServerConfig(config_dir=str(tmp_path), host="0.0.0.0"), lambda f, o: None, {})
+    try:
+        address = server.bind()
+        assert address["family"] == "tcp" and address["port"] > 0
+        err = capsys.readouterr().err
+        assert "WARNING" in err and "token" in err
+    finally:
+        server._listener.close()
+        server.queue.stop()

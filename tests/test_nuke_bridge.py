@@ -155,6 +155,11 @@ def test_the_node_starts_the_bridge_with_its_model(nk, tmp_path, monkeypatch):
         assert (job.state, job.done_frames, nuke._MESSAGES) == ("finished", [1002], []), job.message
         assert [o["id"] for o in job.request["prompts"]["objects"]] == [1, 2]   # 1003 keys left out
         assert "--checkpoint" in plugin.link.serve_args(job.request)
-    finally:
-        subprocess.run([str(SAMROTO), "serve", "--stop"], env=dict(os.environ, SAMROTO_CONFIG_DIR=str(config)),
-                       capture_output=True, timeout=60)
+    finally:   # stop the bridge the node started (through its discovery file)
+        from samroto.bridge.client import Client, NotRunning
+
+        try:
+            with Client.connect(start=False, config_dir=str(config)) as bridge:
+                bridge.shutdown()
+        except NotRunning:
+            pass
