@@ -28,7 +28,7 @@ import numpy as np
 
 
 def serve(config_dir: str) -> None:
-    from samroto.bridge.server import BridgeServer, ServerConfig
+    from samroto.bridge.server import BridgeServer, ServerConfig, install_signal_handlers
 
     class StubEngine:
         obj_ids: list = []
@@ -36,6 +36,7 @@ def serve(config_dir: str) -> None:
     server = BridgeServer(ServerConfig(config_dir=config_dir, idle_timeout=0, max_payload=1 << 30),
                           lambda frames, options: StubEngine(), {"name": "stub"})
     server.bind()
+    install_signal_handlers(server)  # terminate() -> clean shutdown (socket, discovery file)
     server.serve_forever()
 
 

@@ -26,6 +26,7 @@ except ImportError:  # copied next to protocol.py in a host plugin
     import protocol  # type: ignore
 
 PROTOCOL_VERSION = protocol.PROTOCOL_VERSION
+ALREADY_RUNNING = 3  # `samroto serve` exit status when another bridge holds the config dir
 
 
 # --- errors: one class per stable code -----------------------------------------------------
@@ -194,6 +195,9 @@ class Client(object):
                 client = _try_discovery(cls, path, name)
                 if client is not None:
                     return client
+                if proc.returncode == ALREADY_RUNNING:
+                    time.sleep(0.1)
+                    continue  # another bridge is starting: wait for its discovery file
                 raise NotRunning("the bridge exited at start (status {}); its log: {}\n{}".format(
                     proc.returncode, _log_path(config_dir), _log_tail(config_dir)))
             time.sleep(0.1)
@@ -247,6 +251,7 @@ class Client(object):
                 if mid in self._ignored:
                     if "ok" in header:
                         self._ignored.discard(mid)
+                    self._release_shm(header)
                     continue
                 if mid is None and header.get("ok") is False:
                     raise error_from(header.get("error"))  # connection-level error
@@ -258,14 +263,22 @@ class Client(object):
         rid = self._new_id()
         fields.update(id=rid, op=op)
         self._send(fields, payload)
-        while True:
-            header, data = self._recv_for(rid)
-            if "ok" in header:
-                if not header["ok"]:
-                    raise error_from(header.get("error"))
-                self._last_reply = (header, data)
-                return
-            yield header, data
+        finished = False
+        try:
+            while True:
+                header, data = self._recv_for(rid)
+                if "ok" in header:
+                    finished = True
+                    if not header["ok"]:
+                        raise error_from(header.get("error"))
+                    self._last_reply = (header, data)
+                    return
+                yield header, data
+        finally:
+            if not finished:  # abandoned mid-stream: drop whatever else comes for it
+                self._ignored.add(rid)
+                for header, _ in self._mail.pop(rid, ()):
+                    self._release_shm(header)
 
     def request(self, op, payload=None, **fields):
         """A blocking request: the reply header (dict). Events, if any, are dropped."""
@@ -277,6 +290,13 @@ class Client(object):
         for _ in self.stream(op, payload, **fields):
             pass
         return self._last_reply
+
+    def _release_shm(self, header):
+        if "shm" in header and not self._closed:
+            try:
+                self.notify("release", shm=[header["shm"]])
+            except BridgeError:
+                pass
 
     def notify(self, op, **fields):
         """A message without id: the bridge sends no reply."""
@@ -322,7 +342,12 @@ class Client(object):
             if seg is not None:
                 protocol.shm_unlink(seg)
                 self._frame_shm = None
-            self._frame_shm = seg = protocol.shm_create(size)
+            try:
+                self._frame_shm = seg = protocol.shm_create(size)
+            except protocol.ProtocolError as exc:
+                raise error_from({"code": exc.code, "message": exc.message})
+            except OSError as exc:
+                raise ShmError("cannot create a {}-byte shared-memory segment: {}".format(size, exc))
         return seg
 
     def close(self):
@@ -392,15 +417,18 @@ class Session(object):
         """Clear all prompts and results (or one object's)."""
         return self.client.request("clear_prompts", session=self.id, object=object_id)
 
-    def propagate(self, direction="forward", start=None, end=None, mattes=None):
+    def propagate(self, direction="forward", start=None, first=None, last=None, mattes=None):
         """Iterate over Events while the bridge tracks through the shot. ``direction``:
-        forward, backward or both; ``start``/``end``: frame numbers (default: from the first
-        prompted frame to the end). ``mattes``: None (progress only) or a dict with
-        ``transport``: "file" (+ ``pattern``, optional ``format``, ``layout``, ``bit_depth``),
-        "inline" or "shm" (+ optional ``dtype``: float32 or uint8). Raises Cancelled if
-        cancelled."""
+        forward, backward or both. ``start``: the frame tracking starts from (default: the
+        first prompted frame; the last one for backward); ``first``/``last``: frame numbers
+        bounding the work (default: the whole source). ``mattes``: None (progress only) or a
+        dict with ``transport``: "file" (+ ``pattern``, optional ``format``, ``layout``,
+        ``bit_depth``), "inline" or "shm" (+ optional ``dtype``: float32, float16, uint8;
+        ``values``: "alpha" or "logits"). Raises Cancelled if cancelled. Leaving the loop
+        early (break) cancels the work on the bridge."""
         return self._events(self.client.stream("propagate", session=self.id, direction=direction,
-                                               start=start, end=end, mattes=mattes))
+                                               start=start, first=first, last=last, mattes=mattes),
+                            cancel_on_exit=True)
 
     def track(self, **kwargs):
         """propagate(), collecting the mattes into a list."""
@@ -413,9 +441,22 @@ class Session(object):
     def close(self):
         return self.client.request("close_session", session=self.id)
 
-    def _events(self, stream):
-        for header, payload in stream:
-            yield Event(header, self._matte(header, payload) if header.get("event") == "matte" else None)
+    def _events(self, stream, cancel_on_exit=False):
+        finished = False
+        try:
+            for header, payload in stream:
+                yield Event(header, self._matte(header, payload) if header.get("event") == "matte" else None)
+            finished = True
+        except BridgeError:
+            finished = True
+            raise
+        finally:
+            stream.close()
+            if not finished and cancel_on_exit and not self.client._closed:
+                try:
+                    self.cancel()
+                except BridgeError:
+                    pass
 
     def _matte(self, header, payload):
         info = dict(frame=header.get("frame"), objects=header.get("objects", []))
@@ -430,6 +471,8 @@ class Session(object):
                     data = bytes(seg.buf[:protocol.array_nbytes(shape, dtype)])
                 finally:
                     seg.close()
+            except protocol.ProtocolError as exc:
+                raise error_from({"code": exc.code, "message": exc.message})
             finally:
                 self.client.notify("release", shm=[name])
             return Matte(data=data, shape=shape, dtype=dtype, **info)

@@ -113,3 +113,27 @@ def clean_stale(directory: str | os.PathLike | None = None) -> bool:
     except OSError:
         pass
     return True
+
+
+_held_locks = []
+
+
+def acquire_lock(directory: str | os.PathLike | None = None):
+    """Take the config dir's bridge lock for the life of this process (None: someone holds it).
+    fcntl on POSIX, msvcrt on Windows; the OS releases it when the process ends, however."""
+    target = path(directory).with_name("bridge.lock")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    f = open(target, "a+")
+    try:
+        if os.name == "posix":
+            import fcntl
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:  # pragma: no cover - Windows
+            import msvcrt
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+    except OSError:
+        f.close()
+        return None
+    _held_locks.append(f)
+    return f

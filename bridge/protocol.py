@@ -42,7 +42,7 @@ ERROR_CODES = {
     "bad_prompts": "the prompts do not follow the prompts JSON schema",
     "io_error": "reading frames or writing mattes failed",
     "shm_error": "a shared-memory segment could not be used",
-    "busy": "the session is already running work that this request conflicts with",
+    "busy": "the bridge cannot take this now (e.g. too many sessions open on one connection)",
     "cancelled": "the work was cancelled",
     "engine_error": "the SAM 2 engine failed",
     "shutting_down": "the bridge is stopping",
@@ -158,7 +158,7 @@ def error_reply(request_id, code, message):
 
 def array_nbytes(shape, dtype):
     """Bytes of a C-order array of ``shape`` and wire ``dtype``; ProtocolError when invalid."""
-    if dtype not in DTYPES:
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise ProtocolError("bad_frame", "dtype {!r} is not one of {}".format(dtype, sorted(DTYPES)))
     if not isinstance(shape, (list, tuple)) or not shape or len(shape) > 4:
         raise ProtocolError("bad_frame", "shape must be a list of 1 to 4 sizes, got {!r}".format(shape))

@@ -31,7 +31,7 @@ log = logging.getLogger("samroto.bridge")
 OUTBOX_LIMIT = 16  # queued outgoing messages per connection before its jobs pause (backpressure)
 HELLO_TIMEOUT_S = 10.0  # a connection must say hello this soon
 MESSAGE_TIMEOUT_S = 60.0  # once a message has started, the rest must arrive this soon
-SESSION_OPS = {"put_frame", "add_prompts", "clear_prompts", "propagate", "close_session", "cancel"}
+MAX_SESSIONS_PER_CONNECTION = 64
 
 
 class ServerConfig:
@@ -137,7 +137,9 @@ class BridgeServer:
     # -- listening ----------------------------------------------------------------------------
     def bind(self) -> dict:
         cfg = self.config
-        use_unix = cfg.unix if cfg.unix is not None else (not cfg.host and hasattr(socket, "AF_UNIX"))
+        # a Unix socket unless TCP was asked for (a host or a port) or the platform has none
+        use_unix = cfg.unix if cfg.unix is not None else (
+            not cfg.host and not cfg.port and hasattr(socket, "AF_UNIX"))
         if use_unix:
             self._socket_dir = tempfile.mkdtemp(prefix="samroto-")  # 0700, short path
             path = os.path.join(self._socket_dir, "bridge.sock")
@@ -216,7 +218,7 @@ class BridgeServer:
             self._say_goodbye,
             lambda: self.queue.stop(timeout=10.0),
             self._drain_and_close,
-            lambda: [self._drop_session(sid, "the bridge stopped") for sid in list(self.sessions)],
+            lambda: [self._drop_session(sid, "the bridge stopped", free=False) for sid in list(self.sessions)],
             self._remove_socket,
         ]
         for step in steps:
@@ -399,7 +401,7 @@ class BridgeServer:
         except RuntimeError:  # the queue has stopped (shutting down): nothing runs, drop it now
             self._drop_session(sid, why)
 
-    def _drop_session(self, sid: str, why: str) -> None:
+    def _drop_session(self, sid: str, why: str, free: bool = True) -> None:
         with self._lock:
             session = self.sessions.pop(sid, None)
             self.evicted[sid] = why
@@ -410,7 +412,8 @@ class BridgeServer:
         session.closed = True
         session.owner.sessions.discard(sid)
         session.engine = None  # frees features, memory bank and results
-        _free_device_memory()
+        if free:
+            _free_device_memory()
 
     def evict_idle_sessions(self) -> None:
         limit = self.config.session_timeout
@@ -441,6 +444,8 @@ class BridgeServer:
         return {"stopping": True}
 
     def _op_open_session(self, conn, rid, header, payload):
+        from samroto.core.io import ColorError
+
         from .sessions import BridgeSession, open_source
 
         model = header.get("model")
@@ -453,13 +458,16 @@ class BridgeServer:
             raise ProtocolError("bad_request", "options must be an object of engine option names to values")
         color = header.get("color")
         color = {**self.config.color, **color} if isinstance(color, dict) else (color or dict(self.config.color))
+        if len(conn.sessions) >= MAX_SESSIONS_PER_CONNECTION:
+            raise ProtocolError("busy", f"{len(conn.sessions)} sessions are open on this connection; close "
+                                "the ones you no longer need")
         sid = "s" + secrets.token_hex(6)
 
         def steps():
             try:
                 frames = open_source(header.get("source"), color)
-            except ValueError as exc:  # colour settings
-                raise ProtocolError("bad_request", str(exc)) from None
+            except ColorError as exc:
+                raise ProtocolError("bad_request", f"color: {exc}") from None
             try:
                 engine = self.engine_factory(frames, options)
             except TypeError as exc:
@@ -651,10 +659,18 @@ def _engine_code(exc: BaseException) -> str:
     return "engine_error"
 
 
+_last_collect = [0.0]
+
+
 def _free_device_memory() -> None:
+    """Hand a closed session's GPU memory back. Its tensors are freed by reference counting;
+    a full garbage collection (slow with torch loaded) runs at most every few seconds."""
     import gc
 
-    gc.collect()
+    now = time.monotonic()
+    if now - _last_collect[0] > 5.0:
+        _last_collect[0] = now
+        gc.collect()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()

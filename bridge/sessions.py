@@ -126,14 +126,23 @@ class BridgeSession:
             self.names[obj.id] = obj.name
         for i, (frame, obj, prompt) in enumerate(items):
             pos = self.position(frame)
-            if prompt.mask is not None:
-                mask = _read_mask(prompt_set.mask_path(prompt), self.frames.width, self.frames.height)
-                obj_ids, logits = self.engine.add_mask(pos, obj.id, mask)
-            else:
-                points = [list(p) for p in prompt.points] or None
-                labels = list(prompt.labels) if prompt.points else None
-                obj_ids, logits = self.engine.add_prompt(pos, obj.id, points=points, labels=labels,
-                                                         box=list(prompt.box) if prompt.box else None, clear=True)
+            is_new = obj.id not in self.engine.obj_ids
+            try:
+                if prompt.mask is not None:
+                    mask = _read_mask(prompt_set.mask_path(prompt), self.frames.width, self.frames.height)
+                    obj_ids, logits = self.engine.add_mask(pos, obj.id, mask)
+                else:
+                    points = [list(p) for p in prompt.points] or None
+                    labels = list(prompt.labels) if prompt.points else None
+                    obj_ids, logits = self.engine.add_prompt(pos, obj.id, points=points, labels=labels,
+                                                             box=list(prompt.box) if prompt.box else None,
+                                                             clear=True)
+            except BaseException:
+                # the engine registers an object before reading the frame: a failed first
+                # prompt (frame not sent, unreadable) must not leave an object without prompts
+                if is_new and obj.id in self.engine.obj_ids:
+                    self.engine.remove_object(obj.id)
+                raise
             self.prompted.add(frame)
             last_of_frame = i + 1 == len(items) or items[i + 1][0] != frame
             if last_of_frame:

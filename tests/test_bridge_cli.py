@@ -29,7 +29,7 @@ def test_detach_status_stop(tmp_path):
         st = samroto(tmp_path, "--status")
         assert st.returncode == 0 and f"pid {info['pid']}" in st.stdout and "config.yaml" in st.stdout, st
         again = samroto(tmp_path, *MODEL_ARGS)
-        assert again.returncode == 2 and "already running" in again.stderr
+        assert again.returncode == 3 and "already running" in again.stderr
         stop = samroto(tmp_path, "--stop")
         assert stop.returncode == 0 and "stopped" in stop.stdout, stop
         assert not protocol.pid_alive(info["pid"])
@@ -55,12 +55,19 @@ def test_client_starts_the_bridge_and_idle_shutdown(tmp_path):
             "print(json.dumps(c.status())); c.close()")
     serve_args = MODEL_ARGS + ["--idle-timeout", "1.5"]
     env = {"OMP_NUM_THREADS": "1", "SAMROTO_DEVICE": "cpu", "PATH": os.environ.get("PATH", "")}
-    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, str(hostdir), sys.executable, str(cfg),
-                          json.dumps(serve_args)], capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
-    assert out.returncode == 0, out.stderr
-    st = json.loads(out.stdout)
-    assert st["ok"] and st["sessions"] == 0
-    pid = st["pid"]
+    # two hosts starting it at the same moment end up on one bridge
+    hosts = [subprocess.Popen([sys.executable, "-I", "-S", "-c", code, str(hostdir), sys.executable, str(cfg),
+                               json.dumps(serve_args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env, cwd=REPO) for _ in range(2)]
+    pids = set()
+    for host in hosts:
+        out, err = host.communicate(timeout=120)
+        assert host.returncode == 0, err
+        st = json.loads(out)
+        assert st["ok"] and st["sessions"] == 0
+        pids.add(st["pid"])
+    assert len(pids) == 1, "one bridge per config dir"
+    pid = pids.pop()
     assert (cfg / "bridge.log").exists()
     assert discovery.wait_gone(pid, 20), "the bridge must exit after bridge.idle_timeout without clients"
     assert not (cfg / "bridge.json").exists()

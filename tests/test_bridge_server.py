@@ -41,10 +41,11 @@ class Bridge:
         self.proc = None
 
     def start(self):
+        self.log = open(self.config_dir / "serve.log", "ab")  # a file: an unread pipe would fill and block it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "samroto", "serve", "--model", str(FIXTURE / "config.yaml"),
              "--checkpoint", str(FIXTURE / "checkpoint.pt")],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=REPO)
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT, cwd=REPO)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             info = discovery.live(self.config_dir)
@@ -52,14 +53,19 @@ class Bridge:
                 self.info = info
                 return self
             if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited: {self.proc.stdout.read().decode()}")
+                raise AssertionError(f"serve exited: {(self.config_dir / 'serve.log').read_text()}")
             time.sleep(0.05)
         raise AssertionError("serve did not come up")
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(20)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # leave nothing running, then fail
+                self.proc.wait()
+                raise AssertionError("serve did not stop on SIGTERM within 20 s")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +74,7 @@ def bridge(tmp_path_factory):
     b = Bridge(tmp_path_factory.mktemp("cfg")).start()
     yield b
     b.stop()
-    assert b.proc.returncode == 0, b.proc.stdout.read().decode()
+    assert b.proc.returncode == 0, (b.config_dir / "serve.log").read_text()
     assert not (b.config_dir / "bridge.json").exists(), "discovery file must be removed on exit"
     assert not os.path.exists(os.path.dirname(b.info["address"]["path"])), "socket left behind"
     assert shm_names() - shm_before == set(), "shared-memory segments left behind"
@@ -267,6 +273,14 @@ def test_cancel_mid_propagation(bridge, client_dir, tmp_path):
     assert result["after_cancel"] == N  # and the session still works
 
 
+def test_leaving_the_event_loop_cancels(bridge, client_dir, tmp_path):
+    result = drive(bridge, client_dir, tmp_path, frames="path", mattes={"transport": "shm"}, break_after=2,
+                   after_cancel_prompts=True)
+    assert "error" not in result, result
+    assert len(result["mattes"]) == 2
+    assert result["after_cancel"] == N  # the abandoned run was cancelled; a new one runs fully
+
+
 def test_killed_client_frees_its_session(bridge, client_dir, tmp_path):
     raw = tmp_path / "f.raw"
     raw.write_bytes(bytes(W * H * 3))
@@ -303,12 +317,15 @@ def connect_raw(bridge, hello=True):
     return sock
 
 
-def call(sock, header, payload=b""):
+def call(sock, header, payload=b"", seen=None):
+    """Send a request and return its reply; other replies on the way go to ``seen``."""
     protocol.send_message(sock, header, payload)
     while True:
         reply, data = protocol.recv_message(sock)
         if "ok" in reply and reply.get("id") == header.get("id"):
             return reply
+        if seen is not None and reply.get("ok") is False:
+            seen.append(reply["error"]["code"])
 
 
 def status(sock):
@@ -370,15 +387,81 @@ def test_fuzz_malformed_messages_then_valid_request(bridge):
                          "start", "first", "last", "object", "options", "color", "model", "id"]),
         json_values, max_size=6)
 
-    @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-    @given(op=st.sampled_from(ops), extra=fields, payload=st.binary(max_size=64))
-    def one(op, extra, payload):
-        header = {**extra, "op": op}
-        protocol.send_message(sock, header, payload)
-        reply = call(sock, {"id": "sync", "op": "ping"})  # the stream stays in step and alive
-        assert reply["ok"]
+    sent, codes = [], []
+    message = st.tuples(st.sampled_from(ops), fields, st.binary(max_size=64))
 
-    one()
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(batch=st.lists(message, min_size=1, max_size=4))
+    def arbitrary(batch):
+        for op, extra, payload in batch:
+            protocol.send_message(sock, {**extra, "op": op}, payload)
+            sent.append(op)
+        assert call(sock, {"id": "sync", "op": "ping"}, seen=codes)["ok"]  # the stream stays in step and alive
+
+    arbitrary()
+
+    # Deeper: valid requests on a real session, each with one field broken (cheap to make in
+    # bulk, so hypothesis draws the seeds and a seeded generator expands each into 40).
+    sid = call(sock, {"id": "o", "op": "open_session", "source": {"push": True, "first": 1, "last": 3,
+                                                                  "width": 8, "height": 4}})["session"]
+    pixels = bytes(8 * 4 * 3)
+    templates = [
+        ({"op": "put_frame", "session": sid, "frame": 1, "shape": [4, 8, 3], "dtype": "uint8"}, pixels),
+        ({"op": "add_prompts", "session": sid, "prompts": {"version": 1, "objects": [
+            {"id": 1, "name": "a", "prompts": [{"frame": 1, "points": [[1, 1]], "labels": [1]}]}]},
+          "mattes": {"transport": "inline"}}, b""),
+        ({"op": "propagate", "session": sid, "direction": "forward", "start": 1, "first": 1, "last": 3,
+          "mattes": {"transport": "shm", "dtype": "uint8"}}, b""),
+        ({"op": "clear_prompts", "session": sid, "object": 1}, b""),
+        ({"op": "open_session", "source": {"push": True, "first": 1, "last": 2, "width": 8, "height": 4},
+          "color": {"input": "srgb"}, "options": {}}, b""),
+        ({"op": "cancel", "session": sid}, b""),
+    ]
+    junk = [None, -1, 0, 2**63, 1.5, True, "", "x" * 300, [], {}, [1, "a"], {"a": {}}, "nan", sid + "x"]
+
+    def mutate(rng, value):
+        if isinstance(value, dict) and value and rng.random() < 0.7:
+            value = dict(value)
+            key = rng.choice(sorted(value))
+            if rng.random() < 0.2:
+                del value[key]
+            else:
+                value[key] = mutate(rng, value[key])
+            return value
+        if isinstance(value, list) and value and rng.random() < 0.7:
+            value = list(value)
+            i = rng.randrange(len(value))
+            value[i] = mutate(rng, value[i])
+            return value
+        return rng.choice(junk)
+
+    @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(seed=st.integers(0, 2**32))
+    def broken_fields(seed):
+        import random
+
+        rng = random.Random(seed)
+        for _ in range(40):
+            template, payload = rng.choice(templates)
+            fields = {k: v for k, v in template.items() if k != "op"}
+            key = rng.choice(sorted(fields))  # break exactly one field (maybe deep inside)
+            if rng.random() < 0.2:
+                del fields[key]
+            else:
+                fields[key] = mutate(rng, fields[key])
+            # sometimes a valid-looking request under the wrong op
+            header = {**fields, "op": rng.choice(templates)[0]["op"] if rng.random() < 0.1 else template["op"]}
+            if payload and rng.random() < 0.3:
+                payload = payload[: rng.randrange(len(payload))]
+            protocol.send_message(sock, {**header, "id": rng.randrange(10**6)}, payload)
+            sent.append(header["op"])
+        assert call(sock, {"id": "sync", "op": "ping"}, seen=codes)["ok"]
+
+    broken_fields()
+    assert len(sent) >= 2000
+    # every malformed request got a specific error, none fell through to a bug
+    assert codes and "internal" not in codes and "engine_error" not in codes, sorted(set(codes))
+
     # garbage and truncated messages on fresh connections: error or hang-up, never a crash
     garbage_cases = [b"", b"GET / HTTP/1.1\r\n\r\n", b"SAMR\xff\xff\xff\xff", b"SAMR\x00\x00\x00\x05{\"a\"",
                      b"SAMR\x00\x00\x00\x02[]", b"\x00" * 100, os.urandom(2000)]

@@ -173,11 +173,22 @@ class Hiera(nn.Module):
         )
 
     def _get_pos_embed(self, hw):
+        # The same for every frame of a size: cache it (a bicubic resize per frame is
+        # measurable on CPU). The key holds the parameters' versions, so loading new
+        # weights (an in-place copy) invalidates it; training always recomputes.
+        caching = not (torch.is_grad_enabled() and self.pos_embed.requires_grad)
+        key = (tuple(hw), self.pos_embed.device, self.pos_embed.dtype,
+               self.pos_embed._version, self.pos_embed_window._version)
+        cached = getattr(self, "_pos_embed_cache", None)
+        if caching and cached is not None and cached[0] == key:
+            return cached[1]
         pos_embed = F.interpolate(self.pos_embed, size=hw, mode="bicubic")
         window = self.pos_embed_window
         reps = [a // b for a, b in zip(pos_embed.shape, window.shape)]
-        pos_embed = pos_embed + window.tile(reps)
-        return pos_embed.permute(0, 2, 3, 1)
+        pos_embed = (pos_embed + window.tile(reps)).permute(0, 2, 3, 1)
+        if caching:
+            self._pos_embed_cache = (key, pos_embed.detach())
+        return pos_embed
 
     def forward(self, x):
         x = self.patch_embed(x)

@@ -52,8 +52,13 @@ class MemoryAttentionLayer(nn.Module):
         )
         return tgt + self.dropout2(tgt2)
 
-    def forward(self, tgt, memory, pos=None, query_pos=None, num_k_exclude_rope=0):
+    def forward(self, tgt, memory, pos=None, query_pos=None, num_k_exclude_rope=0, shared_batch=0):
+        """shared_batch=B: ``tgt``/``query_pos`` hold one row that is the same for all B
+        objects; self-attention runs once and its result is broadcast to the B memories."""
         tgt = self._forward_sa(tgt, query_pos)
+        if shared_batch:
+            tgt = tgt.expand(shared_batch, -1, -1)
+            query_pos = None if query_pos is None else query_pos.expand(shared_batch, -1, -1)
         tgt = self._forward_ca(tgt, memory, query_pos, pos, num_k_exclude_rope)
         tgt2 = self.linear2(self.dropout(self.activation(self.linear1(self.norm3(tgt)))))
         return tgt + self.dropout3(tgt2)
@@ -80,20 +85,33 @@ class MemoryAttention(nn.Module):
         if curr.shape[1] != memory.shape[1]:
             raise ValueError(f"MemoryAttention: batch {curr.shape[1]} vs memory batch {memory.shape[1]}")
 
+        # Several objects on one frame share the frame's features (a broadcast view, batch
+        # stride 0): until the first cross-attention reads their own memories, every row is
+        # the same, so the input projection and the first self-attention run once.
+        batch = curr.shape[1]
+        shared = (self.batch_first and batch > 1 and curr.stride(1) == 0
+                  and (curr_pos is None or curr_pos.stride(1) == 0))
+        if shared:
+            curr = curr[:, :1]
+            curr_pos = None if curr_pos is None else curr_pos[:, :1]
         output = curr
         if self.pos_enc_at_input and curr_pos is not None:
             output = output + 0.1 * curr_pos
         if self.batch_first:
             output = output.transpose(0, 1)
-            curr_pos = curr_pos.transpose(0, 1)
+            curr_pos = None if curr_pos is None else curr_pos.transpose(0, 1)
             memory = memory.transpose(0, 1)
             memory_pos = memory_pos.transpose(0, 1)
 
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
             kwargs = {}
             if isinstance(layer.cross_attn_image, RoPEAttention):
                 kwargs = {"num_k_exclude_rope": num_obj_ptr_tokens}
+            if shared and i == 0:
+                kwargs["shared_batch"] = batch
             output = layer(tgt=output, memory=memory, pos=memory_pos, query_pos=curr_pos, **kwargs)
+            if shared and i == 0:
+                curr_pos = None if curr_pos is None else curr_pos.expand(batch, -1, -1)
         output = self.norm(output)
         if self.batch_first:
             output = output.transpose(0, 1)

@@ -199,13 +199,15 @@ class SAM2Model(nn.Module):
     # --- SAM heads ------------------------------------------------------------------
 
     def forward_sam_heads(self, backbone_features, point_inputs=None, mask_inputs=None,
-                          high_res_features=None, multimask_output=False):
+                          high_res_features=None, multimask_output=False, all_high_res=True):
         """Prompt encoder + mask decoder on [B, C, h, w] features.
 
         point_inputs: {"point_coords": [B, N, 2] in model-input pixels, "point_labels": [B, N]};
         mask_inputs: [B, 1, H, W] logits (resized to the prompt encoder's mask size).
         Returns (low_res_multimasks, high_res_multimasks, ious, low_res_masks,
-        high_res_masks, obj_ptr, object_score_logits)."""
+        high_res_masks, obj_ptr, object_score_logits). ``all_high_res=False`` upsamples
+        only the chosen mask (the same values) and gives None for high_res_multimasks:
+        tracking needs one S x S mask per object, not three."""
         batch = backbone_features.size(0)
         device = backbone_features.device
         size = self.sam_image_embedding_size
@@ -251,18 +253,27 @@ class SAM2Model(nn.Module):
             low_res_multimasks = torch.where(is_obj_appearing[:, None, None], low_res_multimasks, NO_OBJ_SCORE)
 
         low_res_multimasks = low_res_multimasks.float()
-        high_res_multimasks = F.interpolate(low_res_multimasks, size=(self.image_size, self.image_size),
-                                            mode="bilinear", align_corners=False)
+        full_size = (self.image_size, self.image_size)
+        high_res_multimasks = None
+        if all_high_res:
+            high_res_multimasks = F.interpolate(low_res_multimasks, size=full_size, mode="bilinear",
+                                                align_corners=False)
         sam_output_token = sam_output_tokens[:, 0]
         if multimask_output:
             best = torch.argmax(ious, dim=-1)
             rows = torch.arange(batch, device=device)
             low_res_masks = low_res_multimasks[rows, best].unsqueeze(1)
-            high_res_masks = high_res_multimasks[rows, best].unsqueeze(1)
             if sam_output_tokens.size(1) > 1:
                 sam_output_token = sam_output_tokens[rows, best]
         else:
-            low_res_masks, high_res_masks = low_res_multimasks, high_res_multimasks
+            low_res_masks = low_res_multimasks
+        if high_res_multimasks is None:
+            # bilinear resizing works channel by channel: resizing the chosen mask alone is exact
+            high_res_masks = F.interpolate(low_res_masks, size=full_size, mode="bilinear", align_corners=False)
+        elif multimask_output:
+            high_res_masks = high_res_multimasks[rows, best].unsqueeze(1)
+        else:
+            high_res_masks = high_res_multimasks
 
         obj_ptr = self.obj_ptr_proj(sam_output_token)
         if self.pred_obj_scores:
@@ -298,6 +309,7 @@ class SAM2Model(nn.Module):
                 backbone_features=backbone_features,
                 mask_inputs=self.mask_downsample(mask_float),
                 high_res_features=high_res_features,
+                all_high_res=False,
             )[5]
         is_obj_appearing = torch.any(mask_inputs.flatten(1).float() > 0.0, dim=1)[..., None]
         lambda_is_obj_appearing = is_obj_appearing.float()

@@ -284,7 +284,8 @@ def track_step(model, opts, *, is_init_cond_frame, vision_feats, vision_pos_embe
             mask_inputs = prev_sam_mask_logits  # earlier interaction's logits go back in with the clicks
         sam_out = model.forward_sam_heads(pix_feat, point_inputs=point_inputs, mask_inputs=mask_inputs,
                                           high_res_features=high_res,
-                                          multimask_output=use_multimask(opts, is_init_cond_frame, point_inputs))
+                                          multimask_output=use_multimask(opts, is_init_cond_frame, point_inputs),
+                                          all_high_res=False)
     _, _, _, low_res, high_res_masks, obj_ptr, score = sam_out
     out = {"pred_masks": low_res, "pred_masks_high_res": high_res_masks, "obj_ptr": obj_ptr,
            "object_score_logits": score, "maskmem_features": None, "maskmem_pos_enc": None}

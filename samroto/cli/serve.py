@@ -12,6 +12,9 @@ import sys
 import time
 
 
+ALREADY_RUNNING = 3  # exit status: another bridge holds this config dir (clients keep waiting)
+
+
 def register(sub):
     p = sub.add_parser("serve", help="run the local bridge for the Nuke, Resolve and Blender plugins")
     p.add_argument("--model", help="model name or official-format config YAML (default: setting 'model')")
@@ -38,8 +41,6 @@ def _settings_overrides(args) -> dict:
 
 
 def run(args, settings):
-    from samroto.cli.main import CommandError
-
     settings = settings.with_overrides(_settings_overrides(args))
     if args.status:
         return status()
@@ -49,12 +50,20 @@ def run(args, settings):
 
     running = discovery.live()
     if running is not None:
-        raise CommandError(f"a bridge is already running (pid {running['pid']}, {_where(running['address'])}); "
-                           "stop it with `samroto serve --stop`")
-    if discovery.clean_stale():
-        print(f"samroto serve: removed the stale discovery file of a bridge that is gone", file=sys.stderr)
+        print(f"samroto serve: a bridge is already running (pid {running['pid']}, {_where(running['address'])}); "
+              "stop it with `samroto serve --stop`", file=sys.stderr)
+        return ALREADY_RUNNING
     if args.detach:
         return detach(args)
+    # One bridge per config dir, even when two plugins start one at the same moment: the lock
+    # is held for the bridge's life; the loser exits with ALREADY_RUNNING and its starter
+    # waits for the winner's discovery file.
+    lock = discovery.acquire_lock()
+    if lock is None:
+        print("samroto serve: another bridge is starting or running for this config dir", file=sys.stderr)
+        return ALREADY_RUNNING
+    if discovery.clean_stale():
+        print("samroto serve: removed the stale discovery file of a bridge that is gone", file=sys.stderr)
     return foreground(args, settings)
 
 
@@ -171,7 +180,9 @@ def load_model(settings, checkpoint=None):
 
 
 def foreground(args, settings) -> int:
+    import faulthandler
     import logging
+    import signal
 
     from samroto.bridge.server import BridgeServer, ServerConfig, install_signal_handlers
     from samroto.core.video import VideoSession
@@ -191,6 +202,8 @@ def foreground(args, settings) -> int:
         session_timeout=settings["bridge.session_timeout"], max_payload=int(settings["bridge.max_payload_mb"]) << 20,
         color={"input": settings["color.input"], "ocio_config": settings["color.ocio_config"] or None,
                "display": settings["color.display"]})
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` dumps every thread's stack to the log
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     server = BridgeServer(config, engine, info)
     address = server.bind()
     install_signal_handlers(server)

@@ -78,6 +78,8 @@ def run(job, out, result):
                     time.sleep(3600)
                 if job.get("cancel_after") and len(received) == job["cancel_after"]:
                     session.cancel()
+                if job.get("break_after") and len(received) == job["break_after"]:
+                    break  # leaving the loop cancels the work on the bridge
     except client.Cancelled as exc:
         result["cancelled"] = exc.message
     result["events"] = events
