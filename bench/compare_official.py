@@ -71,9 +71,12 @@ def make_clip(folder: Path, frames: int, size=(640, 360), objects=3):
 
 
 def run_worker(python, script, *args):
-    out = subprocess.run([str(python), str(HERE / script), *map(str, args)], check=True,
-                         capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run([str(python), str(HERE / script), *map(str, args)], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"{script} failed (exit {out.returncode}):\n{out.stderr[-4000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"  {script}: {json.dumps(result)}", flush=True)
+    return result
 
 
 def main():
@@ -104,14 +107,21 @@ def main():
                    correction={"frame": fix_frame, "point": points[0], "frames": min(30, args.frames - fix_frame)})
         (work / "job.json").write_text(json.dumps(job))
         results = {"official": [], "samroto": []}
+        print(f"{n_obj} object(s):", flush=True)
         for _ in range(args.rounds):  # alternate, so drift in machine load hits both
             results["official"].append(run_worker(official, "official_worker.py", "track", work / "job.json"))
             results["samroto"].append(run_worker(sys.executable, "samroto_worker.py", work / "job.json"))
         best = {k: {m: min(r[m] for r in v) for m in v[0]} for k, v in results.items()}
         rows.append((n_obj, best))
 
-    print(f"\nsam2.1_hiera_t (random weights), 1024x1024 model input, {args.frames} frames, "
-          f"{args.threads} threads, CPU float32; best of {args.rounds}")
+    import platform
+
+    import torch
+
+    print(f"\nsam2.1_hiera_t (random weights), 1024x1024 model input, {args.frames} frames of 640x360, "
+          f"{args.threads} threads, CPU float32, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs; best of {args.rounds}; re-propagation: {min(30, args.frames - fix_frame)} frames "
+          f"from frame {fix_frame} after a negative click")
     print(f"{'objects':>7} {'metric':<22} {'official':>10} {'samroto':>10} {'ratio':>7}")
     for n_obj, best in rows:
         for metric in ["per_frame_s", "repropagate_s", "peak_rss_mb"]:

@@ -115,9 +115,12 @@ class BridgeServer:
     """Serve ``engine_factory`` sessions. ``engine_factory(frames, options)`` builds a
     VideoSession on the loaded model; ``model_info`` is reported by hello/status."""
 
-    def __init__(self, config: ServerConfig, engine_factory: Callable, model_info: dict | None = None):
+    def __init__(self, config: ServerConfig, engine_factory: Callable, model_info: dict | None = None,
+                 finisher_factory: Callable | None = None):
         self.config = config
         self.engine_factory = engine_factory
+        # finisher_factory(**overrides) -> core.finishing.Finisher; None: SAM 2's own 0/1 decision
+        self.finisher_factory = finisher_factory
         self.model_info = model_info or {}
         self.token = secrets.token_hex(32)
         self.pid = os.getpid()
@@ -607,16 +610,42 @@ class MatteEmitter:
             encode_alpha(np.zeros((1, 1), np.float32), self.dtype)  # validates the dtype early
         self._writer = None
         self._writer_names: list[str] | None = None
+        self.finisher = self._finisher(self.spec.get("finish", {}), conn.server.finisher_factory)
+
+    def _finisher(self, finish: Any, factory: Callable | None):
+        """The finishing stage for these mattes: the bridge's ``finish.*`` settings, overridden
+        per request (``"finish": {"grow": 2}``), or off (``"finish": false``)."""
+        if finish is False or self.values == "logits" or factory is None:
+            return None
+        if not isinstance(finish, dict):
+            raise ProtocolError("bad_request", "mattes.finish must be false or an object of finish settings "
+                                "(e.g. {\"grow\": 2, \"feather\": 1.5})")
+        try:
+            return factory(**finish)
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError("bad_request", f"mattes.finish: {exc}") from None
+
+    def _alpha(self, frame: int, obj_ids, logits):
+        from .sessions import alpha_from_logits
+
+        if self.finisher is None:
+            return alpha_from_logits(logits)
+        import numpy as np
+
+        # Temporal smoothing resets itself on a frame jump or a change of direction (a new pass).
+        plate = self.session.frames.read(frame)
+        alphas = self.finisher.finish_frame({int(i): logits[k] for k, i in enumerate(obj_ids)}, plate, frame)
+        return np.stack([np.asarray(alphas[int(i)], np.float32) for i in obj_ids])
 
     def __call__(self, frame: int, obj_ids, logits) -> None:
         if self.transport == "none" or self.conn.closed.is_set():
             return
-        from .sessions import alpha_from_logits, encode_alpha, matte_writer
+        from .sessions import encode_alpha, matte_writer
 
         if self.values == "logits":
             alpha = logits.detach().float().cpu().numpy() if hasattr(logits, "detach") else logits
         else:
-            alpha = alpha_from_logits(logits)
+            alpha = self._alpha(frame, obj_ids, logits)
         objects = self.session.objects(obj_ids)
         event = {"id": self.rid, "event": "matte", "frame": frame, "objects": objects}
         if self.transport == "file":

@@ -188,27 +188,40 @@ def test_transports_match_in_process_video_session(bridge, client_dir, raw_frame
     assert result["closed_twice"] == "unknown_session"
 
 
-def test_mattes_as_files_written_where_asked(bridge, client_dir, expected, tmp_path):
+def test_mattes_as_files_written_where_asked_and_finished(bridge, client_dir, expected, tmp_path):
+    """File mattes go through the finishing stage (the bridge's finish.* settings, here the
+    defaults plus a per-request grow), exactly as core.finishing does in-process."""
     import cv2
+
+    from samroto.core.finishing.pipeline import Finisher
+    from samroto.core.io import open_frames
 
     pattern = str(tmp_path / "mattes" / "shot_{name}.%04d.png")
     result = drive(bridge, client_dir, tmp_path / "o", frames="path",
-                   mattes={"transport": "file", "pattern": pattern, "bit_depth": 8})
+                   mattes={"transport": "file", "pattern": pattern, "bit_depth": 16, "finish": {"grow": 1.5}})
     assert "error" not in result, result
     frames = [m["frame"] for m in result["mattes"]]
     assert frames == list(range(1001, 1009))
+    plate = open_frames(str(PLATE / "plate.%04d.png"))
+    finisher, plain = Finisher({}, device="cpu", grow=1.5), Finisher({}, device="cpu")
+    grown = 0.0
     for m in result["mattes"]:
         assert [Path(p).name for p in m["paths"]] == [f"shot_hero.{m['frame']}.png", f"shot_prop.{m['frame']}.png"]
+        logits = expected[m["frame"]]
+        want = finisher.finish_frame({1: logits[0], 2: logits[1]}, plate.read(m["frame"]), m["frame"])
+        without_grow = plain.finish_frame({1: logits[0], 2: logits[1]}, plate.read(m["frame"]), m["frame"])
         for k, path in enumerate(m["paths"]):
-            alpha = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-            want = expected[m["frame"]][k] > 0
-            decided = np.abs(expected[m["frame"]][k]) > 1e-2
-            assert ((alpha > 127) == want)[decided].all()
+            alpha = cv2.imread(path, cv2.IMREAD_UNCHANGED) / 65535.0
+            assert np.abs(alpha - want[k + 1]).mean() < 1e-3
+            grown += float(np.abs(alpha - without_grow[k + 1]).sum())
+    assert grown > 10, "the request's 1.5 px grow was applied"
     assert not list((tmp_path / "mattes").glob(".*")), "no temporary files left"
 
 
 def test_alpha_mattes_inline_uint8(bridge, client_dir, expected, tmp_path):
-    result = drive(bridge, client_dir, tmp_path, frames="path", mattes={"transport": "shm", "dtype": "uint8"})
+    # finish: false -> SAM 2's own decision (logit > 0), nothing else
+    result = drive(bridge, client_dir, tmp_path, frames="path",
+                   mattes={"transport": "shm", "dtype": "uint8", "finish": False})
     got = read_mattes(tmp_path, result)
     for frame, logits in expected.items():
         assert set(np.unique(got[frame])) <= {0, 255}

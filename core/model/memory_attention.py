@@ -98,9 +98,10 @@ class MemoryAttention(nn.Module):
         if self.pos_enc_at_input and curr_pos is not None:
             output = output + 0.1 * curr_pos
         if self.batch_first:
-            output = output.transpose(0, 1)
+            # contiguous once here, rather than a hidden copy in every Linear of every layer
+            output = output.transpose(0, 1).contiguous()
             curr_pos = None if curr_pos is None else curr_pos.transpose(0, 1)
-            memory = memory.transpose(0, 1)
+            memory = memory.transpose(0, 1).contiguous()
             memory_pos = memory_pos.transpose(0, 1)
 
         for i, layer in enumerate(self.layers):

@@ -185,6 +185,7 @@ def foreground(args, settings) -> int:
     import signal
 
     from samroto.bridge.server import BridgeServer, ServerConfig, install_signal_handlers
+    from samroto.core.finishing.pipeline import Finisher
     from samroto.core.video import VideoSession
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -204,7 +205,12 @@ def foreground(args, settings) -> int:
                "display": settings["color.display"]})
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` dumps every thread's stack to the log
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-    server = BridgeServer(config, engine, info)
+    Finisher(settings)  # bad finish.* settings stop the bridge here, not at the first matte
+
+    def finisher(**overrides):
+        return Finisher(settings, device=model.device, **overrides)
+
+    server = BridgeServer(config, engine, info, finisher_factory=finisher)
     address = server.bind()
     install_signal_handlers(server)
     print(f"samroto bridge pid {server.pid}: model {info['name']} on {info['device']} "
