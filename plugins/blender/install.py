@@ -14,7 +14,6 @@ Install from Disk (legacy add-on, or extension: the folder carries blender_manif
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import shutil
@@ -23,10 +22,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from samroto.plugins.vendoring import copy_source, replace_dir, vendor_client
+
 ADDON = "samroto_blender"
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / ADDON
-CLIENT_FILES = ("client.py", "protocol.py")
 DEFAULT_VERSION = "4.5"
 
 
@@ -55,34 +55,14 @@ def default_target() -> Path:
     return _config_root() / (versions[-1] if versions else DEFAULT_VERSION) / "scripts" / "addons"
 
 
-def _bridge_dir() -> Path:
-    return Path(importlib.import_module("samroto.bridge").__file__).resolve().parent
-
-
 def _stage(folder: Path, python: str) -> Path:
     """Assemble the add-on in ``folder/samroto_blender`` (source + vendor + _installed)."""
     addon = folder / ADDON
-    shutil.copytree(SOURCE, addon, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "vendor", "_installed.py"))
-    vendor = addon / "vendor"
-    vendor.mkdir()
-    (vendor / "__init__.py").write_text('"""samroto bridge client, copied here by `samroto install blender`."""\n')
-    bridge = _bridge_dir()
-    for name in CLIENT_FILES:
-        src = bridge / name
-        if not src.is_file():
-            raise FileNotFoundError(
-                f"the bridge client {src} is missing from this samroto installation; reinstall samroto"
-            )
-        (vendor / name).write_text(_relative_imports(src.read_text(encoding="utf-8")), encoding="utf-8")
+    copy_source(SOURCE, addon)
+    vendor_client(addon, "blender")
     (addon / "_installed.py").write_text(
         '"""Written by `samroto install blender`."""\nPYTHON = %r\n' % str(python), encoding="utf-8")
     return addon
-
-
-def _relative_imports(text: str) -> str:
-    """The client may import its sibling as ``samroto.bridge.protocol``: make it relative."""
-    text = re.sub(r"^from samroto\.bridge import ", "from . import ", text, flags=re.M)
-    return re.sub(r"^from samroto\.bridge\.(\w+) import ", r"from .\1 import ", text, flags=re.M)
 
 
 def install(target: Path | None, python: str) -> list[Path]:
@@ -95,13 +75,8 @@ def install(target: Path | None, python: str) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".samroto-", dir=target))
     try:
-        staged = _stage(staging, python)
         final = target / ADDON
-        old = None
-        if final.exists():
-            old = staging / "old"
-            final.rename(old)
-        staged.rename(final)
+        replace_dir(_stage(staging, python), final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return sorted(p for p in final.rglob("*") if p.is_file())

@@ -12,16 +12,15 @@ Runs in samroto's Python, not Nuke's. Layout written into the target (default ``
 
 from __future__ import annotations
 
-import importlib
-import re
 import shutil
 import tempfile
 from pathlib import Path
 
+from samroto.plugins.vendoring import copy_source, replace_dir, vendor_client
+
 FOLDER = "samroto"
 PACKAGE = "samroto_nuke"
 HERE = Path(__file__).resolve().parent
-CLIENT_FILES = ("client.py", "protocol.py")
 MARK = "# samroto (added by `samroto install nuke`)"
 
 
@@ -30,32 +29,12 @@ def default_target() -> Path:
     return Path.home() / ".nuke"
 
 
-def _bridge_dir() -> Path:
-    return Path(importlib.import_module("samroto.bridge").__file__).resolve().parent
-
-
-def _relative_imports(text: str) -> str:
-    """The client may import its sibling as ``samroto.bridge.protocol``: make it relative."""
-    text = re.sub(r"^(\s*)from samroto\.bridge import ", r"\1from . import ", text, flags=re.M)
-    return re.sub(r"^(\s*)from samroto\.bridge\.(\w+) import ", r"\1from .\2 import ", text, flags=re.M)
-
-
 def _stage(folder: Path, python: str) -> Path:
     plugin = folder / FOLDER
     shutil.copytree(HERE / "startup", plugin, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     package = plugin / PACKAGE
-    shutil.copytree(HERE / PACKAGE, package,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "vendor", "_installed.py"))
-    vendor = package / "vendor"
-    vendor.mkdir()
-    (vendor / "__init__.py").write_text('"""samroto bridge client, copied here by `samroto install nuke`."""\n')
-    bridge = _bridge_dir()
-    for name in CLIENT_FILES:
-        src = bridge / name
-        if not src.is_file():
-            raise FileNotFoundError(f"the bridge client {src} is missing from this samroto installation; "
-                                    "reinstall samroto")
-        (vendor / name).write_text(_relative_imports(src.read_text(encoding="utf-8")), encoding="utf-8")
+    copy_source(HERE / PACKAGE, package)
+    vendor_client(package, "nuke")
     (package / "_installed.py").write_text(
         '"""Written by `samroto install nuke`."""\nPYTHON = %r\n' % str(python), encoding="utf-8")
     return plugin
@@ -89,10 +68,7 @@ def install(target: Path | None, python: str) -> list[Path]:
     staging = Path(tempfile.mkdtemp(prefix=".samroto-", dir=target))
     final = target / FOLDER
     try:
-        staged = _stage(staging, python)
-        if final.exists():
-            final.rename(staging / "old")
-        staged.rename(final)
+        replace_dir(_stage(staging, python), final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     init = _add_init_lines(target, final)

@@ -12,18 +12,17 @@ Runs in samroto's Python, not Resolve's. Into the Fusion folder (``target``) it 
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from samroto.plugins.vendoring import copy_source, replace_dir, vendor_client
+
 HERE = Path(__file__).resolve().parent
 PACKAGE = "samroto_resolve"
-CLIENT_FILES = ("client.py", "protocol.py")
 SCRIPTS_DIR = Path("Scripts") / "Utility" / "samroto"
 SUPPORT_DIR = Path("samroto")
 MACRO = Path("Macros") / "samroto" / "samroto Prompts.setting"
@@ -82,33 +81,11 @@ def default_target() -> Path:
     return _fusion_root()
 
 
-def _bridge_dir() -> Path:
-    return Path(importlib.import_module("samroto.bridge").__file__).resolve().parent
-
-
-def _relative_imports(text: str) -> str:
-    text = re.sub(r"^from samroto\.bridge import ", "from . import ", text, flags=re.M)
-    return re.sub(r"^from samroto\.bridge\.(\w+) import ", r"from .\1 import ", text, flags=re.M)
-
-
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name("." + path.name + ".partial")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _replace_dir(staged: Path, final: Path) -> None:
-    """Swap a staged folder in as a whole, so a failed copy never leaves half a plugin."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    old = None
-    if final.exists():
-        old = final.with_name("." + final.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    shutil.move(str(staged), str(final))
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def install(target: Path | None, python: str) -> list[Path]:
@@ -120,16 +97,8 @@ def install(target: Path | None, python: str) -> list[Path]:
     try:
         # support package + vendored client
         pkg = staging / "support" / PACKAGE
-        shutil.copytree(HERE / PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "vendor"))
-        vendor = pkg / "vendor"
-        vendor.mkdir()
-        (vendor / "__init__.py").write_text('"""samroto bridge client, copied by `samroto install resolve`."""\n')
-        for name in CLIENT_FILES:
-            src = _bridge_dir() / name
-            if not src.is_file():
-                raise FileNotFoundError(f"the bridge client {src} is missing from this samroto installation; "
-                                        "reinstall samroto")
-            (vendor / name).write_text(_relative_imports(src.read_text(encoding="utf-8")), encoding="utf-8")
+        copy_source(HERE / PACKAGE, pkg)
+        vendor_client(pkg, "resolve")
         (staging / "support" / "installed.json").write_text(
             json.dumps({"python": str(python)}, indent=1) + "\n", encoding="utf-8")
         # menu scripts
@@ -138,8 +107,8 @@ def install(target: Path | None, python: str) -> list[Path]:
         for entry, call in ENTRIES.items():
             (scripts / f"{entry}.py").write_text(
                 SCRIPT.format(entry=entry, support=str(support), call=call), encoding="utf-8")
-        _replace_dir(staging / "support", support)
-        _replace_dir(scripts, target / SCRIPTS_DIR)
+        replace_dir(staging / "support", support)
+        replace_dir(scripts, target / SCRIPTS_DIR)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _atomic_write(target / MACRO, (HERE / "macros" / MACRO.name).read_text(encoding="utf-8"))
