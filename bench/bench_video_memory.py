@@ -9,6 +9,7 @@ frames made on demand (the clip itself is never held), with the micro fixture mo
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -45,13 +46,22 @@ class LazyClip(Sequence):
         return img
 
 
+def current_rss_mib():
+    """Resident set size now (Linux /proc; elsewhere the peak so far)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(length, device):
     import torch
 
     from samroto.core.model.build import build_model
     from samroto.core.video import VideoSession
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(int(os.environ.get("SAMROTO_BENCH_THREADS", "2")))
     model = build_model(DATA / "config.yaml", DATA / "checkpoint.pt", device=device)
     session = VideoSession(model, LazyClip(length), feature_cache_bytes=16 << 20, results_cache_bytes=8 << 20)
     session.add_prompt(0, 1, points=[[20, 24]], labels=[1])
@@ -60,6 +70,8 @@ def worker(length, device):
     n = 0
     for _ in session.propagate():
         n += 1
+        if n % 1000 == 0:  # the curve inside one run: current RSS every 1000 frames
+            print(f"  {n:>6} frames: RSS {current_rss_mib():8.1f} MiB", file=sys.stderr, flush=True)
     elapsed = time.perf_counter() - start
     out = {"frames": n, "seconds": round(elapsed, 2), "ms_per_frame": round(1000 * elapsed / n, 2),
            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -80,7 +92,7 @@ def main():
     rows = []
     for length in args.lengths:
         proc = subprocess.run([sys.executable, __file__, "--worker", str(length), "--device", args.device],
-                              capture_output=True, text=True, check=True)
+                              stdout=subprocess.PIPE, text=True, check=True)
         row = json.loads(proc.stdout.strip().splitlines()[-1])
         rows.append(row)
         print(f"{length:>6} frames: peak RSS {row['peak_rss_mib']:8.1f} MiB  "

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from samroto.core.finishing import synthetic as S
-from samroto.core.splines import DEFAULT_TOLERANCE, matte_to_shapes, rasterize, shot_shapes
+from samroto.core.splines import DEFAULT_TOLERANCE, matte_to_shapes, rasterize, shot_shape_tracks, shot_shapes
 
 H, W = 270, 480
 
@@ -78,3 +78,26 @@ def test_fixed_point_count_is_honoured():
     anim = shot_shapes({1: _moving(0), 2: _moving(1)}, n_points=24)
     assert anim.n_points == 24
     assert shot_shapes({1: np.zeros((H, W), np.float32)}) is None
+
+
+def test_one_shape_per_contour_followed_over_the_shot():
+    """Two pieces of one object (a body and a hand that leaves it): each is its own animated
+    shape; on a frame where the hand has merged back it is keyed as a point (no area)."""
+    def frame(t):
+        m = np.zeros((H, W), np.float32)
+        cv2.circle(m, (90 + 4 * t, 130), 50, 1.0, -1)               # body, drifting right
+        if t != 3:
+            cv2.circle(m, (250 - 6 * t, 60), 22, 1.0, -1)           # hand, gone on frame 3
+        return cv2.GaussianBlur(m, (0, 0), 0.8)
+
+    mattes = {1001 + t: frame(t) for t in range(6)}
+    shapes = shot_shape_tracks(mattes, name="hero")
+    assert [s.name for s in shapes] == ["hero", "hero_2"]
+    body, hand = shapes
+    assert body.frames == hand.frames == sorted(mattes)
+    for i, f in enumerate(body.frames):
+        union = rasterize([body.at(i), hand.at(i)], (W, H)) > 0
+        assert _iou(union, mattes[f] >= 0.5) >= 0.97, f
+    x, y = hand.points[3, :, 0], hand.points[3, :, 1]
+    assert np.ptp(x) == 0 and np.ptp(y) == 0, "the missing piece collapses to a point"
+    assert np.linalg.norm(hand.points[4].mean(0) - [250 - 24, 60]) < 3, "the hand stays the hand"

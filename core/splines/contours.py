@@ -239,6 +239,77 @@ def resample(points: np.ndarray, n: int, start_near: np.ndarray | None = None) -
     return np.stack([x, y], 1)
 
 
+def _centroid(poly: np.ndarray) -> np.ndarray:
+    return poly.mean(axis=0)
+
+
+def _track_contours(per_frame: dict[int, list[np.ndarray]], max_jump: float) -> list[dict[int, np.ndarray]]:
+    """Link each frame's outer contours into tracks (piece k of the object over time):
+    greedily, largest first, to the nearest track by last known centroid (a piece that
+    vanishes for a few frames and comes back near where it was continues its track)."""
+    tracks: list[dict[int, np.ndarray]] = []
+    last_seen: list[tuple[int, np.ndarray]] = []  # per track: (frame, centroid)
+    for frame in sorted(per_frame):
+        taken = set()
+        for poly in sorted(per_frame[frame], key=lambda p: -abs(_signed_area(p))):
+            c = _centroid(poly)
+            best, best_d = None, max_jump
+            for k, (f, ck) in enumerate(last_seen):
+                if k in taken:
+                    continue
+                d = float(np.linalg.norm(c - ck))
+                if d < best_d:
+                    best, best_d = k, d
+            if best is None:
+                tracks.append({})
+                last_seen.append((frame, c))
+                best = len(tracks) - 1
+            tracks[best][frame] = poly
+            last_seen[best] = (frame, c)
+            taken.add(best)
+    return tracks
+
+
+def _animate(dense: dict[int, np.ndarray], tolerance: float, n_points: int | None, name: str,
+             min_points: int, size: tuple[int, int], all_frames=()) -> AnimatedShape:
+    """Key ``dense`` (frame -> contour) with one point count. On ``all_frames`` where the piece
+    is missing, the shape is keyed collapsed to a point (no area), so hosts that hold the last
+    key never show a piece that has gone."""
+    if n_points is None:
+        n_points = max(len(fit_dense(p, tolerance)) for p in dense.values())
+        # equal spacing needs more points than Douglas-Peucker's adaptive ones
+        n_points = max(min_points, int(np.ceil(n_points * 1.5)))
+    frames, pts, left, right = [], [], [], []
+    start = None
+    present = sorted(dense)
+    for frame in sorted(set(present) | set(all_frames)):
+        if frame in dense:
+            res = resample(dense[frame], n_points, start)
+            start = res[0]
+            b = fit_bezier(res, cusp_angle=180.0)
+            keyed = (b.points, b.left, b.right)
+        else:
+            nearest = min(present, key=lambda f: abs(f - frame))
+            dot = np.repeat(_centroid(dense[nearest])[None], n_points, axis=0)
+            keyed = (dot, dot, dot)
+        frames.append(int(frame))
+        pts.append(keyed[0])
+        left.append(keyed[1])
+        right.append(keyed[2])
+    return AnimatedShape(name, frames, np.array(pts), np.array(left), np.array(right), size)
+
+
+def _outer_contours(mattes: dict) -> tuple[dict[int, list[np.ndarray]], tuple[int, int]]:
+    per_frame, size = {}, (0, 0)
+    for frame in sorted(mattes):
+        alpha, _ = _binary(mattes[frame])
+        size = (alpha.shape[1], alpha.shape[0])
+        outers = [p for p, hole in trace(alpha) if not hole]
+        if outers:
+            per_frame[frame] = outers
+    return per_frame, size
+
+
 def shot_shapes(mattes: dict, tolerance: float = DEFAULT_TOLERANCE, n_points: int | None = None,
                 name: str = "object", min_points: int = 8) -> AnimatedShape | None:
     """Animate each frame's largest outer contour as one shape with a fixed point count.
@@ -247,27 +318,29 @@ def shot_shapes(mattes: dict, tolerance: float = DEFAULT_TOLERANCE, n_points: in
     defaults to the most vertices any frame needs at ``tolerance``. None if no frame has
     a shape.
     """
-    dense, size = {}, (0, 0)
-    for frame in sorted(mattes):
-        alpha, _ = _binary(mattes[frame])
-        size = (alpha.shape[1], alpha.shape[0])
-        outers = [p for p, hole in trace(alpha) if not hole]
-        if outers:
-            dense[frame] = max(outers, key=lambda p: abs(_signed_area(p)))
-    if not dense:
+    per_frame, size = _outer_contours(mattes)
+    if not per_frame:
         return None
-    if n_points is None:
-        n_points = max(len(fit_dense(p, tolerance)) for p in dense.values())
-        # equal spacing needs more points than Douglas-Peucker's adaptive ones
-        n_points = max(min_points, int(np.ceil(n_points * 1.5)))
-    frames, pts, left, right = [], [], [], []
-    start = None
-    for frame, poly in dense.items():
-        res = resample(poly, n_points, start)
-        start = res[0]
-        b = fit_bezier(res, cusp_angle=180.0)
-        frames.append(int(frame))
-        pts.append(b.points)
-        left.append(b.left)
-        right.append(b.right)
-    return AnimatedShape(name, frames, np.array(pts), np.array(left), np.array(right), size)
+    dense = {f: max(polys, key=lambda p: abs(_signed_area(p))) for f, polys in per_frame.items()}
+    return _animate(dense, tolerance, n_points, name, min_points, size)
+
+
+def shot_shape_tracks(mattes: dict, tolerance: float = DEFAULT_TOLERANCE, name: str = "object",
+                      min_points: int = 8, max_jump: float | None = None) -> list[AnimatedShape]:
+    """One animated shape per contour of the object (an arm that separates from the body is
+    its own shape), each keyed on the frames where its piece exists, largest piece first.
+
+    Pieces are followed from frame to frame by their centroid (nearest within ``max_jump``
+    px, default a tenth of the plate's diagonal); a piece that appears starts a new shape.
+    Names: ``name`` for the largest piece, ``name_2``, ``name_3``… for the others.
+    """
+    per_frame, size = _outer_contours(mattes)
+    if not per_frame:
+        return []
+    jump = max_jump if max_jump is not None else 0.1 * float(np.hypot(*size))
+    tracks = _track_contours(per_frame, jump)
+    tracks.sort(key=lambda t: -max(abs(_signed_area(p)) for p in t.values()))
+    shot = sorted(mattes)
+    return [_animate(t, tolerance, None, name if k == 0 else f"{name}_{k + 1}", min_points, size,
+                     all_frames=shot[shot.index(min(t)):shot.index(max(t)) + 1] if len(tracks) > 1 else ())
+            for k, t in enumerate(tracks)]

@@ -2,7 +2,7 @@
 
 Runs in samroto's Python (numpy, OpenImageIO, OpenCV) for the Nuke plugin's Convert to
 Roto: reads each object's matte EXR sequence, fits one animated Bezier shape per object
-(``samroto.core.splines.shot_shapes``), and writes one Roto node as .nk text
+(``samroto.core.splines.shot_shape_tracks``: one shape per contour), and writes one Roto node as .nk text
 (``samroto.core.splines.nuke.write_roto_nk``) that the plugin pastes.
 """
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
                         help="largest distance in pixels from the matte edge (default: settings)")
     args = parser.parse_args(argv)
 
-    from samroto.core.splines import shot_shapes
+    from samroto.core.splines import shot_shape_tracks
     from samroto.core.splines.nuke import write_roto_nk
 
     tolerance = args.tolerance
@@ -58,9 +58,8 @@ def main(argv=None) -> int:
         if not sep:
             parser.error(f"--object wants NAME=PATTERN, got {item!r}")
         mattes = object_mattes(pattern)
-        shape = shot_shapes(mattes, tolerance=tolerance, name=name) if mattes else None
-        if shape is not None:
-            shapes.append(shape)
+        if mattes:  # one animated shape per piece of the object
+            shapes.extend(shot_shape_tracks(mattes, tolerance=tolerance, name=name))
     if not shapes:
         print("roto_export: every matte is empty; there is nothing to convert", file=sys.stderr)
         return 1
