@@ -14,10 +14,12 @@ module ``client``. Typical use::
 """
 
 import os
+import queue
 import socket
 import subprocess
 import threading
 import time
+import traceback
 from collections import deque
 
 try:  # inside the samroto package
@@ -336,6 +338,35 @@ class Client(object):
             fields["source"] = {"push": True, "first": first, "last": last, "width": width, "height": height}
         return Session(self, self.request("open_session", **fields))
 
+    def track_shot(self, source, prompts, direction="both", start=None, first=None, last=None,
+                   source_first=None, source_last=None, color=None, model=None, options=None,
+                   mattes=None, on_event=None, cancelled=None):
+        """Track one shot start to finish: open a session on ``source`` (frames ``source_first``..
+        ``source_last``, default ``first``..``last``), add ``prompts``, propagate ``direction``
+        from ``start`` over ``first``..``last`` writing ``mattes`` (see ``Session.propagate``),
+        close the session. ``on_event(Event)`` gets each progress and matte event (in this
+        thread). ``cancelled``: a threading.Event or a zero-argument callable; once it is true
+        the bridge stops within a frame. Returns "done" or "cancelled". A failure raises the
+        BridgeError with ``step`` set to "open", "prompts" or "propagate"."""
+        is_cancelled = cancel_check(cancelled)
+        try:
+            session = self.open_session(
+                source=source, first=first if source_first is None else source_first,
+                last=last if source_last is None else source_last, color=color, model=model,
+                options=options)
+        except BridgeError as exc:
+            exc.step = "open"
+            raise
+        try:
+            return session.track_until_done(prompts, direction=direction, start=start, first=first,
+                                            last=last, mattes=mattes, on_event=on_event,
+                                            cancelled=is_cancelled)
+        finally:
+            try:
+                session.close()
+            except BridgeError:
+                pass  # closing the connection frees the session anyway
+
     def _frame_segment(self, size):
         seg = self._frame_shm
         if seg is None or seg.size < size:
@@ -434,6 +465,44 @@ class Session(object):
         """propagate(), collecting the mattes into a list."""
         return [e.matte for e in self.propagate(**kwargs) if e.matte is not None]
 
+    def track_until_done(self, prompts, direction="both", start=None, first=None, last=None,
+                         mattes=None, on_event=None, cancelled=None):
+        """add_prompts(prompts), then propagate(...) with ``on_event(Event)`` for each event,
+        while a watcher thread turns ``cancelled`` (a threading.Event or a zero-argument
+        callable) into ``cancel()``. Returns "done" or "cancelled" (an error after the cancel
+        request counts as the cancel). Errors carry ``step``: "prompts" or "propagate"."""
+        is_cancelled = cancel_check(cancelled)
+        finished = threading.Event()
+
+        def watch():  # the host's cancel -> the bridge's (it stops within one frame)
+            while not finished.wait(0.05):
+                if is_cancelled():
+                    try:
+                        self.cancel()
+                    except BridgeError:
+                        pass  # the connection is going away anyway
+                    return
+
+        threading.Thread(target=watch, name="samroto-cancel", daemon=True).start()
+        step = "prompts"
+        try:
+            self.add_prompts(prompts)
+            step = "propagate"
+            for event in self.propagate(direction=direction, start=start, first=first, last=last,
+                                        mattes=mattes):
+                if is_cancelled():
+                    break  # leaving the loop cancels the bridge's work
+                if on_event is not None:
+                    on_event(event)
+        except BridgeError as exc:
+            if isinstance(exc, Cancelled) or is_cancelled():
+                return "cancelled"
+            exc.step = step
+            raise
+        finally:
+            finished.set()
+        return "cancelled" if is_cancelled() else "done"
+
     def cancel(self):
         """Stop this session's running work within one frame (safe from another thread)."""
         self.client.send_cancel(session=self.id)
@@ -477,6 +546,67 @@ class Session(object):
                 self.client.notify("release", shm=[name])
             return Matte(data=data, shape=shape, dtype=dtype, **info)
         return Matte(data=bytes(payload), shape=shape, dtype=dtype, **info)
+
+
+# --- running bridge work off the host's main thread -------------------------------------------
+
+def cancel_check(cancelled):
+    """A zero-argument callable for ``cancelled``: None (never), a threading.Event, or a callable."""
+    if cancelled is None:
+        return lambda: False
+    if hasattr(cancelled, "is_set"):
+        return cancelled.is_set
+    if callable(cancelled):
+        return cancelled
+    raise TypeError("cancelled must be None, a threading.Event or a callable, not {!r}".format(cancelled))
+
+
+class BackgroundJob(object):
+    """Run ``work(emit, cancelled)`` in a daemon thread while the host's thread stays free.
+
+    ``emit(event)`` queues an event (any value, e.g. a tuple) that the host takes with
+    ``take()``; ``cancelled`` is the threading.Event that ``cancel()`` sets. When ``work``
+    ends it queues ("done",), or ("cancelled",) when it returned "cancelled" or a cancel was
+    requested. When it raises, ("error", message): the message of one of ``known_errors`` as it
+    is, anything else as "<what> failed: <Type>: <message>" with the traceback on stderr."""
+
+    def __init__(self, work, known_errors=(), what="The job", name="samroto-job"):
+        self.events = queue.Queue()
+        self.cancel_requested = threading.Event()
+        self._work = work
+        self._known_errors = tuple(known_errors)
+        self._what = what
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def _run(self):
+        try:
+            outcome = self._work(self.events.put, self.cancel_requested)
+            cancelled = outcome == "cancelled" or self.cancel_requested.is_set()
+            self.events.put(("cancelled",) if cancelled else ("done",))
+        except self._known_errors as exc:
+            self.events.put(("error", str(exc)))
+        except Exception as exc:  # the host must say something, not leave a traceback only
+            traceback.print_exc()
+            self.events.put(("error", "{} failed: {}: {}".format(self._what, type(exc).__name__, exc)))
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def cancel(self):
+        self.cancel_requested.set()
+
+    def take(self):
+        """The events queued since the last call, oldest first (never blocks)."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.events.get_nowait())
+            except queue.Empty:
+                return taken
+
+    def join(self, timeout=None):
+        self.thread.join(timeout)
 
 
 # --- helpers ----------------------------------------------------------------------------------

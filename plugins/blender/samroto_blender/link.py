@@ -8,7 +8,6 @@ runs in the tracking thread.
 import importlib
 import os
 import re
-import threading
 
 CLIENT_NAME = "samroto-blender"
 
@@ -83,54 +82,36 @@ def frame_pattern(path):
 
 def run_track(request, emit, cancelled):
     """Open a session on the clip's files, send the prompts, propagate; ``emit`` gets
-    ("progress", done, total) and ("matte", frame, {object id: path}). Returns when done or
-    cancelled (``cancelled`` is a threading.Event set by the UI)."""
+    ("progress", done, total) and ("matte", frame, {object id: path}). Returns "done" or
+    "cancelled" (``cancelled`` is a threading.Event set by the UI: Esc)."""
     client = client_module()
+
+    def on_event(event):
+        if event.kind == "progress":
+            emit(("progress", event.done, event.total))
+        elif event.kind == "matte" and event.matte is not None:
+            ids = [o.get("id") for o in event.matte.objects]
+            emit(("matte", event.frame, dict(zip(ids, event.paths))))
+
     bridge = connect(request)
-    finished = threading.Event()
     try:
         lo, hi = request["range"]
-        try:
-            session = bridge.open_session(source=request["source"], first=lo, last=hi,
-                                          color=request["color"])
-        except client.BridgeError as exc:
+        mattes = {"transport": "file", "pattern": request["pattern"], "layout": "files", "format": "exr"}
+        return bridge.track_shot(request["source"], request["prompts"], direction=request["direction"],
+                                 start=request["start"], first=lo, last=hi, color=request["color"],
+                                 mattes=mattes, on_event=on_event, cancelled=cancelled)
+    except client.BridgeError as exc:
+        step = getattr(exc, "step", "")
+        if step == "open":
             raise BridgeError("The bridge cannot open the clip %s: %s" % (request["source"], exc))
-
-        def watch():  # Esc in Blender -> cancel on the bridge (stops within one frame)
-            while not finished.is_set():
-                if cancelled.wait(0.1):
-                    try:
-                        session.cancel()
-                    except Exception:
-                        pass
-                    return
-
-        threading.Thread(target=watch, name="samroto-cancel", daemon=True).start()
-        try:
-            session.add_prompts(request["prompts"])
-            mattes = {"transport": "file", "pattern": request["pattern"], "layout": "files", "format": "exr"}
-            for event in session.propagate(direction=request["direction"], start=request["start"],
-                                           mattes=mattes):
-                if cancelled.is_set():
-                    break
-                if event.kind == "progress":
-                    emit(("progress", event.done, event.total))
-                elif event.kind == "matte" and event.matte is not None:
-                    ids = [o.get("id") for o in event.matte.objects]
-                    emit(("matte", event.frame, dict(zip(ids, event.paths))))
-        except client.Cancelled:
-            return
-        except client.BadPrompts as exc:
+        if isinstance(exc, client.BadPrompts):
             raise BridgeError("The bridge rejected the prompts: %s" % exc)
-        except client.BridgeError as exc:
-            if cancelled.is_set():
-                return
-            raise BridgeError("Tracking failed on the bridge: %s" % exc)
-        finally:
-            finished.set()
-            try:
-                session.close()
-            except Exception:
-                pass  # the connection closes next, which frees the session anyway
+        raise BridgeError("Tracking failed on the bridge: %s" % exc)
     finally:
         bridge.close()
+
+
+def background(work):
+    """A client BackgroundJob for ``work(emit, cancelled)``: link errors reach the UI as they are."""
+    return client_module().BackgroundJob(work, known_errors=(BridgeError,), what="Tracking",
+                                         name="samroto-track")

@@ -10,10 +10,7 @@ scripts use ``bpy.ops.samroto.track()`` (EXEC: blocks until done) or call
 """
 
 import os
-import queue
-import threading
 import time
-import traceback
 
 import bpy
 
@@ -93,44 +90,28 @@ class TrackJob:
     def __init__(self, clip, request):
         self.clip_name = clip.name
         self.request = request
-        self.events = queue.Queue()
-        self.cancel_requested = threading.Event()
         self.total = max(1, request["range"][1] - request["range"][0] + 1)
         self.done_frames = set()
         self.state = "RUNNING"  # RUNNING, FINISHED, CANCELLED, ERROR
         self.wired = False
         self.message = ""
-        self.thread = threading.Thread(target=self._work, name="samroto-track", daemon=True)
-
-    # -- worker thread (no bpy here) ---------------------------------------------------------
-    def _work(self):
-        try:
-            link.run_track(self.request, self.events.put, self.cancel_requested)
-            self.events.put(("cancelled",) if self.cancel_requested.is_set() else ("done",))
-        except link.BridgeError as exc:
-            self.events.put(("error", str(exc)))
-        except Exception as exc:  # the UI must say something, not leave a traceback only
-            traceback.print_exc()
-            self.events.put(("error", "Tracking failed: %s: %s" % (type(exc).__name__, exc)))
+        # the worker thread only talks to the bridge (no bpy there); step() applies its events
+        self.worker = link.background(lambda emit, cancelled: link.run_track(request, emit, cancelled))
 
     def start(self):
         os.makedirs(os.path.dirname(next(iter(self.request["outputs"].values()))), exist_ok=True)
-        self.thread.start()
+        self.worker.start()
         return self
 
     def cancel(self):
-        self.cancel_requested.set()
+        self.worker.cancel()
 
     # -- main thread --------------------------------------------------------------------------
     def step(self, context):
         """Apply what arrived from the worker; returns the job state."""
         clip = bpy.data.movieclips.get(self.clip_name)
         arrived = False
-        while True:
-            try:
-                event = self.events.get_nowait()
-            except queue.Empty:
-                break
+        for event in self.worker.take():
             kind = event[0]
             if kind == "matte":  # ("matte", frame, {obj_id: path})
                 self.done_frames.add(event[1])

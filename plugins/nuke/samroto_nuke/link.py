@@ -6,7 +6,6 @@ Nothing here touches the node graph, so it runs in the tracking thread.
 
 import importlib
 import os
-import threading
 
 
 class BridgeError(Exception):
@@ -63,53 +62,29 @@ def serve_args(request):
     return args
 
 
-def _watch_cancel(session, cancelled, stop):
-    """Poll the artist's Cancel (ProgressTask) and tell the bridge, which stops within a frame."""
-    while not stop.wait(0.1):
-        if cancelled():
-            try:
-                session.cancel()
-            except Exception:
-                pass  # the connection is going away anyway
-            return
-
-
 def run_track(request, on_matte, cancelled):
     """Open a session on the request's frames, send the prompts, propagate. Calls
     ``on_matte(frame, objects, paths)`` as each frame's mattes are on disk; stops when
-    ``cancelled()`` turns true (returns normally then)."""
+    ``cancelled()`` turns true (the bridge stops within a frame). Returns "done" or "cancelled"."""
     client = client_module()
+
+    def on_event(event):
+        if event.kind == "matte" and event.matte is not None:
+            on_matte(event.frame, event.matte.objects, event.paths)
+
     bridge = connect(request)
     try:
         src = request["source"]
         lo, hi = request["range"]
-        try:
-            session = bridge.open_session(source=src["path"], first=src["first"], last=src["last"],
-                                          color=src["color"], model=request.get("model") or None,
-                                          options=request.get("options") or {})
-            session.add_prompts(request["prompts"])
-        except client.BridgeError as exc:
+        # the session covers the whole input (prompts may sit outside the tracked range)
+        return bridge.track_shot(src["path"], request["prompts"], direction=request["direction"],
+                                 start=request["start"], first=lo, last=hi, source_first=src["first"],
+                                 source_last=src["last"], color=src["color"],
+                                 model=request.get("model") or None, options=request.get("options") or {},
+                                 mattes=request["mattes"], on_event=on_event, cancelled=cancelled)
+    except client.BridgeError as exc:
+        if getattr(exc, "step", "") in ("open", "prompts"):
             raise BridgeError("The bridge refused the shot: %s" % exc)
-        stop = threading.Event()
-        watcher = threading.Thread(target=_watch_cancel, args=(session, cancelled, stop),
-                                   name="samroto-cancel", daemon=True)
-        watcher.start()
-        try:
-            # the wire's propagate request (docs/protocol.md): start + first..last
-            for header, _ in bridge.stream("propagate", session=session.id, direction=request["direction"],
-                                           start=request["start"], first=lo, last=hi,
-                                           mattes=request["mattes"]):
-                if header.get("event") == "matte":
-                    on_matte(header["frame"], header.get("objects", []), header.get("paths", []))
-        except client.Cancelled:
-            pass
-        except client.BridgeError as exc:
-            raise BridgeError("Tracking failed in the bridge: %s" % exc)
-        finally:
-            stop.set()
-        try:
-            session.close()
-        except client.BridgeError:
-            pass
+        raise BridgeError("Tracking failed in the bridge: %s" % exc)
     finally:
         bridge.close()

@@ -122,8 +122,8 @@ class Job(object):
                 task.setProgress(int(100 * len(self.done_frames) / max(1, self.total)))
                 task.setMessage("frame %d (%d of %d)" % (frame, len(self.done_frames), self.total))
 
-            link.run_track(self.request, on_matte, task.isCancelled)
-            if task.isCancelled():
+            outcome = link.run_track(self.request, on_matte, task.isCancelled)
+            if outcome == "cancelled" or task.isCancelled():
                 state, message = "cancelled", "cancelled after %d frame(s)" % len(self.done_frames)
         except link.BridgeError as exc:
             state, message = "error", str(exc)

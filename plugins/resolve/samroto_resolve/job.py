@@ -4,53 +4,32 @@ Resolve's scripting objects are only touched from the script's own thread (the U
 the no-window loop); the worker only talks to the bridge.
 """
 
-import queue
-import threading
-import traceback
-
 from . import link
 
 
 class TrackJob(object):
     def __init__(self, request, runner=None):
         self.request = request
-        self.events = queue.Queue()
-        self.cancel_requested = threading.Event()
         first, last = request["range"]
         self.total = max(1, last - first + 1)
         self.done = 0
         self.frames = set()
         self.state = "RUNNING"  # RUNNING, FINISHED, CANCELLED, ERROR
         self.message = ""
-        self._runner = runner or link.run_track
-        self.thread = threading.Thread(target=self._work, name="samroto-track", daemon=True)
-
-    def _work(self):
-        try:
-            outcome = self._runner(self.request, self.events.put, self.cancel_requested)
-            self.events.put(("cancelled",) if outcome == "cancelled" else ("done",))
-        except link.BridgeError as exc:
-            self.events.put(("error", str(exc)))
-        except Exception as exc:  # the UI must say something, not leave a traceback only
-            traceback.print_exc()
-            self.events.put(("error", "Tracking failed: %s: %s" % (type(exc).__name__, exc)))
+        runner = runner or link.run_track
+        self.worker = link.background(lambda emit, cancelled: runner(request, emit, cancelled))
 
     def start(self):
-        self.thread.start()
+        self.worker.start()
         return self
 
     def cancel(self):
-        self.cancel_requested.set()
+        self.worker.cancel()
 
     def poll(self):
         """Apply the events that arrived; returns them (for a log) and leaves the state."""
-        seen = []
-        while True:
-            try:
-                event = self.events.get_nowait()
-            except queue.Empty:
-                break
-            seen.append(event)
+        seen = self.worker.take()
+        for event in seen:
             kind = event[0]
             if kind == "progress":
                 self.done, self.total = event[1] or self.done, event[2] or self.total
@@ -71,5 +50,5 @@ class TrackJob(object):
         return min(1.0, float(self.done) / self.total)
 
     def wait(self, timeout=None):
-        self.thread.join(timeout)
+        self.worker.join(timeout)
         return self.poll()

@@ -6,7 +6,6 @@ Runs in the tracking thread: nothing here touches Resolve or Fusion objects.
 """
 
 import importlib
-import threading
 
 
 class BridgeError(Exception):
@@ -42,42 +41,29 @@ def run_track(request, emit, cancelled):
     ("progress", done, total, frame) and ("matte", frame, paths); returns "done" or
     "cancelled". ``cancelled`` is a threading.Event the UI sets."""
     client = client_module()
+
+    def on_event(event):
+        if event.kind == "progress":
+            emit(("progress", event.done, event.total, event.frame))
+        elif event.kind == "matte":
+            emit(("matte", event.frame, list(event.paths)))
+
     bridge = connect(request)
-    finished = threading.Event()
     try:
         first, last = request["range"]
-        session = bridge.open_session(source=request["source"], first=first, last=last,
-                                      color=request.get("color"), model=request.get("model"))
-
-        def watch():  # turn the UI's cancel into a bridge cancel (stops within one frame)
-            while not finished.is_set():
-                if cancelled.wait(0.05):
-                    try:
-                        session.cancel()
-                    except client.BridgeError:
-                        pass
-                    return
-
-        watcher = threading.Thread(target=watch, name="samroto-cancel", daemon=True)
-        watcher.start()
-        session.add_prompts(request["prompts"])
         mattes = {"transport": "file", "pattern": request["pattern"], "layout": "files",
                   "format": request.get("format", "exr")}
-        try:
-            for event in session.propagate(direction=request["direction"], mattes=mattes):
-                if event.kind == "progress":
-                    emit(("progress", event.done, event.total, event.frame))
-                elif event.kind == "matte":
-                    emit(("matte", event.frame, list(event.paths)))
-        except client.Cancelled:
-            return "cancelled"
-        finally:
-            finished.set()
-        return "cancelled" if cancelled.is_set() else "done"
+        return bridge.track_shot(request["source"], request["prompts"], direction=request["direction"],
+                                 first=first, last=last, color=request.get("color"),
+                                 model=request.get("model"), mattes=mattes, on_event=on_event,
+                                 cancelled=cancelled)
     except client.BridgeError as exc:
-        if cancelled.is_set() and getattr(exc, "code", "") == "cancelled":
-            return "cancelled"
         raise BridgeError(str(exc))
     finally:
-        finished.set()
         bridge.close()
+
+
+def background(work):
+    """A client BackgroundJob for ``work(emit, cancelled)``: link errors reach the UI as they are."""
+    return client_module().BackgroundJob(work, known_errors=(BridgeError,), what="Tracking",
+                                         name="samroto-track")
