@@ -332,3 +332,63 @@ def test_binding_beyond_loopback_warns(tmp_path, capsys):
     finally:
         server._listener.close()
         server.queue.stop()
+
+
+# --- the client's host-side helpers --------------------------------------------------------
+
+def test_background_job_reports_done_cancel_and_errors():
+    import threading
+
+    from samroto.bridge.client import BackgroundJob
+
+    def steps(emit, cancelled):
+        for k in range(3):
+            emit(("progress", k))
+        return "done"
+
+    job = BackgroundJob(steps).start()
+    job.join(5)
+    assert job.take() == [("progress", 0), ("progress", 1), ("progress", 2), ("done",)]
+
+    started = threading.Event()
+
+    def until_cancelled(emit, cancelled):
+        started.set()
+        cancelled.wait(5)
+
+    job = BackgroundJob(until_cancelled).start()
+    started.wait(5)
+    job.cancel()
+    job.join(5)
+    assert job.take() == [("cancelled",)]
+
+    class Known(Exception):
+        pass
+
+    def fails(kind):
+        def work(emit, cancelled):
+            raise kind("disk full")
+        return work
+
+    job = BackgroundJob(fails(Known), known_errors=(Known,)).start()
+    job.join(5)
+    assert job.take() == [("error", "disk full")]
+    job = BackgroundJob(fails(KeyError), what="Tracking").start()
+    job.join(5)
+    assert job.take() == [("error", "Tracking failed: KeyError: 'disk full'")]
+
+
+def test_cancel_check_accepts_events_and_callables_only():
+    import threading
+
+    from samroto.bridge.client import cancel_check
+
+    event = threading.Event()
+    check = cancel_check(event)
+    assert check() is False
+    event.set()
+    assert check() is True
+    assert cancel_check(None)() is False
+    assert cancel_check(lambda: True)() is True
+    with pytest.raises(TypeError):
+        cancel_check("yes")
