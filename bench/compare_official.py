@@ -1,13 +1,16 @@
 """samroto vs Meta's sam2 1.1.0, side by side on this machine (issue 10). Not a test; never in CI.
 
-    .venv/bin/python bench/compare_official.py [--frames 40] [--objects 1 3] [--rounds 2]
+    .venv/bin/python bench/compare_official.py [--frames 32] [--objects 1 3] [--rounds 1]
+        [--precisions float32 auto] [--lengths 8 16]
 
 Installs Meta's package into its own throwaway virtualenv (sam2==1.1.0 from PyPI, built with
 SAM2_BUILD_CUDA=0 and --no-build-isolation, torch pinned to the one in use, torchvision
 without its compiled ops), builds the real ``sam2.1_hiera_t`` config with random weights
 once, saves them as an official checkpoint, and then times both implementations on the
 same generated JPEG clip, the same prompts and the same weights, alternating runs. Each
-run is its own process, so peak RSS is that implementation's alone.
+run is its own process, so peak RSS is that implementation's alone. samroto runs once per
+``--precisions`` entry (Meta's always runs float32, as it does on a CPU); ``--lengths`` adds
+a peak-memory sweep over shorter clips (one object, no correction).
 """
 
 from __future__ import annotations
@@ -81,9 +84,11 @@ def run_worker(python, script, *args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--frames", type=int, default=32)
     ap.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--precisions", nargs="+", default=["float32", "auto"], choices=["float32", "bfloat16", "auto"])
+    ap.add_argument("--lengths", type=int, nargs="*", default=[], help="clip lengths for the peak-memory sweep")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "samroto" / "bench" / "official-venv")
     args = ap.parse_args()
@@ -101,32 +106,55 @@ def main():
     run_worker(official, "official_worker.py", "prepare", work / "job.json")
 
     fix_frame = max(1, args.frames - 31)
+    reprop = min(30, args.frames - fix_frame)
+    runs = ["official"] + [f"samroto {p}" for p in args.precisions]
+
+    def run(name, job_path):
+        if name == "official":
+            return run_worker(official, "official_worker.py", "track", job_path)
+        return run_worker(sys.executable, "samroto_worker.py", job_path, name.split()[1])
+
     rows = []
     for n_obj in args.objects:
         job.update(objects=[{"id": k + 1, "point": points[k]} for k in range(n_obj)],
-                   correction={"frame": fix_frame, "point": points[0], "frames": min(30, args.frames - fix_frame)})
+                   correction={"frame": fix_frame, "point": points[0], "frames": reprop})
         (work / "job.json").write_text(json.dumps(job))
-        results = {"official": [], "samroto": []}
+        results = {name: [] for name in runs}
         print(f"{n_obj} object(s):", flush=True)
-        for _ in range(args.rounds):  # alternate, so drift in machine load hits both
-            results["official"].append(run_worker(official, "official_worker.py", "track", work / "job.json"))
-            results["samroto"].append(run_worker(sys.executable, "samroto_worker.py", work / "job.json"))
-        best = {k: {m: min(r[m] for r in v) for m in v[0]} for k, v in results.items()}
-        rows.append((n_obj, best))
+        for _ in range(args.rounds):  # alternate, so drift in machine load hits every run
+            for name in runs:
+                results[name].append(run(name, work / "job.json"))
+        for metric in ["per_frame_s", "repropagate_s", "peak_rss_mb"]:
+            rows.append((n_obj, args.frames, metric, {k: min(r[metric] for r in v) for k, v in results.items()}))
+        precisions = {k: v[0].get("precision", "float32") for k, v in results.items()}
+
+    for length in sorted(set(args.lengths)):
+        clip = work / f"frames_{length}"
+        clip.mkdir()
+        for t in range(length):
+            (clip / f"{t:05d}.jpg").symlink_to(work / "frames" / f"{t:05d}.jpg")
+        job.update(frames_dir=str(clip), objects=[{"id": 1, "point": points[0]}], correction=None)
+        (work / "job.json").write_text(json.dumps(job))
+        print(f"{length} frames, memory sweep:", flush=True)
+        best = {name: run(name, work / "job.json")["peak_rss_mb"] for name in runs}
+        rows.append((1, length, "peak_rss_mb", best))
 
     import platform
 
     import torch
 
-    print(f"\nsam2.1_hiera_t (random weights), 1024x1024 model input, {args.frames} frames of 640x360, "
-          f"{args.threads} threads, CPU float32, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; best of {args.rounds}; re-propagation: {min(30, args.frames - fix_frame)} frames "
-          f"from frame {fix_frame} after a negative click")
-    print(f"{'objects':>7} {'metric':<22} {'official':>10} {'samroto':>10} {'ratio':>7}")
-    for n_obj, best in rows:
-        for metric in ["per_frame_s", "repropagate_s", "peak_rss_mb"]:
-            o, s = best["official"][metric], best["samroto"][metric]
-            print(f"{n_obj:>7} {metric:<22} {o:>10.3f} {s:>10.3f} {s / o:>7.2f}")
+    print(f"\nsam2.1_hiera_t (random weights), 1024x1024 model input, 640x360 JPEG frames, "
+          f"{args.threads} threads, CPU, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs; best of {args.rounds}; re-propagation: {reprop} frames from frame {fix_frame} "
+          f"after a negative click; official runs float32; samroto precisions: "
+          + ", ".join(f"{k} -> {v}" for k, v in precisions.items() if k != "official"))
+    others = runs[1:]
+    print(f"{'objects':>7} {'frames':>6} {'metric':<14} {'official':>9} "
+          + " ".join(f"{n:>17} {'ratio':>5}" for n in others))
+    for n_obj, frames, metric, best in rows:
+        o = best["official"]
+        print(f"{n_obj:>7} {frames:>6} {metric:<14} {o:>9.3f} "
+              + " ".join(f"{best[n]:>17.3f} {best[n] / o:>5.2f}" for n in others))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""samroto's side of compare_official.py: the same job as official_worker.py, timed the same way."""
+"""samroto's side of compare_official.py: the same job as official_worker.py, timed the same way.
+
+Frames are read lazily from the JPEG folder, as ``samroto track`` reads a shot.
+"""
 
 import json
 import resource
@@ -6,20 +9,19 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import torch
 
-from samroto.core import VideoSession, build_model
+from samroto.core import VideoSession, build_model, open_frames
 
 
-def track(job):
+def track(job, precision):
     torch.set_num_threads(job["threads"])
     model = build_model(job["samroto_config"], checkpoint=job["checkpoint"], device="cpu")
-    paths = sorted(Path(job["frames_dir"]).glob("*.jpg"))
-    frames = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in paths]
+    frames = open_frames(str(Path(job["frames_dir"]) / "%05d.jpg"))
     out = {}
     with torch.inference_mode():
-        session = VideoSession(model, frames)
+        session = VideoSession(model, frames, precision=precision)
+        out["precision"] = str(session.dtype).removeprefix("torch.")
         for obj in job["objects"]:
             session.add_prompt(0, obj["id"], points=[obj["point"]], labels=[1])
         times = []
@@ -43,4 +45,4 @@ def track(job):
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as f:
-        print(json.dumps(track(json.load(f))))
+        print(json.dumps(track(json.load(f), sys.argv[2] if len(sys.argv) > 2 else "auto")))

@@ -4,11 +4,11 @@ Coordinates are pixels of the input image (x right, y down); labels 1 positive, 
 negative, -1 padding; boxes x0, y0, x1, y1. Results are numpy arrays.
 """
 
-import contextlib
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from samroto.core.precision import compute_precision, resolve_precision
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -32,9 +32,10 @@ def preprocess_image(image, image_size, device="cpu"):
 class ImagePredictor:
     """Prompted masks for one image (or a batch of images) with a cached embedding."""
 
-    def __init__(self, model, mask_threshold=0.0):
+    def __init__(self, model, mask_threshold=0.0, precision="auto"):
         self.model = model
         self.mask_threshold = mask_threshold
+        self.dtype = resolve_precision(precision, model.device)  # see core/precision.py
         self.reset_predictor()
 
     @property
@@ -51,10 +52,7 @@ class ImagePredictor:
         return self._features is not None
 
     def _autocast(self):
-        # bfloat16 on CUDA (speed, memory); float32 everywhere else (exactness)
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return compute_precision(self.dtype, self.device)
 
     @torch.inference_mode()
     def _embed(self, images):

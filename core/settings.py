@@ -39,6 +39,7 @@ class Key:
     default: Any
     help: str
     optional: bool = False
+    choices: tuple = ()
 
     def coerce(self, value: Any, where: str) -> Any:
         """Return ``value`` as this key's type, or raise SettingsError naming ``where``."""
@@ -58,6 +59,8 @@ class Key:
             raise SettingsError(
                 f"{where}: {self.name} must be {names}, got {type(value).__name__} {value!r}. {self.help}"
             )
+        if self.choices and value not in self.choices:
+            raise SettingsError(f"{where}: {self.name} must be one of {', '.join(self.choices)}, got {value!r}")
         return value
 
 
@@ -73,7 +76,9 @@ KEYS: dict[str, Key] = {
         Key("model", str, "sam2.1_hiera_base_plus",
             "Model name (sam2.1_hiera_tiny|small|base_plus|large, sam2_hiera_*) or a registered/custom name."),
         Key("device", str, "auto", "auto (CUDA, then MPS, then CPU), cuda, cuda:N, mps or cpu."),
-        Key("precision", str, "auto", "auto (bfloat16 on CUDA, float32 elsewhere), float32 or bfloat16."),
+        Key("precision", str, "auto", "auto (bfloat16 on CUDA and on CPUs with native bfloat16, float32 "
+            "elsewhere), float32 (Meta's numbers) or bfloat16. See docs/speed.md.",
+            choices=("auto", "float32", "bfloat16")),
         Key("compile", bool, False, "torch.compile the model on CUDA (slower start, faster frames)."),
         Key("models.cache_dir", str, "", "Where checkpoints are stored (empty: the user cache dir)."),
         Key("models.url_base", str, "https://dl.fbaipublicfiles.com/segment_anything_2",

@@ -91,7 +91,7 @@ def image_names(call):
 
 @pytest.mark.parametrize("op", OPS, ids=[op["name"] for op in OPS])
 def test_replay_official_call(op, model, data):
-    predictor = ImagePredictor(model)
+    predictor = ImagePredictor(model, precision="float32")
     kwargs = {k: resolve_value(v, data) for k, v in op["kwargs"].items()}
     outputs = op["outputs"]
     if op["call"] == "SAM2ImagePredictor.predict":
@@ -127,7 +127,7 @@ def test_replay_official_call(op, model, data):
 
 
 def test_embedding_is_computed_once_per_image(model, data):
-    predictor = ImagePredictor(model)
+    predictor = ImagePredictor(model, precision="float32")
     calls = []
     hook = model.image_encoder.register_forward_hook(lambda *a: calls.append(1))
     try:
@@ -141,7 +141,7 @@ def test_embedding_is_computed_once_per_image(model, data):
 
 
 def test_normalize_coords_false_takes_fractions(model, data):
-    predictor = ImagePredictor(model)
+    predictor = ImagePredictor(model, precision="float32")
     predictor.set_image(data["image"])
     height, width = data["image"].shape[:2]
     pixels = predictor.predict(point_coords=[[71.4, 54.0]], point_labels=[1], return_logits=True)
@@ -151,7 +151,7 @@ def test_normalize_coords_false_takes_fractions(model, data):
 
 
 def test_clear_errors(model, data):
-    predictor = ImagePredictor(model)
+    predictor = ImagePredictor(model, precision="float32")
     with pytest.raises(RuntimeError, match="set_image"):
         predictor.predict(point_coords=[[1, 2]], point_labels=[1])
     with pytest.raises(ValueError, match="uint8"):

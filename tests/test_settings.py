@@ -61,3 +61,14 @@ def test_cli_bad_setting_is_a_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "samroto", "--set", "nope=1", "config", "show"],
                        env=env, capture_output=True, text=True)
     assert r.returncode == 2 and "unknown setting 'nope'" in r.stderr
+
+
+def test_a_value_outside_the_choices_names_the_choices(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("precision: half\n")
+    with pytest.raises(SettingsError, match=r"settings.yaml.*precision must be one of auto, float32, bfloat16, "
+                                            r"got 'half'"):
+        load_settings(path=path, environ={})
+    with pytest.raises(SettingsError, match=r"SAMROTO_PRECISION.*must be one of"):
+        load_settings(path=tmp_path / "absent.yaml", environ={"SAMROTO_PRECISION": "fp16"})
+    assert load_settings(path=tmp_path / "absent.yaml", environ={"SAMROTO_PRECISION": "float32"})["precision"] == "float32"

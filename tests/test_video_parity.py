@@ -103,7 +103,8 @@ def test_replay_scenario(scenario, ops, recorded, model):
     frames = torch.from_numpy(recorded["frames_input"])
     height, width = recorded["frames_uint8"].shape[1:3]
     # A and C: Meta's default (a correction is not a conditioning frame), given explicitly
-    session = VideoSession(model, frames, video_size=(height, width), **session_options(spec["predictor"]))
+    session = VideoSession(model, frames, video_size=(height, width), precision="float32",
+                           **session_options(spec["predictor"]))
     for op in spec["ops"]:
         results = call(session, op, recorded)
         check_results(session, op, results, recorded)

@@ -196,7 +196,8 @@ def foreground(args, settings) -> int:
     defaults = {"add_all_frames_to_correct_as_cond": settings["engine.add_all_frames_to_correct_as_cond"]}
 
     def engine(frames, options):
-        return VideoSession(model, frames, feature_cache_bytes=cache, **{**defaults, **options})
+        return VideoSession(model, frames, feature_cache_bytes=cache, precision=settings["precision"],
+                            **{**defaults, **options})
 
     config = ServerConfig(
         host=settings["bridge.host"], port=settings["bridge.port"], idle_timeout=settings["bridge.idle_timeout"],

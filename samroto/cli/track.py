@@ -37,6 +37,8 @@ def add_model_args(p):
                         "(default: the 'model' setting)")
     p.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: the model store)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the 'device' setting)")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
+                   help="float32 is Meta's numbers; bfloat16 is faster on GPUs and bf16 CPUs (default: the setting)")
 
 
 def parse_range(text):
@@ -239,6 +241,7 @@ def run_job(args, settings, frames, prompts, writer, direction=None, progress=No
 
     model = load_model(args, settings)
     session = VideoSession(model, frames, feature_cache_bytes=settings["engine.feature_cache_mb"] * MiB,
+                           precision=getattr(args, "precision", None) or settings["precision"],
                            add_all_frames_to_correct_as_cond=settings["engine.add_all_frames_to_correct_as_cond"])
     finisher = Finisher(settings, device=model.device)
     apply_prompts(session, prompts, frames)
