@@ -5,10 +5,10 @@ Only the standard library, torch and sam2 are imported here; samroto is not.
 """
 
 import json
-import resource
 import sys
-import time
 import types
+
+from _timing import median_frame_seconds, peak_rss_mb, timed_count
 
 
 def import_sam2():
@@ -42,24 +42,14 @@ def track(job):
         state = predictor.init_state(job["frames_dir"])
         for obj in job["objects"]:
             predictor.add_new_points_or_box(state, frame_idx=0, obj_id=obj["id"], points=[obj["point"]], labels=[1])
-        times = []
-        t0 = time.perf_counter()
-        for frame_idx, _, _ in predictor.propagate_in_video(state):
-            t1 = time.perf_counter()
-            if frame_idx > 0:
-                times.append(t1 - t0)
-            t0 = t1
-        out["per_frame_s"] = sorted(times)[len(times) // 2]
+        out["per_frame_s"] = median_frame_seconds(predictor.propagate_in_video(state))
         fix = job["correction"]
         if fix:
             predictor.add_new_points_or_box(state, frame_idx=fix["frame"], obj_id=job["objects"][0]["id"],
                                             points=[fix["point"]], labels=[0], clear_old_points=False)
-            t0 = time.perf_counter()
-            n = sum(1 for _ in predictor.propagate_in_video(state, start_frame_idx=fix["frame"],
-                                                            max_frame_num_to_track=fix["frames"]))
-            out["repropagate_s"] = time.perf_counter() - t0
-            out["repropagate_frames"] = n
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            out["repropagate_s"], out["repropagate_frames"] = timed_count(predictor.propagate_in_video(
+                state, start_frame_idx=fix["frame"], max_frame_num_to_track=fix["frames"]))
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
 
 

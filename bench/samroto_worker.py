@@ -4,12 +4,11 @@ Frames are read lazily from the JPEG folder, as ``samroto track`` reads a shot.
 """
 
 import json
-import resource
 import sys
-import time
 from pathlib import Path
 
 import torch
+from _timing import median_frame_seconds, peak_rss_mb, timed_count
 
 from samroto.core import VideoSession, build_model, open_frames
 
@@ -24,22 +23,13 @@ def track(job, precision):
         out["precision"] = str(session.dtype).removeprefix("torch.")
         for obj in job["objects"]:
             session.add_prompt(0, obj["id"], points=[obj["point"]], labels=[1])
-        times = []
-        t0 = time.perf_counter()
-        for frame_idx, _, _ in session.propagate():
-            t1 = time.perf_counter()
-            if frame_idx > 0:
-                times.append(t1 - t0)
-            t0 = t1
-        out["per_frame_s"] = sorted(times)[len(times) // 2]
+        out["per_frame_s"] = median_frame_seconds(session.propagate())
         fix = job["correction"]
         if fix:
             session.add_prompt(fix["frame"], job["objects"][0]["id"], points=[fix["point"]], labels=[0], clear=False)
-            t0 = time.perf_counter()
-            n = sum(1 for _ in session.propagate(start=fix["frame"], max_frames=fix["frames"]))
-            out["repropagate_s"] = time.perf_counter() - t0
-            out["repropagate_frames"] = n
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            out["repropagate_s"], out["repropagate_frames"] = timed_count(
+                session.propagate(start=fix["frame"], max_frames=fix["frames"]))
+    out["peak_rss_mb"] = peak_rss_mb()
     return out
 
 

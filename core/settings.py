@@ -79,7 +79,8 @@ KEYS: dict[str, Key] = {
         Key("precision", str, "auto", "auto (bfloat16 on CUDA and on CPUs with native bfloat16, float32 "
             "elsewhere), float32 (Meta's numbers) or bfloat16. See docs/speed.md.",
             choices=("auto", "float32", "bfloat16")),
-        Key("compile", bool, False, "torch.compile the model on CUDA (slower start, faster frames)."),
+        Key("compile", bool, False, "torch.compile the image encoder on CUDA (slower start, faster frames; not yet "
+            "measured, see docs/speed.md)."),
         Key("models.cache_dir", str, "", "Where checkpoints are stored (empty: the user cache dir)."),
         Key("models.url_base", str, "https://dl.fbaipublicfiles.com/segment_anything_2",
             "Base URL for checkpoint downloads; point it at a studio mirror with the same layout."),

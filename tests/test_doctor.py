@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from samroto.core.precision import cpu_has_native_bf16
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -62,6 +64,10 @@ def test_doctor_json_sees_models_and_installed_plugins(env, tmp_path):
     report = json.loads(result.stdout)
     assert report["ok"] is True and report["problems"] == []
     assert report["torch"]["tensor_test"] == "ok"
+    # auto: bfloat16 only where this CPU multiplies bfloat16 in hardware (docs/speed.md)
+    want = "bfloat16" if report["torch"]["device"] == "cuda" or cpu_has_native_bf16() else "float32"
+    assert (report["torch"]["precision_setting"], report["torch"]["precision"]) == ("auto", want)
+    assert report["torch"]["cpu_native_bf16"] is cpu_has_native_bf16()
     assert report["torch"]["build"] in ("CPU only",) or report["torch"]["build"].startswith(("CUDA", "ROCm"))
     assert {lib["module"]: bool(lib["version"]) for lib in report["libraries"]}["numpy"] is True
     assert [m["name"] for m in report["checkpoints"]["models"]] == ["ft"]

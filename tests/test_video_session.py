@@ -41,6 +41,14 @@ def test_objects_batched_equal_objects_alone(model, frames, monkeypatch):
     prompt_two(both)
     together = {f: l for f, _, l in both.propagate()}
     assert batches == [1, 1] + [2] * 7  # two prompts, then both objects through the model at once
+    one_by_one = VideoSession(model, frames[:8], precision="float32", object_batch=1)
+    prompt_two(one_by_one)
+    batches.clear()
+    monkeypatch.setattr(session_module, "track_step",
+                        lambda *a, **k: batches.append(k["vision_feats"][-1].shape[1]) or real_step(*a, **k))
+    for f, _, logits in one_by_one.propagate():
+        np.testing.assert_allclose(logits, together[f], atol=1e-3)
+    assert batches == [1] * 14  # 7 frames x 2 objects
     monkeypatch.undo()
     for row, (obj, kw) in enumerate([(1, dict(points=[[50, 30]], labels=[1])), (2, dict(box=[10, 10, 60, 50]))]):
         alone = VideoSession(model, frames[:8], precision="float32")

@@ -56,8 +56,8 @@ def to_torch(x: Any, device: torch.device | str | None = None, name: str = "arra
     return torch.from_numpy(np.ascontiguousarray(arr)).to(device or "cpu")
 
 
-def as_2d(x: np.ndarray, name: str) -> np.ndarray:
-    """Squeeze leading 1-sized axes: (1,1,H,W) and (1,H,W) logits become (H,W)."""
+def as_2d(x, name: str):
+    """Squeeze leading 1-sized axes: (1,1,H,W) and (1,H,W) logits become (H,W) (numpy or torch)."""
     while x.ndim > 2 and x.shape[0] == 1:
         x = x[0]
     if x.ndim != 2:

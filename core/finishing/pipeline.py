@@ -23,7 +23,7 @@ import torch
 
 from samroto.core.device import pick_device
 
-from ._arrays import kind_of, to_torch
+from ._arrays import as_2d, kind_of, to_torch
 from .cleanup import clean_matte, non_overlapping
 from .edges import apply_edges
 from .refine import bilinear_alpha, refine_alpha
@@ -112,7 +112,8 @@ class Finisher:
         if plate_t.ndim not in (2, 3):
             raise ValueError(f"plate must be HxWx3, got shape {tuple(plate_t.shape)}")
         H, W = plate_t.shape[:2]
-        stacked = torch.stack([_logits_2d(to_torch(logits_by_obj[i], device, "logits"), i) for i in ids])
+        stacked = torch.stack([as_2d(to_torch(logits_by_obj[i], device, "logits"), f"logits for object {i!r}")
+                               for i in ids])
         if s.refine and s.refine_strength > 0:
             alphas = refine_alpha(stacked, plate_t, s.refine_radius, s.refine_eps, s.refine_strength)
         else:
@@ -128,14 +129,6 @@ class Finisher:
         if s.non_overlap and len(out) > 1:
             out = non_overlapping(out)
         return {i: kind.back(a) for i, a in zip(ids, out)}
-
-
-def _logits_2d(x: torch.Tensor, obj: Any) -> torch.Tensor:
-    while x.ndim > 2 and x.shape[0] == 1:
-        x = x[0]
-    if x.ndim != 2:
-        raise ValueError(f"logits for object {obj!r} must be one HxW map, got shape {tuple(x.shape)}")
-    return x
 
 
 def finish(logits, plate, settings: Any = None, frame: int | None = None, **overrides):

@@ -68,11 +68,14 @@ class VideoSession:
     cancel: a callable returning True, or a threading.Event, checked before every frame.
     precision: "auto" (bfloat16 on CUDA and on CPUs with native bfloat16), "float32"
       (Meta's numbers) or "bfloat16"; see core/precision.py.
+    object_batch: at most this many objects through the model at once (None or 0: all).
+      Smaller batches hold fewer activations at once: on the 2-core CPU of docs/speed.md,
+      three objects one at a time peaked 6% lower and took 13% longer per frame.
     options: official SAM 2 option names (see TRACKING_OPTIONS), official meanings.
     """
 
     def __init__(self, model, frames, video_size=None, feature_cache_bytes=1024 * MiB,
-                 results_cache_bytes=256 * MiB, cancel=None, precision="auto", **options):
+                 results_cache_bytes=256 * MiB, cancel=None, precision="auto", object_batch=None, **options):
         unknown = sorted(set(options) - set(TRACKING_OPTIONS))
         if unknown:
             raise TypeError(f"VideoSession: unknown option(s) {unknown}; known: {sorted(TRACKING_OPTIONS)}")
@@ -85,6 +88,7 @@ class VideoSession:
         self.dtype = resolve_precision(precision, self.device)
         # what the model computes in (a CPU keeps float32 tensors, see core/precision.py)
         self._tensor_dtype = torch.float32 if self.device.type == "cpu" else self.dtype
+        self.object_batch = object_batch or 0
         self.cancel = cancel
         self.cancelled = False
         self.features = FeatureCache(feature_cache_bytes)
@@ -417,7 +421,9 @@ class VideoSession:
                 continue
             selection = select_memory(self.opts, track.bank, frame, self.num_frames, reverse)
             groups.setdefault(selection.key, []).append((i, selection))
-        for members in groups.values():
+        step = self.object_batch or len(tracks)
+        batches = [members[i:i + step] for members in groups.values() for i in range(0, len(members), step)]
+        for members in batches:
             # objects reading the same memory slots go through the model together
             batch = len(members)
             feats, pos, sizes = self._image_features(frame, batch)

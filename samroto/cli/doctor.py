@@ -95,6 +95,14 @@ def _torch(settings) -> dict:
         device = "cuda" if info["cuda_available"] else ("mps" if info["mps_available"] else "cpu")
     info["device_setting"], info["device"] = wanted, device
     try:
+        from samroto.core.precision import cpu_has_native_bf16, resolve_precision
+
+        dtype = resolve_precision(settings["precision"], torch.device(device))
+        info["precision_setting"], info["precision"] = settings["precision"], str(dtype).removeprefix("torch.")
+        info["cpu_native_bf16"] = cpu_has_native_bf16()
+    except (ValueError, RuntimeError) as exc:
+        info["problems"].append(f"precision: {exc}")
+    try:
         x = torch.arange(64 * 64, dtype=torch.float32, device=device).reshape(64, 64) / 4096
         value = float((x @ x.T).sum().cpu())
         if value != value:  # NaN
@@ -278,6 +286,10 @@ def print_report(r: dict) -> None:
         memory = f", {t['memory_gib']} GiB RAM" if t.get("memory_gib") else ""
         print(row("CPU", f"{os.cpu_count()} cores, torch uses {t['cpu_threads']} threads{memory}"))
         print(row("device", f"{t['device']} (setting device={t['device_setting']}): tensor test {t['tensor_test']}"))
+        if "precision" in t:
+            bf16 = "has" if t["cpu_native_bf16"] else "has no"
+            print(row("precision", f"{t['precision']} (setting precision={t['precision_setting']}; the CPU {bf16} "
+                                   "native bfloat16 products)"))
 
     print("libraries")
     for lib in r["libraries"]:

@@ -162,36 +162,22 @@ def _rebuild_argv(args) -> list[str]:
     return argv
 
 
-def load_model(settings, checkpoint=None):
-    """(model, info) for the configured model."""
-    from samroto.cli.main import CommandError
-    from samroto.core import store
-    from samroto.core.model.build import build_model
-
-    name = settings["model"]
-    try:
-        config, ckpt = store.resolve_model(name, checkpoint=checkpoint, settings=settings)
-    except store.StoreError as exc:
-        raise CommandError(str(exc)) from None
-    device = None if settings["device"] == "auto" else settings["device"]
-    model = build_model(config, ckpt, device=device)
-    info = {"name": name, "config": str(config), "checkpoint": str(ckpt), "device": str(model.device)}
-    return model, info
-
-
 def foreground(args, settings) -> int:
     import faulthandler
     import logging
     import signal
 
     from samroto.bridge.server import BridgeServer, ServerConfig, install_signal_handlers
+    from samroto.cli.engine import load_model
     from samroto.core.finishing.pipeline import Finisher
     from samroto.core.video import VideoSession
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s samroto-bridge %(levelname)s %(message)s")
     t0 = time.monotonic()
-    model, info = load_model(settings, args.checkpoint)
+    model = load_model(settings, checkpoint=args.checkpoint)
+    info = {"name": model.samroto_name, "config": model.config_path, "checkpoint": model.checkpoint_path,
+            "device": str(model.device)}
     cache = int(settings["engine.feature_cache_mb"]) << 20
     defaults = {"add_all_frames_to_correct_as_cond": settings["engine.add_all_frames_to_correct_as_cond"]}
 

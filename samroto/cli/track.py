@@ -53,23 +53,10 @@ def parse_range(text):
 
 
 def load_model(args, settings):
-    """(model, description) from --model/--checkpoint/--device or the settings; clear errors."""
-    from samroto.cli.main import CommandError
-    from samroto.core.store import StoreError, resolve_model
+    """The model for --model/--checkpoint/--device, or the settings'."""
+    from samroto.cli.engine import load_model as build
 
-    name = args.model or settings["model"]
-    try:
-        config, checkpoint = resolve_model(name, args.checkpoint, settings)
-    except StoreError as exc:
-        raise CommandError(str(exc)) from None
-    from samroto.core.model.build import build_model
-
-    device = args.device or settings["device"]
-    try:
-        model = build_model(config, checkpoint, device=None if device == "auto" else device)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        raise CommandError(f"cannot build model {name}: {exc}") from None
-    return model
+    return build(settings, args.model, args.checkpoint, args.device)
 
 
 def read_mask(path, width, height, image_size):
