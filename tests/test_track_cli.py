@@ -141,3 +141,24 @@ def test_demo_without_checkpoint_says_how_to_get_one(tmp_path, capsys):
     assert rc == 2
     assert "samroto models download sam2.1_hiera_base_plus" in err and "--checkpoint" in err
     assert not (tmp_path / "d").exists()
+
+
+def test_precision_flag_and_setting_reach_the_session(tmp_path, monkeypatch):
+    import torch
+
+    from samroto.core import video
+
+    made = []
+
+    class Spy(video.VideoSession):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self.dtype)
+
+    monkeypatch.setattr(video, "VideoSession", Spy)
+    movie = sample.write_sample(tmp_path, 2, W, H, kind="mp4")
+    common = ["track", movie, *MODEL, "--point", "1:0:64,34", "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "a.%04d.png"), "--precision", "bfloat16"]) == 0
+    monkeypatch.setenv("SAMROTO_PRECISION", "float32")
+    assert main([*common, "--out", str(tmp_path / "b.%04d.png")]) == 0
+    assert made == [torch.bfloat16, torch.float32]
