@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from samroto.core.host_memory import release_free_memory
 from samroto.core.model.sam2 import NO_OBJ_SCORE
 from samroto.core.precision import compute_precision, resolve_precision
 
@@ -304,6 +305,7 @@ class VideoSession:
         pred = fill_holes(out["pred_masks"].float(), self.opts.fill_hole_area)
         track.temp[is_cond][frame] = FrameOutput(pred_masks=pred, obj_ptr=out["obj_ptr"].float(),
                                                  object_score_logits=out["object_score_logits"].float())
+        release_free_memory()
         return self.obj_ids, self._present(self._gather(frame, is_cond), low_res)
 
     def _stored_logits(self, track, frame, is_cond):
@@ -447,6 +449,7 @@ class VideoSession:
         for track in tracks:
             track.tracked[frame] = 2 if reverse else 1
             self._prune(track, frame)
+        release_free_memory()
         return torch.cat([r.float() for r in results], dim=0)
 
     def _prune(self, track, frame):
