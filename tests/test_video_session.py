@@ -132,3 +132,32 @@ def test_directions_low_res_and_errors(model, frames):
 def test_model_ready_tensor_needs_video_size(model):
     with pytest.raises(ValueError, match="video_size"):
         VideoSession(model, torch.zeros(2, 3, 256, 256))
+
+
+def test_a_correction_retracks_only_the_corrected_object(model, frames, monkeypatch):
+    from samroto.core.video import session as session_module
+
+    def run(results_cache_bytes):
+        session = VideoSession(model, frames[:8], precision="float32", results_cache_bytes=results_cache_bytes)
+        prompt_two(session)
+        first = {f: logits for f, _, logits in session.propagate()}
+        session.add_prompt(3, 1, points=[[20, 20]], labels=[0], clear=False)
+        batches, real_step = [], session_module.track_step
+        monkeypatch.setattr(session_module, "track_step",
+                            lambda *a, **k: batches.append(k["vision_feats"][-1].shape[1]) or real_step(*a, **k))
+        again = {f: logits for f, _, logits in session.propagate(start=3)}
+        monkeypatch.undo()
+        return first, again, batches
+
+    first, again, batches = run(256 << 20)
+    assert batches == [1] * 4  # frames 4..7: object 1 alone; frame 3 is its new conditioning frame
+    for f in range(4, 8):
+        np.testing.assert_array_equal(again[f][1], first[f][1])  # object 2: exactly as it was
+    assert any(not np.array_equal(again[f][0], first[f][0]) for f in range(3, 8))
+
+    # results no longer stored (a tiny results store): both objects are tracked again, one
+    # by one (their memories differ now): object 1 on frames 4..7, object 2 on 3..7
+    _, again_small, batches = run(64 * 64 * 4)
+    assert batches == [1] * 9
+    for f in range(4, 8):
+        np.testing.assert_allclose(again_small[f][1], again[f][1], atol=1e-3)

@@ -53,6 +53,9 @@ class _Track:
         self.bank = ObjectBank()
         self.temp: dict[bool, dict[int, FrameOutput]] = {True: {}, False: {}}
         self.tracked = bytearray(num_frames)  # 0 not yet, 1 forward, 2 backward
+        self.version = 1  # goes up with every prompt or mask of this object
+        self.computed = [0] * num_frames  # the version each frame's result was tracked with
+        self.reuse = None  # during a pass: {frame: logits} still current, or None: track it
 
     def is_tracked(self, frame):
         return self.tracked[frame] != 0
@@ -284,6 +287,7 @@ class VideoSession:
 
     @torch.inference_mode()
     def _interact(self, track, frame, point_inputs, mask_inputs, low_res):
+        track.version += 1
         is_init = not track.is_tracked(frame)
         reverse = False if is_init else track.tracked[frame] == 2
         is_cond = is_init or bool(self.opts.add_all_frames_to_correct_as_cond)
@@ -402,6 +406,8 @@ class VideoSession:
             order = range(start, max(start - count, -1), -1)
         else:
             order = range(start, min(start + count, self.num_frames))
+        for track in self._tracks.values():
+            track.reuse = self._reuse_plan(track, order, reverse)
         for frame in order:
             if self._is_cancelled(cancel):
                 self.cancelled = True
@@ -420,6 +426,9 @@ class VideoSession:
                 results[i] = out.pred_masks
                 if self.opts.clear_non_cond_mem_around_input:
                     self._clear_around(track, frame)
+                continue
+            if track.reuse is not None:
+                results[i] = track.reuse[frame]
                 continue
             selection = select_memory(self.opts, track.bank, frame, self.num_frames, reverse)
             groups.setdefault(selection.key, []).append((i, selection))
@@ -445,12 +454,32 @@ class VideoSession:
                     maskmem_features=None if mem is None else mem[row:row + 1].clone())
                 logits = pred[row:row + 1].clone()
                 self._remember_logits(track.obj_id, frame, logits)
+                track.computed[frame] = track.version
                 results[i] = logits
         for track in tracks:
             track.tracked[frame] = 2 if reverse else 1
             self._prune(track, frame)
         release_free_memory()
         return torch.cat([r.float() for r in results], dim=0)
+
+    def _reuse_plan(self, track, frames, reverse):
+        """The object's stored results for a whole pass, when tracking would give them again:
+        every frame tracked in this direction since the object's last prompt, and still in
+        the results store. Objects track independently, so after a correction only the
+        corrected object is tracked again. All or nothing: an object tracked from midway
+        would find its earlier memories pruned."""
+        if self.opts.non_overlap_masks_for_mem_enc:  # that option couples the objects' memories
+            return None
+        code = 2 if reverse else 1
+        plan = {}
+        for frame in frames:
+            if frame in track.bank.cond:
+                continue
+            logits = self._logits.get((track.obj_id, frame))
+            if logits is None or track.computed[frame] != track.version or track.tracked[frame] != code:
+                return None
+            plan[frame] = logits  # held here, so the store may evict it meanwhile
+        return plan
 
     def _prune(self, track, frame):
         """Keep only memories attention can still read: near the current frame or near a
