@@ -1,12 +1,11 @@
 """bfloat16 compute (core/precision.py): masks agree with float32 on the parity fixture,
 and the precision rule (what "auto" picks, bad values, the CPU matmul flag) holds."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
-from test_video_parity import DATA, call, session_options  # tests/ is on sys.path
+# the parity test's fixture files, model and replay (tests/ is on sys.path)
+from test_video_parity import DATA, call, model, ops, recorded, session_options  # noqa: F401
 
 from samroto.core import precision
 from samroto.core.image_predictor import ImagePredictor
@@ -22,17 +21,6 @@ def iou(a, b):
     return 1.0 if union == 0 else np.logical_and(a, b).sum() / union
 
 
-@pytest.fixture(scope="module")
-def recorded():
-    return np.load(DATA / "video_predictor.npz")
-
-
-@pytest.fixture(scope="module")
-def model():
-    return build_model(DATA / "config_video_predictor.yaml", DATA / "checkpoint.pt", device="cpu",
-                       apply_postprocessing=False)
-
-
 def replay(model, scenario, ops, recorded, dtype):
     frames = torch.from_numpy(recorded["frames_input"])
     height, width = recorded["frames_uint8"].shape[1:3]
@@ -45,8 +33,7 @@ def replay(model, scenario, ops, recorded, dtype):
 
 
 @pytest.mark.parametrize("scenario", ["A", "B", "C"])
-def test_bfloat16_video_masks_agree_with_float32(scenario, model, recorded):
-    ops = json.loads((DATA / "video_predictor_ops.json").read_text())
+def test_bfloat16_video_masks_agree_with_float32(scenario, model, ops, recorded):  # noqa: F811
     _, exact = replay(model, scenario, ops, recorded, "float32")
     session, fast = replay(model, scenario, ops, recorded, "bfloat16")
     assert session.dtype == torch.bfloat16
@@ -55,7 +42,7 @@ def test_bfloat16_video_masks_agree_with_float32(scenario, model, recorded):
     assert worst >= MIN_IOU, f"scenario {scenario}: worst mask IoU bfloat16 vs float32 {worst:.4f}"
 
 
-def test_bfloat16_image_masks_agree_with_float32(recorded):
+def test_bfloat16_image_masks_agree_with_float32(recorded):  # noqa: F811
     model = build_model(DATA / "config_image_predictor.yaml", DATA / "checkpoint.pt", device="cpu")
     image = recorded["frames_uint8"][0]
     results = []

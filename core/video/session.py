@@ -92,7 +92,7 @@ class VideoSession:
         self.dtype = resolve_precision(precision, self.device)
         # what the model computes in (a CPU keeps float32 tensors, see core/precision.py)
         self._tensor_dtype = torch.float32 if self.device.type == "cpu" else self.dtype
-        self.object_batch = object_batch or 0
+        self.object_batch = object_batch
         self.cancel = cancel
         self.cancelled = False
         self.features = FeatureCache(feature_cache_bytes)

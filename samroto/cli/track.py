@@ -32,12 +32,14 @@ def register(sub):
 
 
 def add_model_args(p):
+    from samroto.core.settings import KEYS
+
     p.add_argument("--model", metavar="NAME|CONFIG.yaml",
                    help="model name (sam2.1_hiera_base_plus, ...) or an official-format config YAML "
                         "(default: the 'model' setting)")
     p.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: the model store)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the 'device' setting)")
-    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
+    p.add_argument("--precision", choices=KEYS["precision"].choices,
                    help="float32 is Meta's numbers; bfloat16 is faster on GPUs and bf16 CPUs (default: the setting)")
 
 
@@ -228,7 +230,7 @@ def run_job(args, settings, frames, prompts, writer, direction=None, progress=No
 
     model = load_model(args, settings)
     session = VideoSession(model, frames, feature_cache_bytes=settings["engine.feature_cache_mb"] * MiB,
-                           precision=getattr(args, "precision", None) or settings["precision"],
+                           precision=args.precision or settings["precision"],
                            add_all_frames_to_correct_as_cond=settings["engine.add_all_frames_to_correct_as_cond"])
     finisher = Finisher(settings, device=model.device)
     apply_prompts(session, prompts, frames)
