@@ -32,14 +32,13 @@ def register(sub):
 
 
 def add_model_args(p):
-    from samroto.core.settings import KEYS
-
     p.add_argument("--model", metavar="NAME|CONFIG.yaml",
                    help="model name (sam2.1_hiera_base_plus, ...) or an official-format config YAML "
                         "(default: the 'model' setting)")
     p.add_argument("--checkpoint", metavar="FILE", help="checkpoint file (default: the model store)")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: the 'device' setting)")
-    p.add_argument("--precision", choices=KEYS["precision"].choices,
+    # spelled out: building the parser must not import settings (yaml), see test_packaging
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"],
                    help="float32 is Meta's numbers; bfloat16 is faster on GPUs and bf16 CPUs (default: the setting)")
 
 
