@@ -41,8 +41,7 @@ class PushedFrames(FrameSource):
         if pixels.dtype == np.float16:
             pixels = pixels.astype(np.float32)
         self._frames[int(frame)] = pixels
-        if self._cached is not None and self._cached[0] == frame:
-            self._cached = None
+        self._forget(frame)
 
     def has(self, frame: int) -> bool:
         return int(frame) in self._frames

@@ -54,6 +54,41 @@ def test_video_sequential_reads_do_not_seek(clips, monkeypatch):
         assert len(seeks) == 1
 
 
+def test_video_read_ahead_then_plate_does_not_seek(clips, monkeypatch):
+    # the tracker decodes frame n+1 on its reader thread before finishing reads frame n's plate
+    seeks = []
+    original = VideoFrames._seek
+    monkeypatch.setattr(VideoFrames, "_seek", lambda self, *a: (seeks.append(a), original(self, *a)))
+    with open_frames(clips["h264"]) as src:
+        for n in src.frame_numbers[:-1]:
+            assert decode_index(src.read_uint8(n + 1)) == n + 1
+            assert decode_index(src.read(n)) == n
+        assert seeks == []
+
+
+def test_video_two_threads_read_the_right_frames(clips):
+    import threading
+
+    wrong, errors = [], []
+    with open_frames(clips["h264"]) as src:
+        def reader(order):
+            try:
+                for n in order:
+                    got = decode_index(src.read_uint8(n))
+                    if got != n:
+                        wrong.append((n, got))
+            except Exception as exc:  # noqa: BLE001 - any failure in the thread fails the test
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader, args=(order,))
+                   for order in (list(range(40)) * 2, SEEK_ORDER * 4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == [] and wrong == []
+
+
 def test_video_first_offset_and_last(clips):
     with open_frames(clips["prores"], first=1001, last=1010) as src:
         assert src.frame_numbers == list(range(1001, 1011))

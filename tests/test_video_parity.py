@@ -92,8 +92,12 @@ def check_results(session, op, results, recorded):
             if key["maskmem_features"]:
                 want_mem = recorded[key["maskmem_features"]][n, o]
                 got_mem = state["maskmem_features"]
-                # bf16 rounding flips move single values by one bf16 step
-                assert np.abs(got_mem - want_mem).max() <= 0.07, f"{label} frame {frame}: maskmem"
+                # memories are stored in bfloat16 (as Meta stores them): a rounding flip
+                # moves a value by one bfloat16 step at its magnitude (7 stored mantissa
+                # bits); values near zero also carry the float32 noise (1e-3)
+                magnitude = np.maximum(np.abs(got_mem), np.abs(want_mem)).astype(np.float64)
+                bf16_step = 2.0 ** (np.floor(np.log2(np.maximum(magnitude, 1e-30))) - 7)
+                assert np.all(np.abs(got_mem - want_mem) <= bf16_step + 1e-3), f"{label} frame {frame}: maskmem"
                 assert np.mean(np.abs(got_mem - want_mem) > 1e-3) < 0.01, f"{label} frame {frame}: maskmem"
 
 

@@ -25,6 +25,15 @@ def frames():
     return sample.make_frames(24, W, H)
 
 
+def assert_same_tracking(got, want):
+    """The same tracking, computed in another order (a batch of two vs one): float32
+    differences of 1e-5 can flip a bfloat16 rounding in a stored memory (Meta stores them
+    in bfloat16 too), which moves later logits by up to ~0.02; masks stay the same."""
+    np.testing.assert_allclose(got, want, atol=0.05)
+    sure = np.abs(want) > 0.05
+    assert np.array_equal((got > 0)[sure], (want > 0)[sure])
+
+
 def prompt_two(session):
     session.add_prompt(0, 1, points=[[50, 30]], labels=[1])
     session.add_prompt(0, 2, box=[10, 10, 60, 50])
@@ -47,7 +56,7 @@ def test_objects_batched_equal_objects_alone(model, frames, monkeypatch):
     monkeypatch.setattr(session_module, "track_step",
                         lambda *a, **k: batches.append(k["vision_feats"][-1].shape[1]) or real_step(*a, **k))
     for f, _, logits in one_by_one.propagate():
-        np.testing.assert_allclose(logits, together[f], atol=1e-3)
+        assert_same_tracking(logits, together[f])
     assert batches == [1] * 14  # 7 frames x 2 objects
     monkeypatch.undo()
     for row, (obj, kw) in enumerate([(1, dict(points=[[50, 30]], labels=[1])), (2, dict(box=[10, 10, 60, 50]))]):
@@ -55,7 +64,7 @@ def test_objects_batched_equal_objects_alone(model, frames, monkeypatch):
         alone.add_prompt(0, obj, **kw)
         for f, ids, logits in alone.propagate():
             assert ids == [obj]
-            np.testing.assert_allclose(logits[0], together[f][row], atol=1e-3)
+            assert_same_tracking(logits[0], together[f][row])
 
 
 def test_memory_stays_bounded_on_a_long_clip(model, frames):
@@ -160,4 +169,54 @@ def test_a_correction_retracks_only_the_corrected_object(model, frames, monkeypa
     _, again_small, batches = run(64 * 64 * 4)
     assert batches == [1] * 9
     for f in range(4, 8):
-        np.testing.assert_allclose(again_small[f][1], again[f][1], atol=1e-3)
+        assert_same_tracking(again_small[f][1], again[f][1])
+
+
+class RecordingSource:
+    """Frames behind the FrameSource interface a VideoSession reads (frame_numbers, width,
+    height, read_uint8), noting which thread read each frame; ``fail_at`` cannot be read."""
+
+    def __init__(self, arrays, fail_at=None):
+        self.arrays, self.fail_at = arrays, fail_at
+        self.frame_numbers = list(range(1001, 1001 + len(arrays)))
+        self.height, self.width = arrays[0].shape[:2]
+        self.reads = []
+
+    def read_uint8(self, number):
+        self.reads.append((number, threading.current_thread().name))
+        if number == self.fail_at:
+            raise OSError(f"frame {number}: cannot read (corrupt file)")
+        return self.arrays[number - 1001]
+
+
+def test_next_frame_is_read_ahead_while_the_model_works(model, frames):
+    from samroto.core.image_predictor import preprocess_image
+
+    source = RecordingSource(frames[:8])
+    session = VideoSession(model, source, precision="float32")
+    session.add_prompt(0, 1, points=[[50, 30]], labels=[1])
+    tracked = {f: logits for f, _, logits in session.propagate()}
+    # the prompt reads frame 1001 on the caller's thread; each later frame is read by the
+    # reader thread, started before the model works on the frame before it
+    assert [n for n, _ in source.reads] == list(range(1001, 1009))
+    assert all(thread.startswith("samroto-frames") for _, thread in source.reads[1:]), source.reads
+    ready = torch.cat([preprocess_image(f, model.image_size) for f in frames[:8]])
+    plain = VideoSession(model, ready, video_size=(H, W), precision="float32")
+    plain.add_prompt(0, 1, points=[[50, 30]], labels=[1])
+    for f, _, logits in plain.propagate():
+        np.testing.assert_array_equal(logits, tracked[f])
+    # re-propagation takes features from the cache: nothing is read again
+    source.reads.clear()
+    assert len(list(session.propagate())) == 8 and source.reads == []
+
+
+def test_a_frame_that_cannot_be_read_fails_at_that_frame(model, frames):
+    source = RecordingSource(frames[:8], fail_at=1006)
+    session = VideoSession(model, source, precision="float32")
+    session.add_prompt(0, 1, points=[[50, 30]], labels=[1])
+    done = []
+    with pytest.raises(OSError, match="frame 1006: cannot read"):
+        for f, _, _ in session.propagate():
+            done.append(f)
+    assert done == [0, 1, 2, 3, 4]  # every frame before the bad one, then its own error
+    assert [f for f, _, _ in session.propagate(max_frames=5)] == [0, 1, 2, 3, 4]  # still usable

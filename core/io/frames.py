@@ -12,6 +12,8 @@ from __future__ import annotations
 import abc
 import os
 import re
+import threading
+from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
@@ -58,7 +60,11 @@ class FrameSource(abc.ABC):
         self.fps = fps
         self.color = ColorSpec.coerce(color)
         self._transform: ColorTransform | None = None
-        self._cached: tuple[int, np.ndarray] | None = None  # last raw frame (read + read_uint8)
+        # The two raw frames decoded last: the tracker reads one frame ahead (a worker
+        # thread) while the finishing stage reads the current frame's plate, so neither
+        # makes a movie seek back. The lock makes a source safe to read from both threads.
+        self._recent: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.RLock()
 
     # -- numbering ------------------------------------------------------------------
     @property
@@ -100,16 +106,31 @@ class FrameSource(abc.ABC):
     def _raw(self, frame_number: int) -> np.ndarray:
         self._check(frame_number)
         frame_number = int(frame_number)
-        if self._cached is not None and self._cached[0] == frame_number:
-            return self._cached[1]
-        raw = self._read_raw(frame_number)
-        if raw.shape != (self.height, self.width, 3):
-            raise FrameSourceError(
-                f"frame {frame_number} of {self.label} is {raw.shape[1]}x{raw.shape[0]}, the source is "
-                f"{self.width}x{self.height}: every frame of a shot must have the same size"
-            )
-        self._cached = (frame_number, raw)
-        return raw
+        with self._lock:
+            raw = self._recent.get(frame_number)
+            if raw is not None:
+                return raw
+            raw = self._read_raw(frame_number)
+            if raw.shape != (self.height, self.width, 3):
+                raise FrameSourceError(
+                    f"frame {frame_number} of {self.label} is {raw.shape[1]}x{raw.shape[0]}, the source is "
+                    f"{self.width}x{self.height}: every frame of a shot must have the same size"
+                )
+            self._remember(frame_number, raw)
+            return raw
+
+    def _remember(self, frame_number: int, raw: np.ndarray) -> None:
+        self._recent[frame_number] = raw
+        while len(self._recent) > 2:
+            self._recent.popitem(last=False)
+
+    def _forget(self, frame_number: int | None = None) -> None:
+        """Drop a recently read frame (its pixels changed), or all of them."""
+        with self._lock:
+            if frame_number is None:
+                self._recent.clear()
+            else:
+                self._recent.pop(int(frame_number), None)
 
     def read(self, frame_number: int) -> np.ndarray:
         """Frame as float32 (H, W, 3), display-referred, in [0, 1]."""
@@ -148,7 +169,7 @@ class FrameSource(abc.ABC):
         }
 
     def close(self) -> None:
-        self._cached = None
+        self._forget()
 
     def __enter__(self) -> "FrameSource":
         return self
@@ -455,7 +476,7 @@ class VideoFrames(FrameSource):
         super().__init__(range(offset, end + 1), frame0.width, frame0.height, float(self._rate), color)
         self._offset = offset
         self._codec = stream.codec_context.name
-        self._cached = (offset, frame_to_rgb(frame0))
+        self._remember(offset, frame_to_rgb(frame0))
 
     @property
     def label(self) -> str:
@@ -523,10 +544,11 @@ class VideoFrames(FrameSource):
         return {**super().describe(), "path": str(self.path), "codec": self._codec}
 
     def close(self) -> None:
-        super().close()
-        if self._container is not None:
-            self._container.close()
-            self._container = None
+        with self._lock:  # not while another thread decodes
+            super().close()
+            if self._container is not None:
+                self._container.close()
+                self._container = None
 
 
 def frame_to_rgb(frame) -> np.ndarray:

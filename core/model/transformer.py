@@ -10,6 +10,9 @@ import torch.nn.functional as F
 
 from .common import MLP
 
+# the attention weights of one block of query rows in _attend_values_late: cache-sized
+_VALUES_LATE_BLOCK_BYTES = 16 << 20
+
 
 class Attention(nn.Module):
     """Multi-head attention with optional down-projection of the internal width."""
@@ -42,6 +45,36 @@ class Attention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
         return self.out_proj(self._recombine_heads(out))
 
+    def _values_late(self, q, v_in):
+        """Whether to attend over the unprojected values (see _attend_values_late): on a
+        CPU, outside training, when values come in narrower than a head."""
+        return (q.device.type == "cpu" and not (self.training or torch.is_grad_enabled())
+                and q.dtype == torch.float32
+                and v_in.shape[-1] < self.internal_dim // self.num_heads)
+
+    def _attend_values_late(self, q, k, v_in):
+        """softmax(q k^T) (v_in W_v^T + b_v), computed as (softmax(q k^T) v_in) W_v^T + b_v.
+
+        The same attention, in another order: the weights multiply the values before their
+        projection, so with SAM 2's 64-wide memories under 256-wide attention that product
+        costs a quarter (the weights' rows sum to one, so the bias passes through). CPUs
+        have no fused kernel for values narrower than keys, so the weights are formed a
+        block of query rows at a time, each block small enough to stay in cache."""
+        b, heads, n_q, head_dim = q.shape
+        n_k, v_dim = k.shape[-2], v_in.shape[-1]
+        q = q * head_dim ** -0.5
+        rows = max(16, _VALUES_LATE_BLOCK_BYTES // (4 * n_k) // 16 * 16)
+        mixed = q.new_empty(b, heads, n_q, v_dim)
+        for i in range(b):
+            for h in range(heads):
+                keys_t = k[i, h].t().contiguous()  # one packing per head, not per block
+                for start in range(0, n_q, rows):
+                    weights = torch.mm(q[i, h, start:start + rows], keys_t).softmax(-1)
+                    torch.mm(weights, v_in[i], out=mixed[i, h, start:start + rows])
+        w_v = self.v_proj.weight.view(heads, head_dim, v_dim)
+        out = torch.einsum("bhnm,hdm->bhnd", mixed, w_v) + self.v_proj.bias.view(heads, 1, head_dim)
+        return self.out_proj(self._recombine_heads(out))
+
     def forward(self, q, k, v):
         q = self._separate_heads(self.q_proj(q))
         k = self._separate_heads(self.k_proj(k))
@@ -70,26 +103,26 @@ def compute_axial_cis(dim, end_x, end_y, theta=10000.0):
     return torch.cat([cis_x, cis_y], dim=-1)
 
 
-def reshape_for_broadcast(freqs_cis, x):
-    if freqs_cis.shape != (x.shape[-2], x.shape[-1]):
-        raise ValueError(f"RoPE: frequencies {tuple(freqs_cis.shape)} do not fit tokens {tuple(x.shape[-2:])}")
-    shape = [d if i >= x.ndim - 2 else 1 for i, d in enumerate(x.shape)]
-    return freqs_cis.view(*shape)
+def _rotate(x, freqs_cis):
+    """x [..., N, D] turned by the complex rotations freqs_cis [N, D/2]. float32 x outside
+    autograd is turned in place: here it is always a fresh projection, and the copy would
+    cost more than the rotation."""
+    if x.dtype == torch.float32 and not x.requires_grad:
+        torch.view_as_complex(x.view(*x.shape[:-1], -1, 2)).mul_(freqs_cis)
+        return x
+    rotated = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2)) * freqs_cis
+    return torch.view_as_real(rotated).flatten(-2).type_as(x)
 
 
-def apply_rotary_enc(xq, xk, freqs_cis, repeat_freqs_k=False):
-    """Rotate q (and k; k may hold several frames' worth of tokens when repeat_freqs_k)."""
-    xq_ = torch.view_as_complex(xq.float().reshape(*xq.shape[:-1], -1, 2))
-    xk_ = torch.view_as_complex(xk.float().reshape(*xk.shape[:-1], -1, 2)) if xk.shape[-2] != 0 else None
-    freqs_cis = reshape_for_broadcast(freqs_cis, xq_)
-    xq_out = torch.view_as_real(xq_ * freqs_cis).flatten(3)
-    if xk_ is None:
-        return xq_out.type_as(xq), xk
-    if repeat_freqs_k:
-        repeats = xk_.shape[-2] // xq_.shape[-2]
-        freqs_cis = freqs_cis.repeat(*([1] * (freqs_cis.ndim - 2)), repeats, 1)
-    xk_out = torch.view_as_real(xk_ * freqs_cis).flatten(3)
-    return xq_out.type_as(xq), xk_out.type_as(xk)
+def apply_rotary_enc(xq, xk, freqs_cis, freqs_cis_k=None):
+    """Rotate q and k ([B, heads, N, D]); k may hold several frames' worth of tokens, with
+    freqs_cis_k the rotations repeated to match."""
+    if freqs_cis.shape != (xq.shape[-2], xq.shape[-1] // 2):
+        raise ValueError(f"RoPE: frequencies {tuple(freqs_cis.shape)} do not fit tokens {tuple(xq.shape[-2:])}")
+    xq = _rotate(xq, freqs_cis)
+    if xk.shape[-2] == 0:
+        return xq, xk
+    return xq, _rotate(xk, freqs_cis if freqs_cis_k is None else freqs_cis_k)
 
 
 class RoPEAttention(Attention):
@@ -103,10 +136,25 @@ class RoPEAttention(Attention):
         self.freqs_cis = self.compute_cis(end_x=feat_sizes[0], end_y=feat_sizes[1])
         self.rope_k_repeat = rope_k_repeat
 
+    def _repeated_freqs(self, n_keys, n_queries):
+        """The rotations for keys that repeat the query grid (several memory frames)."""
+        if n_keys % n_queries:
+            raise ValueError(f"RoPEAttention: {n_keys} keys are not whole frames of {n_queries} tokens")
+        repeats = n_keys // n_queries
+        if repeats <= 1:
+            return self.freqs_cis
+        base, cached_repeats, cached = getattr(self, "_freqs_k", (None, 0, None))
+        if base is not self.freqs_cis or cached_repeats != repeats:
+            cached = self.freqs_cis.repeat(repeats, 1)
+            self._freqs_k = (self.freqs_cis, repeats, cached)
+        return cached
+
     def forward(self, q, k, v, num_k_exclude_rope=0):
+        values_late = self._values_late(q, v)
         q = self._separate_heads(self.q_proj(q))
         k = self._separate_heads(self.k_proj(k))
-        v = self._separate_heads(self.v_proj(v))
+        if not values_late:
+            v = self._separate_heads(self.v_proj(v))
 
         side = math.sqrt(q.shape[-2])
         if self.freqs_cis.shape[0] != q.shape[-2] or self.freqs_cis.device != q.device:
@@ -117,12 +165,12 @@ class RoPEAttention(Attention):
             raise ValueError("RoPEAttention: q and k lengths differ but rope_k_repeat is false")
 
         num_k_rope = k.size(-2) - num_k_exclude_rope
-        q, k_rope = apply_rotary_enc(q, k[:, :, :num_k_rope], freqs_cis=self.freqs_cis,
-                                     repeat_freqs_k=self.rope_k_repeat)
-        if num_k_exclude_rope > 0:
-            k = torch.cat([k_rope, k[:, :, num_k_rope:]], dim=2)
-        else:
-            k = k_rope
+        q, k_rope = apply_rotary_enc(q, k[:, :, :num_k_rope], self.freqs_cis,
+                                     self._repeated_freqs(num_k_rope, q.shape[-2]))
+        if k_rope.data_ptr() != k.data_ptr():  # rotated into a new tensor, not in place
+            k = torch.cat([k_rope, k[:, :, num_k_rope:]], dim=2) if num_k_exclude_rope else k_rope
+        if values_late:
+            return self._attend_values_late(q, k, v)
         return self._attend(q, k, v)
 
 

@@ -1,11 +1,14 @@
 """What a VideoSession can track: a frame source, RGB arrays, or model-ready tensors.
 
-Every form is read lazily, one frame at a time, so a session never holds the clip.
+Every form is read lazily, one frame at a time, so a session never holds the clip; while
+the model works on one frame, the next is decoded on a worker thread (read_ahead).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -18,6 +21,8 @@ class ModelFrames:
 
     def __init__(self, frames, image_size: int, video_size=None):
         self.image_size = image_size
+        self._reader = None  # the one thread that reads the source once read_ahead is used
+        self._ahead: OrderedDict = OrderedDict()  # (position, device) -> Future, read ahead
         self._source = None
         self._arrays = None
         self._tensor = None
@@ -58,6 +63,26 @@ class ModelFrames:
             raise IndexError(f"frame position {position} is outside 0..{len(self) - 1}")
         if self._tensor is not None:
             return self._tensor[position:position + 1].to(device=device, dtype=torch.float32)
+        pending = self._ahead.pop((position, device), None)
+        if pending is not None:
+            return pending.result()
+        if self._reader is not None:  # a source (a movie container) is read by one thread only
+            return self._reader.submit(self._read, position, device).result()
+        return self._read(position, device)
+
+    def read_ahead(self, position: int, device) -> None:
+        """Start reading and preparing ``position`` on a worker thread, for a later
+        model_input. Decoding a frame (an EXR, a 4K movie frame) then overlaps the model's
+        work on the current one; any error surfaces from that model_input call."""
+        if self._tensor is not None or not 0 <= position < len(self) or (position, device) in self._ahead:
+            return
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samroto-frames")
+        self._ahead[(position, device)] = self._reader.submit(self._read, position, device)
+        while len(self._ahead) > 2:  # frames asked for and never used (a pass that stopped)
+            self._ahead.popitem(last=False)
+
+    def _read(self, position: int, device) -> torch.Tensor:
         if self._source is not None:
             image = self._source.read_uint8(self.frame_numbers[position])
         else:

@@ -408,12 +408,20 @@ class VideoSession:
             order = range(start, min(start + count, self.num_frames))
         for track in self._tracks.values():
             track.reuse = self._reuse_plan(track, order, reverse)
-        for frame in order:
+        for i, frame in enumerate(order):
             if self._is_cancelled(cancel):
                 self.cancelled = True
                 return
+            if i + 1 < len(order) and self._needs_image(order[i + 1]):
+                self.frames.read_ahead(order[i + 1], self.device)
             masks = self._track_frame(frame, reverse)
             yield frame, self.obj_ids, self._present(masks, low_res)
+
+    def _needs_image(self, frame):
+        """Whether tracking ``frame`` runs the image encoder on it."""
+        if frame in self.features:
+            return False
+        return any(track.reuse is None and frame not in track.bank.cond for track in self._tracks.values())
 
     @torch.inference_mode()
     def _track_frame(self, frame, reverse):
