@@ -40,8 +40,9 @@ class PushedFrames(FrameSource):
         self._is_float = is_float
         if pixels.dtype == np.float16:
             pixels = pixels.astype(np.float32)
-        self._frames[int(frame)] = pixels
-        self._forget(frame)
+        with self._lock:  # not while the tracker's reader thread is reading this frame
+            self._frames[int(frame)] = pixels
+            self._forget(frame)
 
     def has(self, frame: int) -> bool:
         return int(frame) in self._frames
