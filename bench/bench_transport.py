@@ -109,7 +109,7 @@ def path_cost(frame: np.ndarray, tmp: str, repeat: int) -> float:
     source = open_frames(os.path.join(tmp, "plate.%04d.exr"), color="srgb")
 
     def read():
-        source._cached = None  # time a decode, not the one-frame cache
+        source._forget()  # time a decode, not the recent-frames cache
         source.read(1)
 
     return timed(read, repeat)

@@ -36,3 +36,46 @@ def test_values_late_is_not_used_where_autograd_or_wide_values_need_the_plain_pa
     with torch.inference_mode():
         assert not attn._values_late(q, torch.randn(1, 48, 64))  # values as wide as a head
         assert attn._values_late(q, v)
+
+
+def test_activations_run_in_place_only_outside_autograd():
+    from torch import nn
+    import torch.nn.functional as F
+
+    from samroto.core.model.common import activate_in_place
+
+    for activation, reference in ((nn.GELU(), F.gelu), (F.gelu, F.gelu), (nn.ReLU(), F.relu), (F.relu, F.relu)):
+        x = torch.randn(64, 32)
+        want = reference(x)
+        got = activate_in_place(activation, x)
+        assert got.data_ptr() == x.data_ptr() and torch.equal(got, want)
+    tanh_gelu = nn.GELU(approximate="tanh")
+    x = torch.randn(8, 4)
+    assert activate_in_place(tanh_gelu, x).data_ptr() != x.data_ptr()
+    w = torch.randn(8, 4, requires_grad=True)
+    y = w * 2
+    out = activate_in_place(nn.ReLU(), y)
+    assert out.data_ptr() != y.data_ptr()
+    out.sum().backward()
+    assert torch.equal(w.grad, 2.0 * (y > 0))
+
+
+@pytest.mark.parametrize("size", [(64, 64), (16, 24), (7, 5)])
+def test_sine_position_encoding_is_the_detr_formula(size):
+    from samroto.core.model.position_encoding import PositionEmbeddingSine
+
+    h, w = size
+    feats, temperature, scale = 32, 10000, 2 * torch.pi
+    pe = PositionEmbeddingSine(2 * feats)(torch.zeros(2, 1, h, w))
+    # written out position by position: y channels then x channels, sin/cos interleaved
+    y = torch.arange(1, h + 1, dtype=torch.float32)
+    x = torch.arange(1, w + 1, dtype=torch.float32)
+    y, x = y / (y[-1] + 1e-6) * scale, x / (x[-1] + 1e-6) * scale
+    dim_t = temperature ** (2 * (torch.arange(feats, dtype=torch.float32) // 2) / feats)
+    want = torch.empty(2 * feats, h, w)
+    for c in range(feats):
+        wave = torch.sin if c % 2 == 0 else torch.cos
+        want[c] = wave(y / dim_t[c])[:, None].expand(h, w)
+        want[feats + c] = wave(x / dim_t[c])[None, :].expand(h, w)
+    assert pe.shape == (2, 2 * feats, h, w)
+    torch.testing.assert_close(pe[1], want, atol=1e-6, rtol=0)

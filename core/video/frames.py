@@ -22,7 +22,7 @@ class ModelFrames:
     def __init__(self, frames, image_size: int, video_size=None):
         self.image_size = image_size
         self._reader = None  # the one thread that reads the source once read_ahead is used
-        self._ahead: OrderedDict = OrderedDict()  # (position, device) -> Future, read ahead
+        self._ahead: OrderedDict = OrderedDict()  # position -> Future of its pixels, read ahead
         self._source = None
         self._arrays = None
         self._tensor = None
@@ -63,31 +63,33 @@ class ModelFrames:
             raise IndexError(f"frame position {position} is outside 0..{len(self) - 1}")
         if self._tensor is not None:
             return self._tensor[position:position + 1].to(device=device, dtype=torch.float32)
-        pending = self._ahead.pop((position, device), None)
+        pending = self._ahead.pop(position, None)
         if pending is not None:
-            return pending.result()
-        if self._reader is not None:  # a source (a movie container) is read by one thread only
-            return self._reader.submit(self._read, position, device).result()
-        return self._read(position, device)
+            image = pending.result()
+        elif self._reader is not None:  # a source (a movie container) is read by one thread only
+            image = self._reader.submit(self._pixels, position).result()
+        else:
+            image = self._pixels(position)
+        # resized here, not on the reader: torch work there would compete for the cores
+        return preprocess_image(image, self.image_size, device)
 
-    def read_ahead(self, position: int, device) -> None:
-        """Start reading and preparing ``position`` on a worker thread, for a later
-        model_input. Decoding a frame (an EXR, a 4K movie frame) then overlaps the model's
-        work on the current one; any error surfaces from that model_input call."""
-        if self._tensor is not None or not 0 <= position < len(self) or (position, device) in self._ahead:
+    def read_ahead(self, position: int) -> None:
+        """Start decoding ``position`` on a worker thread, for a later model_input: decoding
+        a frame (an EXR, a 4K movie frame) then overlaps the model's work on the current
+        one. Any error surfaces from that model_input call."""
+        if self._tensor is not None or not 0 <= position < len(self) or position in self._ahead:
             return
         if self._reader is None:
             self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="samroto-frames")
-        self._ahead[(position, device)] = self._reader.submit(self._read, position, device)
+        self._ahead[position] = self._reader.submit(self._pixels, position)
         while len(self._ahead) > 2:  # frames asked for and never used (a pass that stopped)
             self._ahead.popitem(last=False)
 
-    def _read(self, position: int, device) -> torch.Tensor:
+    def _pixels(self, position: int) -> np.ndarray:
         if self._source is not None:
-            image = self._source.read_uint8(self.frame_numbers[position])
-        else:
-            image = np.asarray(self._arrays[position])
-            if image.shape[:2] != (self.height, self.width):
-                raise ValueError(f"frame {position} is {image.shape[1]}x{image.shape[0]}, the first frame "
-                                 f"{self.width}x{self.height}; all frames must have one size")
-        return preprocess_image(image, self.image_size, device)
+            return self._source.read_uint8(self.frame_numbers[position])
+        image = np.asarray(self._arrays[position])
+        if image.shape[:2] != (self.height, self.width):
+            raise ValueError(f"frame {position} is {image.shape[1]}x{image.shape[0]}, the first frame "
+                             f"{self.width}x{self.height}; all frames must have one size")
+        return image

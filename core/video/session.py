@@ -413,7 +413,7 @@ class VideoSession:
                 self.cancelled = True
                 return
             if i + 1 < len(order) and self._needs_image(order[i + 1]):
-                self.frames.read_ahead(order[i + 1], self.device)
+                self.frames.read_ahead(order[i + 1])
             masks = self._track_frame(frame, reverse)
             yield frame, self.obj_ids, self._present(masks, low_res)
 
