@@ -79,3 +79,14 @@ def test_sine_position_encoding_is_the_detr_formula(size):
         want[feats + c] = wave(x / dim_t[c])[None, :].expand(h, w)
     assert pe.shape == (2, 2 * feats, h, w)
     torch.testing.assert_close(pe[1], want, atol=1e-6, rtol=0)
+
+
+def test_only_grids_tracking_reads_are_cached():
+    from samroto.core.model.position_encoding import PositionEmbeddingSine
+
+    pe = PositionEmbeddingSine(256)
+    small, large = torch.zeros(1, 1, 64, 64), torch.zeros(1, 1, 128, 128)
+    assert pe(small).data_ptr() == pe(small).data_ptr()  # memory attention's grid: kept
+    first, again = pe(large), pe(large)  # high-resolution levels: rebuilt, never held
+    assert first.data_ptr() != again.data_ptr() and torch.equal(first, again)
+    assert list(pe._cache) == [(64, 64, "cpu")]

@@ -6,6 +6,9 @@ import torch
 from torch import nn
 
 
+_CACHED_POSITIONS = 64 * 64
+
+
 class PositionEmbeddingSine(nn.Module):
     """DETR-style 2-D sine/cosine encoding of an NCHW feature map's grid (no weights)."""
 
@@ -49,7 +52,11 @@ class PositionEmbeddingSine(nn.Module):
         pos = self._cache.get(key)
         if pos is None:
             pos = self._encode(height, width, x.device)
-            self._cache[key] = pos
+            # Grids up to 64 x 64 are kept (memory attention reads them every frame). The
+            # image encoder's high-resolution levels (84 MB at 1024, never read by tracking)
+            # are rebuilt per call, a few milliseconds, rather than held for the session.
+            if height * width <= _CACHED_POSITIONS:
+                self._cache[key] = pos
         return pos.expand(x.shape[0], -1, -1, -1)
 
 

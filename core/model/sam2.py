@@ -182,16 +182,17 @@ class SAM2Model(nn.Module):
 
     def prepare_backbone_features(self, backbone_out):
         """Flatten the last ``num_feature_levels`` levels to the (HW)BC layout.
-        Returns (backbone_out, vision_feats, vision_pos_embeds, feat_sizes)."""
+        Returns (backbone_out, vision_feats, vision_pos_embeds, feat_sizes). A level's
+        position encoding may be None (tracking reads only the last level's); it stays None."""
         backbone_out = backbone_out.copy()
         levels = self.num_feature_levels
         if len(backbone_out["backbone_fpn"]) != len(backbone_out["vision_pos_enc"]):
             raise ValueError("backbone_out: backbone_fpn and vision_pos_enc differ in length")
         feature_maps = backbone_out["backbone_fpn"][-levels:]
         pos_maps = backbone_out["vision_pos_enc"][-levels:]
-        feat_sizes = [(x.shape[-2], x.shape[-1]) for x in pos_maps]
+        feat_sizes = [(x.shape[-2], x.shape[-1]) for x in feature_maps]
         vision_feats = [x.flatten(2).permute(2, 0, 1) for x in feature_maps]
-        vision_pos_embeds = [x.flatten(2).permute(2, 0, 1) for x in pos_maps]
+        vision_pos_embeds = [None if x is None else x.flatten(2).permute(2, 0, 1) for x in pos_maps]
         return backbone_out, vision_feats, vision_pos_embeds, feat_sizes
 
     _prepare_backbone_features = prepare_backbone_features  # the official name

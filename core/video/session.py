@@ -255,7 +255,10 @@ class VideoSession:
             with torch.inference_mode(), self._autocast():
                 out = self.model.forward_image(self.frames.model_input(frame, self.device))
             if self._pos_enc is None:
-                self._pos_enc = list(out["vision_pos_enc"])
+                # tracking reads only the lowest-resolution level's encoding; the
+                # high-resolution ones (84 MB at 1024) are not kept
+                *high_res, last = out["vision_pos_enc"]
+                self._pos_enc = [None] * len(high_res) + [last]
             fpn = list(out["backbone_fpn"])
             if self.dtype != torch.float32:
                 # Outside float32 the two high-resolution levels (75% of the bytes, read only by
@@ -269,7 +272,7 @@ class VideoSession:
     def _image_features(self, frame, batch):
         fpn = [f.to(self._tensor_dtype) for f in self._backbone(frame)]
         backbone_out = {"backbone_fpn": [f.expand(batch, -1, -1, -1) for f in fpn],
-                        "vision_pos_enc": [p.expand(batch, -1, -1, -1) for p in self._pos_enc]}
+                        "vision_pos_enc": [p if p is None else p.expand(batch, -1, -1, -1) for p in self._pos_enc]}
         _, feats, pos, sizes = self.model.prepare_backbone_features(backbone_out)
         return feats, pos, sizes
 
