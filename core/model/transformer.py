@@ -116,7 +116,8 @@ def _rotate(x, freqs_cis):
 
 def apply_rotary_enc(xq, xk, freqs_cis, freqs_cis_k=None):
     """Rotate q and k ([B, heads, N, D]); k may hold several frames' worth of tokens, with
-    freqs_cis_k the rotations repeated to match."""
+    freqs_cis_k the rotations repeated to match. float32 inputs outside autograd are
+    rotated in place (see _rotate)."""
     if freqs_cis.shape != (xq.shape[-2], xq.shape[-1] // 2):
         raise ValueError(f"RoPE: frequencies {tuple(freqs_cis.shape)} do not fit tokens {tuple(xq.shape[-2:])}")
     xq = _rotate(xq, freqs_cis)
@@ -135,6 +136,7 @@ class RoPEAttention(Attention):
         # plain attribute, not a buffer: not in checkpoints, rebuilt for other grid sizes
         self.freqs_cis = self.compute_cis(end_x=feat_sizes[0], end_y=feat_sizes[1])
         self.rope_k_repeat = rope_k_repeat
+        self._freqs_k = (None, 0, None)  # (freqs_cis it was made from, repeats, repeated)
 
     def _repeated_freqs(self, n_keys, n_queries):
         """The rotations for keys that repeat the query grid (several memory frames)."""
@@ -143,7 +145,7 @@ class RoPEAttention(Attention):
         repeats = n_keys // n_queries
         if repeats <= 1:
             return self.freqs_cis
-        base, cached_repeats, cached = getattr(self, "_freqs_k", (None, 0, None))
+        base, cached_repeats, cached = self._freqs_k
         if base is not self.freqs_cis or cached_repeats != repeats:
             cached = self.freqs_cis.repeat(repeats, 1)
             self._freqs_k = (self.freqs_cis, repeats, cached)

@@ -89,10 +89,13 @@ def _torch(settings) -> dict:
     info["cpu_threads"] = torch.get_num_threads()
     info["memory_gib"] = _system_memory_gib()
 
+    from samroto.core.device import pick_device
+
     wanted = settings["device"]
-    device = wanted
-    if wanted == "auto":
-        device = "cuda" if info["cuda_available"] else ("mps" if info["mps_available"] else "cpu")
+    try:
+        device = str(pick_device(wanted))
+    except RuntimeError:  # not a device name torch knows: the tensor test below says so
+        device = wanted
     info["device_setting"], info["device"] = wanted, device
     try:
         from samroto.core.precision import cpu_has_native_bf16, resolve_precision
