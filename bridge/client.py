@@ -649,8 +649,8 @@ def start_bridge(python, config_dir=None, serve_args=()):
     """Start ``python -m samroto serve`` in the background, detached from the host, logging to
     bridge.log in the config dir. Returns the Popen."""
     directory = config_dir or protocol.config_dir()
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700)
+    # exist_ok: two hosts starting the bridge at the same moment both create it
+    os.makedirs(directory, mode=0o700, exist_ok=True)
     env = dict(os.environ)
     if config_dir:
         env["SAMROTO_CONFIG_DIR"] = config_dir
