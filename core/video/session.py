@@ -212,21 +212,55 @@ class VideoSession:
         """An object's stored state on a frame, looked up like Meta's predictor (the newest
         uncommitted output first): dict of low_res_logits [h, w], obj_ptr [C],
         object_score_logits (float), maskmem_features [mem_dim, h, w] or None, where."""
-        track = self._tracks[obj_id]
-        for where, table in (("temp_cond", track.temp[True]), ("temp_non_cond", track.temp[False]),
-                             ("cond", track.bank.cond), ("non_cond", track.bank.non_cond)):
-            out = table.get(frame)
-            if out is not None:
-                logits = out.pred_masks if out.pred_masks is not None else self._logits.get((obj_id, frame))
-                return {
-                    "where": where,
-                    "low_res_logits": None if logits is None else logits[0, 0].float().cpu().numpy(),
-                    "obj_ptr": None if out.obj_ptr is None else out.obj_ptr[0].float().cpu().numpy(),
-                    "object_score_logits": float(out.object_score_logits.reshape(-1)[0]),
-                    "maskmem_features": None if out.maskmem_features is None
-                    else out.maskmem_features[0].float().cpu().numpy(),
-                }
-        return None
+        where, out = self._stored_output(self._tracks[obj_id], frame)
+        if out is None:
+            return None
+        logits = out.pred_masks if out.pred_masks is not None else self._logits.get((obj_id, frame))
+        return {
+            "where": where,
+            "low_res_logits": None if logits is None else logits[0, 0].float().cpu().numpy(),
+            "obj_ptr": None if out.obj_ptr is None else out.obj_ptr[0].float().cpu().numpy(),
+            "object_score_logits": float(out.object_score_logits.reshape(-1)[0]),
+            "maskmem_features": None if out.maskmem_features is None
+            else out.maskmem_features[0].float().cpu().numpy(),
+        }
+
+    def load_state(self, frame, obj_id, low_res_logits=None, obj_ptr=None, object_score_logits=None,
+                   maskmem_features=None):
+        """Replace an object's stored state on a frame (the fields :meth:`inspect` returns,
+        as arrays of the same shapes). Only what the session still holds is replaced (a
+        pruned memory stays pruned), except that a prompted frame's memory, not yet
+        encoded, is taken as given. Step-wise parity loads a reference's state before each
+        step (tests/parity_replay.py). Returns the fields replaced."""
+        where, out = self._stored_output(self._tracks[obj_id], frame)
+        if out is None:
+            raise KeyError(f"object {obj_id} holds nothing on frame {frame}")
+
+        def tensor(value, dtype=torch.float32):
+            return torch.as_tensor(np.asarray(value, dtype=np.float32))[None].to(self.device, dtype)
+
+        replaced = []
+        if low_res_logits is not None:
+            if out.pred_masks is not None:
+                out.pred_masks = tensor(low_res_logits)[None]
+                replaced.append("low_res_logits")
+            elif (obj_id, frame) in self._logits:
+                self._logits[(obj_id, frame)] = tensor(low_res_logits)[None]
+                replaced.append("low_res_logits")
+        if obj_ptr is not None and out.obj_ptr is not None:
+            out.obj_ptr = tensor(obj_ptr)
+            replaced.append("obj_ptr")
+        if object_score_logits is not None:
+            out.object_score_logits = tensor(np.reshape(object_score_logits, (1,)))
+            replaced.append("object_score_logits")
+        if maskmem_features is not None and (out.maskmem_features is not None or where.startswith("temp")):
+            out.maskmem_features = tensor(maskmem_features, torch.bfloat16)  # stored as bfloat16, as computed
+            replaced.append("maskmem_features")
+            if self._maskmem_pos_enc is None:  # no encoder run made it: the encoding depends on the size only
+                with torch.inference_mode():
+                    pos = self.model.memory_encoder.position_encoding(out.maskmem_features)
+                self._store_maskmem_pos_enc([pos.to(self._tensor_dtype)])
+        return replaced
 
     def memory_bytes(self) -> dict:
         """Bytes held by the feature cache, the memory banks and the results store."""
@@ -235,6 +269,16 @@ class VideoSession:
         return {"features": self.features.bytes, "memory_bank": bank, "results": self._logits_bytes}
 
     # ------------------------------------------------------------------ internals
+
+    def _stored_output(self, track, frame):
+        """(where, FrameOutput) of a frame, looked up like Meta's predictor: the newest
+        uncommitted output first; (None, None) when the object holds nothing there."""
+        for where, table in (("temp_cond", track.temp[True]), ("temp_non_cond", track.temp[False]),
+                             ("cond", track.bank.cond), ("non_cond", track.bank.non_cond)):
+            out = table.get(frame)
+            if out is not None:
+                return where, out
+        return None, None
 
     def _check_frame(self, frame):
         if isinstance(frame, bool) or int(frame) != frame or not 0 <= int(frame) < self.num_frames:
