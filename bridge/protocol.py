@@ -44,9 +44,9 @@ ERROR_CODES = {
     "shm_error": "a shared-memory segment could not be used",
     "busy": "the bridge cannot take this now (e.g. too many sessions open on one connection)",
     "cancelled": "the work was cancelled",
-    "engine_error": "the SAM 2 engine failed",
+    "engine_error": "the engine ran out of memory (GPU or host) for this request",
     "shutting_down": "the bridge is stopping",
-    "internal": "a bug in the bridge; the message has details",
+    "internal": "a bug in the bridge or the engine, not the request's fault; the bridge log has the traceback",
 }
 
 

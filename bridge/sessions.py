@@ -7,7 +7,7 @@ the connection thread calls as frames arrive.
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -15,6 +15,11 @@ from samroto.core.io import FrameSource, MatteWriter, open_frames
 from samroto.core.io.errors import FrameSourceError, SamrotoIOError
 
 from .protocol import ProtocolError, array_nbytes
+
+if TYPE_CHECKING:  # torch is imported only when the first session opens
+    from samroto.core.video import VideoSession
+
+    from .connection import Connection
 
 
 class PushedFrames(FrameSource):
@@ -86,9 +91,9 @@ def frame_array(frames: FrameSource, frame: int, shape: Any, dtype: Any, data: m
 
 
 class BridgeSession:
-    """One shot. ``engine_factory(frames, options) -> VideoSession`` builds the engine lazily."""
+    """One shot: its frames, its VideoSession and the names and frames of its prompts."""
 
-    def __init__(self, sid: str, owner: Any, frames: FrameSource, engine: Any, options: dict):
+    def __init__(self, sid: str, owner: Connection, frames: FrameSource, engine: VideoSession, options: dict):
         self.id = sid
         self.owner = owner
         self.frames = frames
@@ -120,34 +125,19 @@ class BridgeSession:
 
     # -- engine work (generators: one step per frame/prompt) ------------------------------
     def add_prompts(self, prompt_set, emit) -> Iterator[None]:
-        """Apply every prompt in frame order; ``emit(frame, obj_ids, logits)`` after each frame."""
-        items = prompt_set.by_frame()
+        """Apply every prompt in frame order (core.shot.apply_prompts); ``emit(frame, obj_ids,
+        logits)`` with the low-res logits after each frame."""
+        from samroto.core.shot import MaskPromptError, apply_prompts
+
         for obj in prompt_set.objects:
             self.names[obj.id] = obj.name
-        for i, (frame, obj, prompt) in enumerate(items):
-            pos = self.position(frame)
-            is_new = obj.id not in self.engine.obj_ids
-            try:
-                if prompt.mask is not None:
-                    mask = _read_mask(prompt_set.mask_path(prompt), self.frames.width, self.frames.height)
-                    obj_ids, logits = self.engine.add_mask(pos, obj.id, mask)
-                else:
-                    points = [list(p) for p in prompt.points] or None
-                    labels = list(prompt.labels) if prompt.points else None
-                    obj_ids, logits = self.engine.add_prompt(pos, obj.id, points=points, labels=labels,
-                                                             box=list(prompt.box) if prompt.box else None,
-                                                             clear=True)
-            except BaseException:
-                # the engine registers an object before reading the frame: a failed first
-                # prompt (frame not sent, unreadable) must not leave an object without prompts
-                if is_new and obj.id in self.engine.obj_ids:
-                    self.engine.remove_object(obj.id)
-                raise
-            self.prompted.add(frame)
-            last_of_frame = i + 1 == len(items) or items[i + 1][0] != frame
-            if last_of_frame:
+        try:
+            for frame, obj_ids, logits in apply_prompts(self.engine, prompt_set, self.frames, low_res=True):
+                self.prompted.add(frame)
                 emit(frame, obj_ids, logits)
-            yield
+                yield
+        except MaskPromptError as exc:
+            raise ProtocolError("bad_prompts", str(exc)) from None
 
     def clear(self, obj_id: Any = None) -> None:
         if obj_id is None:
@@ -161,69 +151,36 @@ class BridgeSession:
         self.engine.remove_object(obj_id)
         self.names.pop(obj_id, None)
 
-    def plan(self, direction: str, start: Any, first: Any, last: Any) -> list[tuple[int, bool, int]]:
-        """(start position, reverse, max_frames) passes for a propagate request."""
-        if direction not in ("forward", "backward", "both"):
+    def plan(self, direction: str, start: Any, first: Any, last: Any) -> list:
+        """The passes of a propagate request (core.shot.plan_passes: the one start-frame rule)."""
+        from samroto.core.shot import RangeError, plan_passes
+        from samroto.core.video.passes import DIRECTIONS
+
+        if direction not in DIRECTIONS:
             raise ProtocolError("bad_request", f"direction must be forward, backward or both, not {direction!r}")
         if not self.engine.obj_ids:
             raise ProtocolError("bad_request", "nothing to track: add prompts first")
-        lo = 0 if first is None else self.position(first, "first")
-        hi = len(self.frames) - 1 if last is None else self.position(last, "last")
-        if lo > hi:
-            raise ProtocolError("bad_request", f"first {first} comes after last {last}")
-        if start is None:
-            prompted = sorted(self.position(f) for f in self.prompted) or [lo]
-            inside = [p for p in prompted if lo <= p <= hi] or prompted
-            s = inside[-1] if direction == "backward" else inside[0]
-        else:
-            s = self.position(start, "start")
-        if not lo <= s <= hi:
-            raise ProtocolError("frame_out_of_range", f"start {self.frames.frame_numbers[s]} is outside "
-                                f"{self.frames.frame_numbers[lo]}-{self.frames.frame_numbers[hi]}")
-        passes = []
-        if direction in ("forward", "both"):
-            passes.append((s, False, hi - s + 1))
-        if direction == "backward":
-            passes.append((s, True, s - lo + 1))
-        elif direction == "both" and s > lo:
-            passes.append((s - 1, True, s - lo))
-        return passes
+        positions = {name: None if value is None else self.position(value, name)
+                     for name, value in (("start", start), ("first", first), ("last", last))}
+        try:
+            return plan_passes(len(self.frames), sorted(self.position(f) for f in self.prompted), direction,
+                               **positions)
+        except RangeError as exc:
+            raise ProtocolError("frame_out_of_range" if positions["start"] is not None else "bad_request",
+                                str(exc)) from None
 
-    def propagate(self, passes, emit, progress) -> Iterator[None]:
-        total = sum(p[2] for p in passes)
-        done = 0
-        for start, reverse, count in passes:
-            for pos, obj_ids, logits in self.engine.propagate(start=start, reverse=reverse, max_frames=count):
-                frame = self.frames.frame_numbers[pos]
-                emit(frame, obj_ids, logits)
-                done += 1
-                progress(done, total, frame)
-                self.touch()
-                yield
-        return {"frames": done}
+    def propagate(self, passes, emit, progress, finisher=None, values="alpha") -> Iterator[None]:
+        """Run the passes (core.shot.track): ``emit(FrameMattes)`` and ``progress(done, total,
+        frame)`` per frame, one work-queue step each."""
+        from samroto.core.shot import track
 
-
-def _read_mask(path: str, width: int, height: int) -> np.ndarray:
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - a dependency
-        raise ProtocolError("io_error", f"reading mask prompts needs OpenCV: {exc}") from None
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ProtocolError("bad_prompts", f"cannot read mask prompt {path}: use a PNG/TIFF/EXR the size of the plate")
-    if image.ndim == 3:
-        image = image.max(axis=2)
-    if image.shape != (height, width):
-        raise ProtocolError("bad_prompts", f"mask prompt {path} is {image.shape[1]}x{image.shape[0]}, the plate is "
-                            f"{width}x{height}")
-    return image > 0
-
-
-def alpha_from_logits(logits) -> np.ndarray:
-    """(n_obj, H, W) float32 alpha in {0, 1}: SAM 2's own mask decision (logit > 0)."""
-    if hasattr(logits, "detach"):  # a torch tensor
-        logits = logits.detach().float().cpu().numpy()
-    return (np.asarray(logits) > 0).astype(np.float32)
+        result = None
+        for result in track(self.engine, self.frames, passes, finisher=finisher, values=values):
+            emit(result)
+            progress(result.done, result.total, result.frame)
+            self.touch()
+            yield
+        return {"frames": 0 if result is None else result.done}
 
 
 def encode_alpha(alpha: np.ndarray, dtype: str) -> np.ndarray:

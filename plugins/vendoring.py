@@ -1,7 +1,8 @@
 """What every host installer does the same way (runs in samroto's Python, never in a host).
 
-Each plugin carries its own copy of the stdlib-only bridge client (``vendor/``), because a
-host's Python has no samroto installed; and each install replaces the previous one whole.
+Each plugin carries its own copy of the stdlib-only bridge client and host kit (``vendor/``),
+because a host's Python has no samroto installed; and each install replaces the previous one
+whole.
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ import re
 import shutil
 from pathlib import Path
 
-CLIENT_FILES = ("client.py", "protocol.py")
+CLIENT_FILES = ("client.py", "protocol.py", "hostkit.py")
 
 
 def vendor_client(package: Path, host: str) -> Path:
-    """Copy the bridge client into ``package/vendor`` with its imports made relative."""
+    """Copy the bridge client and the host kit into ``package/vendor`` with their imports
+    made relative."""
     bridge = Path(importlib.import_module("samroto.bridge").__file__).resolve().parent
     vendor = Path(package) / "vendor"
     vendor.mkdir()
-    (vendor / "__init__.py").write_text(f'"""samroto bridge client, copied here by `samroto install {host}`."""\n')
+    (vendor / "__init__.py").write_text(
+        f'"""samroto bridge client and host kit, copied here by `samroto install {host}`."""\n')
     for name in CLIENT_FILES:
         src = bridge / name
         if not src.is_file():
@@ -27,6 +30,14 @@ def vendor_client(package: Path, host: str) -> Path:
                                     "reinstall samroto")
         (vendor / name).write_text(relative_imports(src.read_text(encoding="utf-8")), encoding="utf-8")
     return vendor
+
+
+def record_python(package: Path, host: str, python: str) -> Path:
+    """``package/_installed.py``: the Python that ran the installer (the plugin starts the
+    bridge with it; read by ``hostkit.installed_python``)."""
+    path = Path(package) / "_installed.py"
+    path.write_text(f'"""Written by `samroto install {host}`."""\nPYTHON = {str(python)!r}\n', encoding="utf-8")
+    return path
 
 
 def relative_imports(text: str) -> str:

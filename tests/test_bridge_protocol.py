@@ -2,6 +2,7 @@
 and the client's Python 3.7 / stdlib-only promise."""
 
 import ast
+import logging
 import os
 import socket
 import subprocess
@@ -318,6 +319,94 @@ def test_tcp_server_evicts_idle_sessions_and_shuts_down(tmp_path):
     finally:
         server.stop()
         thread.join(10)
+
+
+class _BuggyEngine:
+    """An engine with one object whose every call fails the way ``fails`` says, from inside."""
+
+    obj_ids = [1]
+
+    def __init__(self, fails):
+        self.fails = fails
+
+    def add_prompt(self, *args, **kwargs):
+        return self._deep_inside()
+
+    def _deep_inside(self):
+        raise self.fails
+
+
+@pytest.fixture
+def stub_bridge(tmp_path):
+    """An in-process bridge on TCP whose engines are ``engine_factory(frames, options)``."""
+    from samroto.bridge.client import Client
+    from samroto.bridge.server import BridgeServer, ServerConfig
+
+    factory = {"engine": None}
+    server = BridgeServer(ServerConfig(config_dir=str(tmp_path), unix=False, idle_timeout=0),
+                          lambda frames, options: factory["engine"](), {"name": "stub"})
+    server.bind()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    while discovery.live(tmp_path) is None:
+        time.sleep(0.01)
+    client = Client.connect(config_dir=str(tmp_path))
+    try:
+        yield client, factory
+    finally:
+        client.close()
+        server.stop()
+        thread.join(10)
+
+
+PROMPT_ON = {frame: {"version": 1, "objects": [{"id": 1, "prompts": [{"frame": frame, "points": [[1, 1]],
+                                                                        "labels": [1]}]}]} for frame in (5, 9)}
+
+
+@pytest.mark.parametrize("fails, code", [
+    (KeyError("no object 7 in the bank"), "internal"),  # an engine bug, not the request's fault
+    (IndexError("frame position 3 is outside 0..1"), "internal"),  # frames are checked before the engine
+    (ValueError("shapes do not match"), "internal"),
+    ("frame-source", "io_error"),  # core's refusal of a file it cannot read: the file's fault
+])
+def test_engine_failures_answer_internal_with_the_traceback_in_the_log(stub_bridge, caplog, fails, code):
+    from samroto.bridge.client import BridgeError
+    from samroto.core.io.errors import FrameSourceError
+
+    client, factory = stub_bridge
+    fails = FrameSourceError("plate.0005.exr: truncated file") if fails == "frame-source" else fails
+    factory["engine"] = lambda: _BuggyEngine(fails)
+    session = client.open_session(first=5, last=6, width=4, height=2)
+    session.put_frame(5, bytes(4 * 2 * 3), shape=[2, 4, 3], dtype="uint8")
+    with caplog.at_level(logging.INFO, logger="samroto.bridge"):
+        with pytest.raises(BridgeError) as err:
+            session.add_prompts(PROMPT_ON[5])
+    assert err.value.code == code, err.value
+    assert str(fails) in err.value.message
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[1] is fails]
+    if code == "internal":
+        assert err.value.message.startswith(type(fails).__name__)
+        assert "bridge's log has the traceback" in err.value.message
+        assert len(logged) == 1 and logged[0].levelno == logging.ERROR
+        text = caplog.text
+        assert "Traceback" in text and "_deep_inside" in text, text
+    else:
+        assert not logged, "the request's own fault leaves no traceback"
+    assert client.ping()["ok"]  # the bridge carries on
+
+
+def test_bad_frame_numbers_are_refused_before_the_engine(stub_bridge):
+    from samroto.bridge.client import BadPrompts, FrameOutOfRange
+
+    client, factory = stub_bridge
+    factory["engine"] = lambda: _BuggyEngine(AssertionError("the engine must not be called"))
+    session = client.open_session(first=5, last=6, width=4, height=2)
+    with pytest.raises(FrameOutOfRange):
+        session.put_frame(9, bytes(4 * 2 * 3), shape=[2, 4, 3], dtype="uint8")
+    with pytest.raises(BadPrompts, match="9"):
+        session.add_prompts(PROMPT_ON[9])
+    with pytest.raises(FrameOutOfRange):
+        list(session.propagate(start=9))
 
 
 def test_binding_beyond_loopback_warns(tmp_path, capsys):

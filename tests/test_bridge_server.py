@@ -127,8 +127,7 @@ def read_mattes(out, result, what="track"):
     return arrays
 
 
-@pytest.fixture(scope="module")
-def expected(one_torch_thread_module):
+def in_process_logits(low_res=False):
     """Logits from VideoSession in-process for the same prompts and frames."""
     from samroto.core.io import open_frames
     from samroto.core.model.build import build_model
@@ -139,10 +138,22 @@ def expected(one_torch_thread_module):
     session.add_prompt(0, 1, points=[[66.9, 25.2]], labels=[1])
     session.add_prompt(0, 2, box=[24.0, 34.0, 53.0, 67.0])
     out = {}
-    for pos, obj_ids, logits in session.propagate():
+    for pos, obj_ids, logits in session.propagate(low_res=low_res):
         assert list(obj_ids) == [1, 2]
         out[1001 + pos] = np.asarray(logits.float().numpy() if hasattr(logits, "numpy") else logits)
     return out
+
+
+@pytest.fixture(scope="module")
+def expected(one_torch_thread_module):
+    """Video-resolution logits, in-process."""
+    return in_process_logits()
+
+
+@pytest.fixture(scope="module")
+def expected_low_res(one_torch_thread_module):
+    """The model's low-res logits, in-process: what finishing starts from (core.shot.track)."""
+    return in_process_logits(low_res=True)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +199,7 @@ def test_transports_match_in_process_video_session(bridge, client_dir, raw_frame
     assert result["closed_twice"] == "unknown_session"
 
 
-def test_mattes_as_files_written_where_asked_and_finished(bridge, client_dir, expected, tmp_path):
+def test_mattes_as_files_written_where_asked_and_finished(bridge, client_dir, expected_low_res, tmp_path):
     """File mattes go through the finishing stage (the bridge's finish.* settings, here the
     defaults plus a per-request grow), exactly as core.finishing does in-process."""
     import cv2
@@ -207,7 +218,7 @@ def test_mattes_as_files_written_where_asked_and_finished(bridge, client_dir, ex
     grown = 0.0
     for m in result["mattes"]:
         assert [Path(p).name for p in m["paths"]] == [f"shot_hero.{m['frame']}.png", f"shot_prop.{m['frame']}.png"]
-        logits = expected[m["frame"]]
+        logits = expected_low_res[m["frame"]]
         want = finisher.finish_frame({1: logits[0], 2: logits[1]}, plate.read(m["frame"]), m["frame"])
         without_grow = plain.finish_frame({1: logits[0], 2: logits[1]}, plate.read(m["frame"]), m["frame"])
         for k, path in enumerate(m["paths"]):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import socket
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from samroto.bridge import discovery
 from samroto.core.precision import cpu_has_native_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,20 +86,9 @@ def test_doctor_fails_with_a_reason_when_the_device_cannot_run(env):
     assert "--set device=cpu" in result.stdout
 
 
-def _discovery_module():
-    for name in ("samroto.bridge.discovery", "samroto.bridge.protocol"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if callable(getattr(module, "discovery_path", None)):
-            return module
-    pytest.skip("the bridge's discovery code is not built yet")
-
-
 def test_doctor_reads_bridge_discovery_without_showing_the_token(env, tmp_path, monkeypatch):
     monkeypatch.setenv("SAMROTO_CONFIG_DIR", env["SAMROTO_CONFIG_DIR"])
-    path = Path(_discovery_module().discovery_path())
+    path = discovery.path()
     assert path.parent == tmp_path / "config"
     path.parent.mkdir(parents=True, exist_ok=True)
     with socket.socket() as listener:

@@ -154,7 +154,7 @@ def test_the_node_starts_the_bridge_with_its_model(nk, tmp_path, monkeypatch):
         job = wait(nuke, plugin, node)
         assert (job.state, job.done_frames, nuke._MESSAGES) == ("finished", [1002], []), job.message
         assert [o["id"] for o in job.request["prompts"]["objects"]] == [1, 2]   # 1003 keys left out
-        assert "--checkpoint" in plugin.link.serve_args(job.request)
+        assert "--checkpoint" in plugin.tracking.connect_args(job.request)["serve_args"]
     finally:   # stop the bridge the node started (through its discovery file)
         from samroto.bridge.client import Client, NotRunning
 

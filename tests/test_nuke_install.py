@@ -1,4 +1,4 @@
-"""`samroto install nuke` into a temporary .nuke: the plugin, the bridge client, and one
+"""`samroto install nuke` into a temporary .nuke: the plugin, the bridge client and host kit, and one
 idempotent line in init.py; then Nuke's (fake) startup finds the SAM2 menu."""
 
 import os
@@ -28,7 +28,7 @@ def test_install_into_a_dot_nuke_and_load_it(tmp_path, monkeypatch):
     plugin = dot_nuke / "samroto"
     for rel in ("init.py", "menu.py", "samroto_nuke/__init__.py", "samroto_nuke/node.py",
                 "samroto_nuke/vendor/client.py", "samroto_nuke/vendor/protocol.py",
-                "samroto_nuke/_installed.py"):
+                "samroto_nuke/vendor/hostkit.py", "samroto_nuke/_installed.py"):
         assert (plugin / rel).is_file(), rel
     assert "PYTHON = '/opt/samroto/bin/python'" in (plugin / "samroto_nuke/_installed.py").read_text()
 
@@ -49,11 +49,16 @@ def test_install_into_a_dot_nuke_and_load_it(tmp_path, monkeypatch):
     node = nuke.toNode("SAM2Matte1")
     assert node is not None
     import samroto_nuke
-    import samroto_nuke.link  # noqa: F401
+    import samroto_nuke.kit  # noqa: F401
 
+    monkeypatch.delenv("SAMROTO_PYTHON", raising=False)
     assert Path(samroto_nuke.__file__).parent == plugin / "samroto_nuke"
-    assert samroto_nuke.link.samroto_python() == "/opt/samroto/bin/python"
-    assert samroto_nuke.link.client_module().__name__ == "samroto_nuke.vendor.client"
+    assert samroto_nuke.kit.samroto_python() == "/opt/samroto/bin/python"
+    monkeypatch.setenv("SAMROTO_PYTHON", "/studio/samroto/bin/python")   # the studio's wins
+    assert samroto_nuke.kit.samroto_python() == "/studio/samroto/bin/python"
+    # the installed plugin uses its vendored kit and client, not samroto's own
+    assert samroto_nuke.kit.hostkit.__name__ == "samroto_nuke.vendor.hostkit"
+    assert samroto_nuke.kit.hostkit.client.__name__ == "samroto_nuke.vendor.client"
 
 
 def test_installed_reports_the_default_target(tmp_path, monkeypatch):

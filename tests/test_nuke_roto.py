@@ -51,7 +51,7 @@ def test_convert_to_roto_rasterises_back_to_the_matte(monkeypatch, tmp_path):
     frames = range(1001, 1005)
     node["o1_matte"].setValue(str(tmp_path / "mattes" / "SAM2Matte1.blob.%04d.exr"))
     for f in frames:   # what the bridge leaves after tracking
-        nt.write_exr(plugin.node.matte_pattern(node, 1) % f, ellipse(f))
+        nt.write_exr(plugin.group.matte_pattern(node, 1) % f, ellipse(f))
 
     node["convert_roto"].execute()
     assert not nuke._MESSAGES, nuke._MESSAGES

@@ -1,7 +1,7 @@
 """Tracking on the Nuke side: the request built from the node, the worker thread with a
 ProgressTask and its Cancel, results applied on the main thread, and the internal Read
-nodes that show the mattes. The bridge is stood in for by a function that writes mattes
-(test_nuke_bridge.py runs the same path against a real `samroto serve`)."""
+nodes that show the mattes. The bridge client is stood in for by one that writes mattes
+(tests/fake_bridge.py); test_nuke_bridge.py runs the same path against a real `samroto serve`."""
 
 import sys
 import time
@@ -12,6 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fake_nuke"))
 import nuke_testing as nt  # noqa: E402
+from fake_bridge import FakeBridge  # noqa: E402
 
 
 @pytest.fixture
@@ -66,34 +67,27 @@ def test_request_renders_a_non_read_input(env, tmp_path):
     assert (src["first"], src["last"]) == (1001, 1004) and Path(src["path"] % 1004).is_file()
 
 
-def scripted_bridge(plugin, frames_seen, stop_after=None):
-    """Stands in for link.run_track: writes each frame's mattes, reports, honours cancel."""
-    def run_track(request, on_matte, cancelled):
-        lo, hi = request["range"]
-        objects = [{"id": o["id"], "name": o["name"]} for o in request["prompts"]["objects"]]
-        for i, f in enumerate(range(request["start"], hi + 1)):
-            if cancelled():
-                return
-            paths = [request["mattes"]["pattern"].replace("{name}", o["name"]) % f for o in objects]
-            for path in paths:
-                nt.write_exr(path, np.full((48, 64), 0.5 + 0.1 * i, np.float32))
-            frames_seen.append(f)
-            on_matte(f, objects, paths)
-            if stop_after is not None and len(frames_seen) == stop_after:
-                while not cancelled():   # the artist presses Cancel now
-                    time.sleep(0.01)
-    return run_track
+def fake_bridge(monkeypatch, plugin, **kwargs):
+    """The bridge client the node's job connects to: a FakeBridge writing 48x64 EXR mattes."""
+    bridge = FakeBridge(write=lambda path, frame, i: nt.write_exr(path, np.full((48, 64), 0.5 + 0.1 * i, np.float32)),
+                        **kwargs)
+    monkeypatch.setattr(plugin.kit.hostkit, "connect", lambda **how: bridge.calls.append(how) or bridge)
+    return bridge
 
 
 def test_track_forward_progress_and_internal_reads(env, monkeypatch):
-    nuke, plugin, node, _ = env
-    seen = []
-    monkeypatch.setattr(plugin.link, "run_track", scripted_bridge(plugin, seen))
+    nuke, plugin, node, read = env
+    bridge = fake_bridge(monkeypatch, plugin)
     job = node["track_forward"].execute() or plugin.tracking.ACTIVE[node.fullName()]
     assert node["status"].value() == "tracking..."
     wait(nuke, job)
     assert not nuke._MESSAGES, nuke._MESSAGES
-    assert seen == [1002, 1003, 1004] and job.state == "finished"
+    assert bridge.frames == [1002, 1003, 1004] and job.state == "finished" and bridge.closed
+    how, call = bridge.calls   # how the node connected, then what it asked for
+    assert how["name"] == "samroto-nuke" and "SAMROTO_PYTHON" in how["how_to_set"]
+    assert (call["source"], call["source_first"], call["source_last"]) == (read["file"].value(), 1001, 1004)
+    assert (call["first"], call["last"], call["start"], call["direction"]) == (1001, 1004, 1002, "forward")
+    assert call["mattes"] == job.request["mattes"] and call["prompts"] == job.request["prompts"]
     task = nuke._TASKS[-1]
     assert task.progress == 100 and task.messages[-1] == "frame 1004 (3 of 3)"
     assert node["status"].value() == "finished: 3 frame(s) tracked (1002-1004)"
@@ -113,27 +107,16 @@ def test_track_forward_progress_and_internal_reads(env, monkeypatch):
 
 def test_cancel_keeps_the_frames_done(env, monkeypatch):
     nuke, plugin, node, _ = env
-    seen = []
-    monkeypatch.setattr(plugin.link, "run_track", scripted_bridge(plugin, seen, stop_after=1))
+    bridge = fake_bridge(monkeypatch, plugin, hold_after=1)
     node["track_forward"].execute()
     job = plugin.tracking.ACTIVE[node.fullName()]
     node["track_backward"].execute()   # a second Track while busy is refused, politely
     assert "already tracking" in nuke._MESSAGES[-1]
-    end = time.time() + 10
-    while not seen:
-        assert time.time() < end
-        time.sleep(0.01)
-    nuke._cancel_progress()
+    assert bridge.reached.wait(10)
+    nuke._cancel_progress()             # the artist presses Cancel on the progress bar
     wait(nuke, job)
-    assert job.state == "cancelled" and seen == [1002]
+    assert job.state == "cancelled" and bridge.frames == [1002]
     assert node["status"].value().startswith("cancelled: 1 frame(s) tracked (1002-1002)")
-
-
-def test_pattern_from_reported_paths(env):
-    _, plugin, _, _ = env
-    f = plugin.tracking.pattern_from_path
-    assert f("/m/v2.1002/SAM2Matte1.hat_2.1002.exr", 1002) == "/m/v2.1002/SAM2Matte1.hat_2.%04d.exr"
-    assert f("C:\\m\\n.o1002.0007.exr", 7) == "C:/m/n.o1002.%04d.exr"
 
 
 def test_twin_names_are_refused(env):
@@ -146,10 +129,10 @@ def test_twin_names_are_refused(env):
 def test_bridge_errors_reach_the_artist(env, monkeypatch):
     nuke, plugin, node, _ = env
 
-    def refuse(request, on_frame, cancelled):
-        raise plugin.link.BridgeError("Cannot start the samroto bridge with /nope: not found")
+    def refuse(**how):
+        raise plugin.kit.hostkit.HostError("Cannot start the samroto bridge with /nope: not found")
 
-    monkeypatch.setattr(plugin.link, "run_track", refuse)
+    monkeypatch.setattr(plugin.kit.hostkit, "connect", refuse)
     job = wait(nuke, node["track_both"].execute() or plugin.tracking.ACTIVE[node.fullName()])
     assert job.state == "error"
     assert nuke._MESSAGES[-1] == "SAM2Matte SAM2Matte1: Cannot start the samroto bridge with /nope: not found"

@@ -20,16 +20,8 @@ from samroto_resolve import headless, prompts  # noqa: E402
 DATA = ROOT / "tests" / "data" / "sam2_parity"
 
 
-def _serve_available():
-    out = subprocess.run([sys.executable, "-m", "samroto", "serve", "--help"], capture_output=True, text=True,
-                         timeout=60)
-    return out.returncode == 0
-
-
 @pytest.fixture(scope="module")
 def bridge(tmp_path_factory):
-    if not _serve_available():
-        pytest.skip("`samroto serve` is not part of this build yet")
     config = tmp_path_factory.mktemp("config")
     env = dict(os.environ, SAMROTO_CONFIG_DIR=str(config), SAMROTO_DEVICE="cpu")
     proc = subprocess.Popen([sys.executable, "-m", "samroto", "serve", "--model", str(DATA / "config.yaml"),
@@ -64,7 +56,7 @@ def test_track_both_writes_and_imports_mattes(bridge, tmp_path):
     lines = []
     done, plan, imported = headless.track(resolve, "both", out=lines.append, poll=0.05, handles=1,
                                           config_dir=bridge, python=sys.executable)
-    assert done.state == "FINISHED", done.message
+    assert done.state == "done", done.summary()
     assert plan.range == (1, 8) and sorted(done.frames) == list(range(1, 9))
     for name in ("car", "hero"):
         for f in range(1, 9):
@@ -75,13 +67,13 @@ def test_track_both_writes_and_imports_mattes(bridge, tmp_path):
 
 def test_cancel_stops_and_keeps_finished_mattes(bridge, tmp_path):
     resolve, item = _clip(tmp_path)
-    from samroto_resolve import job as joblib, workflow
+    from samroto_resolve import workflow
     plan = workflow.Plan(resolve, "forward", handles=1, config_dir=bridge, python=sys.executable)
-    j = joblib.TrackJob(plan.request()).start()
-    while j.state == "RUNNING" and not j.frames:
+    j = plan.job().start()
+    while j.running and not j.frames:
         j.poll(); time.sleep(0.01)
     j.cancel()
     j.wait(60)
-    assert j.state in ("CANCELLED", "FINISHED")
+    assert j.state in ("cancelled", "done")
     for f in j.frames:
         assert os.path.isfile(plan.pattern.replace("{name}", "hero") % f)

@@ -34,12 +34,12 @@ def test_install_into_a_fusion_folder(tmp_path):
         assert f.is_file()
     for script in scripts.iterdir():
         compile(script.read_text(), str(script), "exec")
-    # the vendored client imports in a bare interpreter that has only the support folder
-    probe = ("import sys; sys.path[:0] = [%r]; from samroto_resolve import link; "
-             "m = link.client_module(); print(m.__name__)" % str(support))
-    out = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, text=True, timeout=60)
+    # the vendored kit and client import in a bare interpreter that has only the support folder
+    probe = ("import sys; sys.path[:0] = [%r]; from samroto_resolve.kit import hostkit; "
+             "print(hostkit.__name__, hostkit.client.__name__)" % str(support))
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "samroto_resolve.vendor.client"
+    assert out.stdout.split() == ["samroto_resolve.vendor.hostkit", "samroto_resolve.vendor.client"]
     # reinstalling replaces the old install as a whole
     (support / "samroto_resolve" / "stale.py").write_text("x = 1")
     install.install(target, python="/opt/samroto/bin/python")

@@ -1,5 +1,7 @@
 """The Resolve plugin's Resolve-side parts against the FAKE Resolve/Fusion (tests/fake_resolve):
-coordinates, clip frames, prompts with keyframes, import into the bin, the job and window logic."""
+coordinates, clip frames, prompts with keyframes, import into the bin, tracking with progress
+and cancel in the window and the no-window scripts (the bridge client is tests/fake_bridge.py;
+test_resolve_bridge.py runs the real one)."""
 
 import os
 import sys
@@ -12,20 +14,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "plugins" / "resolve"))
 
+from fake_bridge import FakeBridge  # noqa: E402
 from fake_resolve import scene  # noqa: E402
 from samroto_resolve import clip as cliplib  # noqa: E402
-from samroto_resolve import coords, headless, job, media, prompts, ui, workflow  # noqa: E402
+from samroto_resolve import headless, media, prompts, ui, workflow  # noqa: E402
+from samroto_resolve.kit import hostkit  # noqa: E402
 
 
-def test_fusion_points_become_top_left_pixels():
-    assert coords.point_to_pixels(0.25, 0.75, 1920, 1080) == (480.0, 270.0)
-    assert coords.point_to_pixels(0, 0, 1920, 1080) == (0.0, 1080.0)  # Fusion's bottom-left
-    assert coords.pixels_to_point(480, 270, 1920, 1080) == (0.25, 0.75)
+def test_fusion_rectangles_become_top_left_boxes():
     # width and height are fractions of the image width in Fusion
-    assert coords.rect_to_box(0.5, 0.5, 0.25, 0.1, 1920, 1080) == [720.0, 444.0, 1200.0, 636.0]
-    assert coords.rect_to_box(0.95, 0.5, 0.2, 0.1, 1000, 500) == [850.0, 200.0, 1000.0, 300.0]  # clipped
-    cx, cy, w, h = coords.box_to_rect([100, 50, 300, 150], 1000, 500)
-    assert coords.rect_to_box(cx, cy, w, h, 1000, 500) == pytest.approx([100, 50, 300, 150])
+    assert prompts.rect_to_box(0.5, 0.5, 0.25, 0.1, 1920, 1080) == [720.0, 444.0, 1200.0, 636.0]
+    assert prompts.rect_to_box(0.95, 0.5, 0.2, 0.1, 1000, 500) == [850.0, 200.0, 1000.0, 300.0]  # clipped
+    # a square on a 2:1 frame: Height 0.2 of the width is 200 px, not 100
+    assert prompts.rect_to_box(0.5, 0.5, 0.2, 0.2, 1000, 500) == [400.0, 150.0, 600.0, 350.0]
 
 
 def test_clip_frames_range_handles_and_timecode(tmp_path):
@@ -113,35 +114,17 @@ def test_add_prompts_script_path_creates_named_tools(tmp_path):
     assert comp.locked == 0
 
 
-def fake_bridge(frames_per_event=1, gate=None):
-    """A stand-in for link.run_track that writes matte files like the bridge (the real bridge
-    is exercised in test_resolve_bridge.py)."""
-    def run(request, emit, cancelled):
-        lo, hi = request["range"]
-        names = [o["name"] for o in request["prompts"]["objects"]]
-        for i, frame in enumerate(range(lo, hi + 1)):
-            if cancelled.is_set():
-                return "cancelled"
-            if gate is not None and i == 3:
-                gate.wait(5)
-            paths = []
-            for name in names:
-                path = request["pattern"].replace("{name}", name) % frame
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                Path(path).write_bytes(b"matte")
-                paths.append(path)
-            emit(("progress", i + 1, hi - lo + 1, frame))
-            emit(("matte", frame, paths))
-        return "done"
-    return run
-
-
 def test_track_imports_into_the_bin_with_the_clips_numbers(tmp_path):
     resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
     _two_objects(prompts.clip_comp(item))
+    bridge = FakeBridge()
     done, plan, imported = headless.track(resolve, "both", out=lambda s: None, poll=0.01,
-                                          runner=fake_bridge(), handles=2, add_loader=True)
-    assert done.state == "FINISHED" and plan.range == (3, 26)
+                                          connect=lambda: bridge, handles=2, add_loader=True)
+    assert done.state == "done" and plan.range == (3, 26) and bridge.closed
+    (call,) = bridge.calls
+    assert (call["first"], call["last"], call["start"], call["direction"]) == (3, 26, None, "both")
+    assert (call["source"], call["color"]) == (str(tmp_path / "shot010.mp4"), "srgb")
+    assert call["mattes"] == {"transport": "file", "pattern": plan.pattern, "layout": "files", "format": "exr"}
     pattern = str(tmp_path / "samroto_mattes" / "shot010.mp4" / "shot010_{name}.%04d.exr")
     assert plan.pattern == pattern
     for name in ("car", "hero"):
@@ -162,7 +145,7 @@ def test_track_imports_into_the_bin_with_the_clips_numbers(tmp_path):
     loader = item.GetFusionCompByIndex(1).FindTool("samroto_hero_matte")
     assert loader.GetInput("Clip") == pattern.replace("{name}", "hero") % 3 and loader.GetInput("GlobalIn") == 3
     # tracking again replaces the earlier import instead of piling up copies
-    headless.track(resolve, "forward", out=lambda s: None, poll=0.01, runner=fake_bridge(), handles=2)
+    headless.track(resolve, "forward", out=lambda s: None, poll=0.01, connect=FakeBridge, handles=2)
     assert len(bin_.GetSubFolderList()[0].GetClipList()) == 2
     assert len(pool.GetClipMatteList(item.GetMediaPoolItem())) == 2
 
@@ -171,20 +154,21 @@ def test_window_tracks_with_progress_and_cancel(tmp_path):
     resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
     _two_objects(prompts.clip_comp(item))
     texts, enabled = {}, {}
-    gate = threading.Event()
-    ctl = ui.Controller(resolve, texts.__setitem__, enabled.__setitem__, runner=fake_bridge(gate=gate))
+    bridge = FakeBridge(hold_after=3)   # the colorist presses Cancel after the third frame
+    ctl = ui.Controller(resolve, texts.__setitem__, enabled.__setitem__, connect=lambda: bridge)
     ctl.refresh(handles=0)
     assert "Object car: prompts on frames 10, 14" in texts["Info"]
     ctl.track("forward", handles=0)
     assert enabled["Forward"] is False and enabled["Cancel"] is True
     while ctl.job.done < 3:
         ctl.tick()
-    assert "3/20 frames" in texts["Progress"]
+    # forward from the first prompted frame (8) to the last of 5-24: the bridge counts 17
+    assert "3/17 frames" in texts["Progress"]
     ctl.cancel()
-    gate.set()
     while ctl.tick():
         pass
-    assert ctl.job_done.state == "CANCELLED" and "Cancelled after" in texts["Status"]
+    assert ctl.job_done.state == "cancelled" and bridge.frames == [8, 9, 10]
+    assert "Cancelled after 3 frames" in texts["Status"]
     assert "Imported 2 matte(s)" in texts["Status"] and enabled["Forward"] is True
 
 
@@ -193,9 +177,18 @@ def test_window_without_uimanager_points_to_the_scripts(capsys):
     assert "Track Forward" in capsys.readouterr().out
 
 
-def test_job_reports_bridge_errors():
-    def broken(request, emit, cancelled):
-        raise job.link.BridgeError("Cannot reach the bridge")
-    j = job.TrackJob({"range": [0, 9]}, runner=broken).start()
-    j.wait(5)
-    assert (j.state, j.message) == ("ERROR", "Cannot reach the bridge")
+def test_bridge_errors_reach_the_window(tmp_path):
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    _two_objects(prompts.clip_comp(item))
+    texts, enabled = {}, {}
+
+    def unreachable():
+        raise hostkit.HostError("Cannot reach the bridge")
+
+    ctl = ui.Controller(resolve, texts.__setitem__, enabled.__setitem__, connect=unreachable)
+    ctl.track("both", handles=0)
+    while ctl.tick():
+        pass
+    assert (ctl.job_done.state, texts["Status"]) == ("error", "Cannot reach the bridge")
+    assert enabled["Forward"] is True and enabled["Cancel"] is False
+    assert not os.path.isdir(tmp_path / "samroto_mattes")   # nothing written, nothing imported

@@ -104,18 +104,18 @@ def test_bad_prompts_fail_before_work(tmp_path, capsys, prompts, message):
 
 
 def test_interrupt_keeps_finished_mattes(tmp_path, capsys, monkeypatch):
-    from samroto.cli import track
+    from samroto.core.io import MatteWriter
 
     plate = sample.write_sample(tmp_path / "plate", N, W, H)
-    real_write, calls = track._write, []
+    real_write, calls = MatteWriter.write, []
 
-    def write_then_interrupt(*a, **k):
+    def write_then_interrupt(self, frame, *a, **k):
         if len(calls) == 2:
             raise KeyboardInterrupt
-        calls.append(a[3])
-        return real_write(*a, **k)
+        calls.append(frame)
+        return real_write(self, frame, *a, **k)
 
-    monkeypatch.setattr(track, "_write", write_then_interrupt)
+    monkeypatch.setattr(MatteWriter, "write", write_then_interrupt)
     rc = main(["track", plate, *MODEL, "--point", "1:1001:30,30", "--out", str(tmp_path / "m" / "x.%04d.exr"),
                "--quiet"])
     assert rc == 130

@@ -1,6 +1,7 @@
 """Blender: Mask spline data for the add-on, as plain Python (JSON-ready) data.
 
-The add-on turns this into a Mask datablock: one mask layer per object, one cyclic spline
+The add-on turns this into a Mask datablock: one mask layer per shape (``object``: the
+object it is a piece of, ``name``: the shape's own name), one cyclic spline
 with ``n_points`` points, and per frame the points' ``co``, ``handle_left`` and
 ``handle_right`` keyed (``handle_type`` FREE, so the exact handles are kept).
 
@@ -47,7 +48,7 @@ def from_mask_space(uv: np.ndarray, width: int, height: int, pixel_aspect: float
 
 
 def mask_data(shapes: list[AnimatedShape], pixel_aspect: float = 1.0, mask_name: str = "samroto") -> dict:
-    """{'format', 'name', 'frame_size', 'pixel_aspect', 'layers': [{'name', 'splines': [
+    """{'format', 'name', 'frame_size', 'pixel_aspect', 'layers': [{'name', 'object', 'splines': [
     {'cyclic': True, 'handle_type': 'FREE', 'n_points': N,
      'keys': [{'frame': f, 'points': [[co_x, co_y, hl_x, hl_y, hr_x, hr_y], ...]}, ...]}]}]}"""
     if not shapes:
@@ -62,7 +63,7 @@ def mask_data(shapes: list[AnimatedShape], pixel_aspect: float = 1.0, mask_name:
         for i, f in enumerate(s.frames):
             rows = np.concatenate([co[i], hl[i], hr[i]], 1)
             keys.append({"frame": int(f), "points": [[round(float(v), 7) for v in r] for r in rows]})
-        layers.append({"name": str(s.name), "splines": [
+        layers.append({"name": str(s.name), "object": str(s.meta.get("object", s.name)), "splines": [
             {"cyclic": True, "handle_type": "FREE", "n_points": s.n_points, "keys": keys}]})
     return {"format": FORMAT, "name": mask_name, "frame_size": [int(w), int(h)],
             "pixel_aspect": float(pixel_aspect), "layers": layers}

@@ -332,7 +332,8 @@ def shot_shape_tracks(mattes: dict, tolerance: float = DEFAULT_TOLERANCE, name: 
 
     Pieces are followed from frame to frame by their centroid (nearest within ``max_jump``
     px, default a tenth of the plate's diagonal); a piece that appears starts a new shape.
-    Names: ``name`` for the largest piece, ``name_2``, ``name_3``… for the others.
+    Names: ``name`` for the largest piece, ``name_2``, ``name_3``… for the others; each
+    shape's ``meta["object"]`` is ``name``.
     """
     per_frame, size = _outer_contours(mattes)
     if not per_frame:
@@ -341,6 +342,9 @@ def shot_shape_tracks(mattes: dict, tolerance: float = DEFAULT_TOLERANCE, name: 
     tracks = _track_contours(per_frame, jump)
     tracks.sort(key=lambda t: -max(abs(_signed_area(p)) for p in t.values()))
     shot = sorted(mattes)
-    return [_animate(t, tolerance, None, name if k == 0 else f"{name}_{k + 1}", min_points, size,
-                     all_frames=shot[shot.index(min(t)):shot.index(max(t)) + 1] if len(tracks) > 1 else ())
-            for k, t in enumerate(tracks)]
+    shapes = [_animate(t, tolerance, None, name if k == 0 else f"{name}_{k + 1}", min_points, size,
+                       all_frames=shot[shot.index(min(t)):shot.index(max(t)) + 1] if len(tracks) > 1 else ())
+              for k, t in enumerate(tracks)]
+    for shape in shapes:
+        shape.meta["object"] = name
+    return shapes

@@ -23,6 +23,7 @@ from samroto.core.precision import compute_precision, resolve_precision
 
 from .feature_cache import FeatureCache
 from .frames import ModelFrames
+from .passes import DIRECTIONS, plan_passes
 from .memory import (FrameOutput, ObjectBank, TrackOptions, apply_non_overlapping_constraints, encode_new_memory,
                      fill_holes, select_memory, track_step)
 
@@ -167,24 +168,24 @@ class VideoSession:
         """Track every object through the clip, yielding (frame, obj_ids, logits[n_obj, H, W])
         frame by frame in processing order.
 
-        start: first position (default: the earliest conditioning frame of any object).
+        start: first position (default: core/video/passes.py's rule: the first prompted
+          frame going forward, the last going backward; Meta starts both at the first).
         direction: "forward", "backward" or "both" (forward from start, then backward from
           start - 1); default from ``reverse``. max_frames: at most this many frames per
         direction. Stops early (``self.cancelled``) when the cancel hook fires."""
         direction = direction or ("backward" if reverse else "forward")
-        if direction not in ("forward", "backward", "both"):
+        if direction not in DIRECTIONS:
             raise ValueError(f"direction must be forward, backward or both, got {direction!r}")
         self.cancelled = False
         self._commit_prompts()
-        if start is None:
-            start = min(t for tr in self._tracks.values() for t in tr.bank.cond)
-        start = self._check_frame(start)
-        if direction in ("forward", "both"):
-            yield from self._propagate_pass(start, False, max_frames, low_res, cancel)
-        if direction == "backward":
-            yield from self._propagate_pass(start, True, max_frames, low_res, cancel)
-        elif direction == "both" and start > 0 and not self.cancelled:
-            yield from self._propagate_pass(start - 1, True, max_frames, low_res, cancel)
+        prompted = sorted({t for tr in self._tracks.values() for t in tr.bank.cond})
+        passes = plan_passes(self.num_frames, prompted, direction,
+                             start=None if start is None else self._check_frame(start))
+        for one in passes:
+            count = one.count if max_frames is None else min(one.count, max(0, int(max_frames)))
+            yield from self._propagate_pass(one.start, one.reverse, count, low_res, cancel)
+            if self.cancelled:
+                return
 
     def logits(self, frame, low_res=True):
         """The latest known logits of every object on a frame ([n_obj, h, w]; objects with

@@ -3,8 +3,8 @@
 Runs in samroto's Python, not Blender's. The add-on folder ``samroto_blender`` goes into
 Blender's per-user add-ons folder (the newest Blender version found), with:
 
-- ``vendor/``: the stdlib-only bridge client (``client.py``, ``protocol.py``), so Blender's
-  Python needs nothing else;
+- ``vendor/``: the stdlib-only bridge client and host kit (``client.py``, ``protocol.py``,
+  ``hostkit.py``), so Blender's Python needs nothing else;
 - ``_installed.py``: the Python that ran the installer, the add-on's default for starting
   the bridge.
 
@@ -22,7 +22,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from samroto.plugins.vendoring import copy_source, replace_dir, vendor_client
+from samroto.plugins.vendoring import copy_source, record_python, replace_dir, vendor_client
 
 ADDON = "samroto_blender"
 HERE = Path(__file__).resolve().parent
@@ -60,8 +60,7 @@ def _stage(folder: Path, python: str) -> Path:
     addon = folder / ADDON
     copy_source(SOURCE, addon)
     vendor_client(addon, "blender")
-    (addon / "_installed.py").write_text(
-        '"""Written by `samroto install blender`."""\nPYTHON = %r\n' % str(python), encoding="utf-8")
+    record_python(addon, "blender", python)
     return addon
 
 

@@ -5,7 +5,7 @@ Runs in samroto's Python, not Nuke's. Layout written into the target (default ``
     samroto/                  on Nuke's plugin path (so also on Nuke's sys.path)
         init.py, menu.py      Nuke runs these; menu.py adds Nodes > SAM2 > SAM2Matte
         samroto_nuke/         the plugin package
-            vendor/           the stdlib-only bridge client (client.py, protocol.py)
+            vendor/           the stdlib-only bridge client and host kit
             _installed.py     the Python that ran the installer (starts the bridge)
     init.py                   gets one idempotent line: nuke.pluginAddPath(".../samroto")
 """
@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from samroto.plugins.vendoring import copy_source, replace_dir, vendor_client
+from samroto.plugins.vendoring import copy_source, record_python, replace_dir, vendor_client
 
 FOLDER = "samroto"
 PACKAGE = "samroto_nuke"
@@ -35,8 +35,7 @@ def _stage(folder: Path, python: str) -> Path:
     package = plugin / PACKAGE
     copy_source(HERE / PACKAGE, package)
     vendor_client(package, "nuke")
-    (package / "_installed.py").write_text(
-        '"""Written by `samroto install nuke`."""\nPYTHON = %r\n' % str(python), encoding="utf-8")
+    record_python(package, "nuke", python)
     return plugin
 
 

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from samroto.cli.errors import CommandError
 from samroto.cli.track import add_model_args
 
 COLOURS = [(255, 80, 40), (40, 160, 255), (80, 230, 80), (240, 200, 40)]
@@ -23,7 +24,6 @@ def register(sub):
 
 
 def run(args, settings):
-    from samroto.cli.main import CommandError
     from samroto.cli.track import load_model, make_writer, run_job
     from samroto.core import sample
     from samroto.core.io import open_frames

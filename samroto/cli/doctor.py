@@ -11,9 +11,10 @@ import importlib
 import json
 import os
 import platform
-import socket
 import sys
 from pathlib import Path
+
+from samroto.bridge import discovery
 
 # (import name, label, required for the engine)
 LIBRARIES = [
@@ -165,22 +166,8 @@ def _checkpoints(settings) -> dict:
 
 
 def _bridge() -> dict:
-    """The discovery file's state; the token is never shown. 'unknown' if the bridge is not built."""
-    module = None
-    for name in ("samroto.bridge.discovery", "samroto.bridge.protocol"):
-        try:
-            candidate = importlib.import_module(name)
-        except Exception:
-            continue
-        if callable(getattr(candidate, "discovery_path", None)):
-            module = candidate
-            break
-    if module is None:
-        return {"state": "unknown", "detail": "this build has no bridge discovery"}
-    try:
-        path = Path(module.discovery_path())
-    except Exception as exc:
-        return {"state": "unknown", "detail": f"cannot tell where the discovery file is ({exc})"}
+    """The discovery file's state; the token is never shown."""
+    path = discovery.path()
     if not path.exists():
         return {"state": "not running", "file": str(path), "detail": f"no discovery file at {path}"}
     try:
@@ -190,40 +177,16 @@ def _bridge() -> dict:
     if not isinstance(data, dict):
         return {"state": "unknown", "file": str(path), "detail": "discovery file is not a JSON object"}
     shown = {k: v for k, v in data.items() if "token" not in k.lower() and "secret" not in k.lower()}
-    address = _address(data)
-    state = "listening" if address and _reachable(address) else "stale (nothing answers)"
+    address = data.get("address") if isinstance(data.get("address"), dict) else {}
+    state = "listening" if discovery.reachable(address, timeout=0.5) else "stale (nothing answers)"
     return {"state": state, "file": str(path), "address": _describe(address), "pid": data.get("pid"),
             "discovery": shown}
 
 
-def _address(data: dict) -> dict | None:
-    """``{"family": "unix", "path"}`` or ``{"family": "tcp", "host", "port"}`` from the file."""
-    address = data.get("address") if isinstance(data.get("address"), dict) else data
-    if address.get("family") == "unix" or (address.get("family") is None and address.get("socket")):
-        path = address.get("path") or address.get("socket")
-        return {"family": "unix", "path": str(path)} if path else None
-    if address.get("port"):
-        return {"family": "tcp", "host": address.get("host") or "127.0.0.1", "port": address["port"]}
-    return None
-
-
-def _describe(address: dict | None) -> str:
-    if not address:
-        return ""
-    return address["path"] if address["family"] == "unix" else f"{address['host']}:{address['port']}"
-
-
-def _reachable(address: dict) -> bool:
-    try:
-        if address["family"] == "unix":
-            with socket.socket(socket.AF_UNIX) as s:
-                s.settimeout(0.5)
-                s.connect(address["path"])
-            return True
-        with socket.create_connection((address["host"], int(address["port"])), timeout=0.5):
-            return True
-    except (OSError, ValueError, TypeError, AttributeError):
-        return False
+def _describe(address: dict) -> str:
+    if address.get("family") == "unix":
+        return str(address.get("path", ""))
+    return f"{address.get('host', '')}:{address.get('port', '')}" if address.get("port") else ""
 
 
 def _plugins() -> dict:
@@ -232,8 +195,8 @@ def _plugins() -> dict:
         found, how = None, "samroto's installer"
         try:
             found = importlib.import_module(f"samroto.plugins.{host}.install").installed()
-        except Exception:
-            how = "a file search"
+        except Exception as exc:  # noqa: BLE001 - said in the report, then a file search instead
+            how = f"a file search (samroto's installer failed: {type(exc).__name__}: {exc})"
             found = _search_plugin(host)
         out[host] = {"installed": bool(found), "path": str(found) if found else None, "checked_by": how}
     return out

@@ -4,13 +4,14 @@ Shared by ``samroto track``, ``samroto demo`` and ``samroto serve``."""
 
 from __future__ import annotations
 
+from samroto.cli.errors import CommandError
+
 
 def load_model(settings, name=None, checkpoint=None, device=None):
     """Build the configured model (``name``/``checkpoint``/``device`` override the settings).
 
     The ``compile`` setting compiles the image encoder on CUDA (Meta's
     ``compile_image_encoder``); elsewhere it is ignored."""
-    from samroto.cli.main import CommandError
     from samroto.core.device import pick_device
     from samroto.core.model.build import build_model
     from samroto.core.store import StoreError, resolve_model

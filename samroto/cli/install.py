@@ -11,6 +11,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from samroto.cli.errors import CommandError
+
 HOSTS = ["nuke", "resolve", "blender"]
 
 
@@ -28,7 +30,6 @@ def register(sub):
 
 
 def run(args, settings):
-    from samroto.cli.main import CommandError
 
     try:
         module = installer(args.host)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from samroto.cli.errors import CommandError
+
 
 def register(sub):
     p = sub.add_parser("models", help="list, download, verify and register SAM 2 checkpoints")
@@ -43,7 +45,6 @@ def _size(n) -> str:
 
 
 def run(args, settings):
-    from samroto.cli.main import CommandError
     from samroto.core import store
 
     try:

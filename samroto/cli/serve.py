@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+from samroto.cli.errors import CommandError
 
 ALREADY_RUNNING = 3  # exit status: another bridge holds this config dir (clients keep waiting)
 
@@ -126,7 +127,6 @@ def stop(timeout: float = 30.0) -> int:
 def detach(args, timeout: float = 300.0) -> int:
     """Start ``samroto serve`` (without --detach) in its own session, logging to bridge.log."""
     from samroto.bridge import discovery
-    from samroto.cli.main import CommandError
     from samroto.core.settings import config_dir
 
     argv = _rebuild_argv(args)

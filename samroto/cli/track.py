@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 import time
 
+from samroto.cli.errors import CommandError
+
 MiB = 1 << 20
 
 
@@ -45,8 +47,6 @@ def add_model_args(p):
 def parse_range(text):
     import re
 
-    from samroto.cli.main import CommandError
-
     m = re.fullmatch(r"\s*(-?\d+)\s*[-:]\s*(-?\d+)\s*", text)
     if not m or int(m.group(2)) < int(m.group(1)):
         raise CommandError(f"--range {text!r}: expected A-B with A <= B, e.g. --range 1001-1100")
@@ -60,26 +60,8 @@ def load_model(args, settings):
     return build(settings, args.model, args.checkpoint, args.device)
 
 
-def read_mask(path, width, height, image_size):
-    """A mask prompt file as a bool array (non-zero = inside), source or model size."""
-    import numpy as np
-    import OpenImageIO as oiio
-
-    buf = oiio.ImageBuf(str(path))
-    if buf.has_error:
-        raise ValueError(f"cannot read mask {path}: {buf.geterror()}")
-    pixels = np.asarray(buf.get_pixels(oiio.FLOAT))
-    if pixels.ndim == 3:
-        pixels = pixels[..., 3] if pixels.shape[2] == 4 else pixels.max(axis=2)
-    if pixels.shape not in ((height, width), (image_size, image_size)):
-        raise ValueError(f"mask {path} is {pixels.shape[1]}x{pixels.shape[0]}; it must be the source size "
-                         f"{width}x{height}")
-    return pixels > 0
-
-
 def gather_prompts(args, frames):
     """PromptSet from --prompts/--point/--box, validated against the source (before any work)."""
-    from samroto.cli.main import CommandError
     from samroto.core.prompts import PromptError, from_cli, load_prompts, validate
 
     try:
@@ -93,113 +75,70 @@ def gather_prompts(args, frames):
     return prompts
 
 
-def apply_prompts(session, prompts, frames):
-    from samroto.cli.main import CommandError
-
-    for frame, obj, prompt in prompts.by_frame():
-        position = frames.frame_numbers.index(frame)
-        if prompt.mask is not None:
-            try:
-                mask = read_mask(prompts.mask_path(prompt), frames.width, frames.height, session.model.image_size)
-            except (ValueError, OSError) as exc:
-                raise CommandError(f"object {obj.id} ({obj.name!r}), frame {frame}, 'mask': {exc}") from None
-            session.add_mask(position, obj.id, mask, low_res=True)
-        else:
-            session.add_prompt(position, obj.id, points=prompt.points or None,
-                               labels=prompt.labels or None, box=prompt.box, low_res=True)
-
-
-def track_to_writer(session, frames, prompts, writer, finisher, direction, progress=True, on_frame=None):
-    """Propagate and write every frame as it comes. Returns the number of frames written.
-    KeyboardInterrupt propagates after the frame in hand is finished or dropped whole."""
+def write_mattes(session, frames, prompts, passes, writer, finisher, progress=True, on_frame=None):
+    """Track the passes and write every frame as it comes (core.shot.track). A matte movie
+    is written in frame order: when the passes do not come in that order its frames are
+    held as the model's low-res logits and finished in frame order at the end. Returns the
+    number of frames written; KeyboardInterrupt propagates with every written matte whole."""
     from tqdm import tqdm
 
+    from samroto.core.shot import finish_frame, track
+
     names = {o.id: o.name for o in prompts.objects}
-    start = min(frames.frame_numbers.index(f) for f in prompts.frames())
-    total = {"forward": len(frames) - start, "backward": start + 1, "both": len(frames)}[direction]
-    bar = tqdm(total=total, unit="frame", desc="tracking", disable=not progress, dynamic_ncols=True)
+    in_order = not writer.is_movie or all(not p.reverse for p in passes)
+    bar = tqdm(total=sum(p.count for p in passes), unit="frame", desc="tracking", disable=not progress,
+               dynamic_ncols=True)
+    held = []
     written = 0
-    last_position = None
-    passes = [(direction, start)]
-    if writer.is_movie and direction == "both":
-        # a movie is written in order: the frames before the first prompt go first
-        passes = [("backward", start), ("forward", start + 1)] if start > 0 else [("forward", start)]
+
+    def write(frame, obj_ids, alphas):
+        nonlocal written
+        writer.write(frame, {names[i]: a for i, a in zip(obj_ids, alphas)})
+        written += 1
+        if on_frame:
+            on_frame(frame)
+
     try:
-        for pass_direction, pass_start in passes:
-            if pass_start >= len(frames):
-                continue
-            buffered = []
-            finisher.reset()
-            for position, obj_ids, logits in session.propagate(start=pass_start, direction=pass_direction,
-                                                               low_res=True):
-                if last_position is not None and pass_direction == "both" and position == start - 1:
-                    finisher.reset()  # temporal smoothing restarts with the backward pass
-                last_position = position
-                frame_number = frames.frame_numbers[position]
-                if writer.is_movie and pass_direction == "backward":
-                    buffered.append((frame_number, obj_ids, logits.astype("float16")))
-                else:
-                    _write(writer, finisher, frames, frame_number, obj_ids, logits, names)
-                    written += 1
-                    if on_frame:
-                        on_frame(frame_number)
-                bar.update(1)
-            for frame_number, obj_ids, logits in reversed(buffered):
-                _write(writer, finisher, frames, frame_number, obj_ids, logits.astype("float32"), names)
-                written += 1
+        for result in track(session, frames, passes, finisher=finisher, values="alpha" if in_order else None):
+            if in_order:
+                write(result.frame, result.obj_ids, result.values)
+            else:
+                held.append((result.frame, result.obj_ids, result.logits.astype("float16")))
+            bar.update(1)
+        finisher.reset()
+        for frame, obj_ids, logits in sorted(held, key=lambda h: h[0]):
+            write(frame, obj_ids, finish_frame(finisher, frames, frame, obj_ids, logits.astype("float32")))
     finally:
         bar.close()
     return written
 
 
-def _write(writer, finisher, frames, frame_number, obj_ids, logits, names):
-    plate = frames.read(frame_number)
-    alphas = finisher.finish_frame({i: logits[k] for k, i in enumerate(obj_ids)}, plate, frame_number)
-    writer.write(frame_number, {names[i]: alphas[i] for i in obj_ids})
-
-
-class FrameRange:
-    """Frames first..last (source numbers) of a frame source, for --range."""
-
-    def __init__(self, source, first, last):
-        self.source = source
-        self.frame_numbers = [n for n in source.frame_numbers if first <= n <= last]
-        self.width, self.height = source.width, source.height
-
-    def __len__(self):
-        return len(self.frame_numbers)
-
-    def read(self, frame_number):
-        return self.source.read(frame_number)
-
-    def read_uint8(self, frame_number):
-        return self.source.read_uint8(frame_number)
-
-
 def open_source(args, settings):
-    from samroto.cli.main import CommandError
+    """The source's frames; with --range, only those frames: the range is the shot, as a
+    plugin's track range is (bridge client ``track_shot``)."""
     from samroto.core.io import ColorSpec, SamrotoIOError, open_frames
 
     color = ColorSpec(input=settings["color.input"], ocio_config=settings["color.ocio_config"] or None,
                       display=settings["color.display"])
     try:
         frames = open_frames(args.source, color=color)
+        if getattr(args, "range", None):
+            first, last = parse_range(args.range)
+            inside = [n for n in frames.frame_numbers if first <= n <= last]
+            if not inside:
+                numbers = frames.frame_numbers
+                raise CommandError(f"--range {args.range}: no such frames in {args.source} "
+                                   f"(frames {numbers[0]}-{numbers[-1]})")
+            if len(inside) < len(frames):
+                frames = open_frames(args.source, first=inside[0], last=inside[-1], color=color)
     except SamrotoIOError as exc:
         raise CommandError(str(exc)) from None
-    if args.range:
-        first, last = parse_range(args.range)
-        frames = FrameRange(frames, first, last)
-        if not len(frames):
-            numbers = frames.source.frame_numbers
-            raise CommandError(f"--range {args.range}: no such frames in {args.source} "
-                               f"(frames {numbers[0]}-{numbers[-1]})")
     return frames
 
 
 def make_writer(args, settings, names, fps=None):
     import os
 
-    from samroto.cli.main import CommandError
     from samroto.core.io import MatteWriter, SamrotoIOError
 
     fmt = args.format
@@ -223,8 +162,9 @@ def run(args, settings):
 
 
 def run_job(args, settings, frames, prompts, writer, direction=None, progress=None):
-    """Model, session, prompts, propagation, mattes. Shared with ``samroto demo``."""
+    """Model, session, prompts, passes, mattes (core.shot). Shared with ``samroto demo``."""
     from samroto.core.finishing.pipeline import Finisher
+    from samroto.core.shot import SHOT_ERRORS, apply_prompts, plan_passes
     from samroto.core.video import VideoSession
 
     model = load_model(args, settings)
@@ -232,7 +172,13 @@ def run_job(args, settings, frames, prompts, writer, direction=None, progress=No
                            precision=args.precision or settings["precision"],
                            add_all_frames_to_correct_as_cond=settings["engine.add_all_frames_to_correct_as_cond"])
     finisher = Finisher(settings, device=model.device)
-    apply_prompts(session, prompts, frames)
+    try:
+        for _ in apply_prompts(session, prompts, frames, low_res=True):
+            pass
+        passes = plan_passes(len(frames), [frames.index_of(f) for f in prompts.frames()],
+                             direction or args.direction)
+    except SHOT_ERRORS as exc:
+        raise CommandError(str(exc)) from None
     started = time.perf_counter()
     written = 0
     progress = (not getattr(args, "quiet", False)) if progress is None else progress
@@ -242,8 +188,7 @@ def run_job(args, settings, frames, prompts, writer, direction=None, progress=No
         written += 1
 
     try:
-        track_to_writer(session, frames, prompts, writer, finisher, direction or args.direction,
-                        progress=progress, on_frame=count)
+        write_mattes(session, frames, prompts, passes, writer, finisher, progress=progress, on_frame=count)
     except KeyboardInterrupt:
         writer.close()
         print(f"stopped: {written} frame(s) written to {args.out}, each complete; run again to finish",

@@ -13,7 +13,8 @@ from helpers import args, enable_addon, result  # noqa: E402
 
 a = args()
 enable_addon()
-from samroto_blender import link, prefs  # noqa: E402
+from samroto_blender import prefs  # noqa: E402
+from samroto_blender.kit import hostkit  # noqa: E402
 
 p = prefs.get()
 p.python, p.config_dir = a["python"], a["config_dir"]
@@ -23,9 +24,9 @@ try:
     out["status_op"] = "FINISHED"
 except RuntimeError as exc:
     out["status_op"] = str(exc)
-request = {"python": p.python, "config_dir": p.config_dir}
-out["describe"] = link.describe(request)
-bridge = link.connect(request)
+how = prefs.bridge()
+out["describe"] = hostkit.describe(**how)
+bridge = hostkit.connect(**how)
 out["pid"] = bridge.status().get("pid")
 bridge.shutdown()
 bridge.close()

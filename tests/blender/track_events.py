@@ -1,10 +1,11 @@
-"""Inside Blender: the Track job's event handling, with a stand-in for the bridge call.
+"""Inside Blender: the Track job's event handling, with a stand-in for the bridge client.
 
-``link.run_track`` (the one function that talks to the bridge, in the worker thread) is
-replaced by a stand-in that "delivers" pre-made matte files to the paths the add-on asked
-for, one per frame, like the bridge's matte events; everything else is the add-on's real
-code: the worker thread, the queue, the modal operator's event handler, progress, Esc,
-errors, matte loading and the compositor setup. The real bridge is exercised by
+``hostkit.connect`` (how the worker thread reaches the bridge) is replaced by one returning
+a stand-in client whose ``track_shot`` keeps the client's contract: it "delivers" pre-made
+matte files where the add-on's matte pattern says, one frame at a time in the bridge's
+order, with the client's own matte events, and stops when cancelled. Everything else is
+real: the host kit's job and worker thread, the modal operator's event handler, progress,
+Esc, errors, matte loading and the compositor setup. The real bridge is exercised by
 track_bridge.py.
 
 Blender's timers do not fire in background mode (and INVOKE falls back to EXEC there), so
@@ -27,8 +28,10 @@ from helpers import args, enable_addon, load_clip, result, set_source_frame  # n
 a = args()
 enable_addon()
 bpy.ops.wm.read_homefile(use_empty=True)
-from samroto_blender import link, results, tracking  # noqa: E402
+from samroto_blender import results, tracking  # noqa: E402
+from samroto_blender.kit import hostkit  # noqa: E402
 
+client = hostkit.client
 bpy.ops.wm.save_as_mainfile(filepath=a["blend"])
 clip = load_clip(a["sequence"])
 bpy.ops.samroto.object_add(name="car")
@@ -37,25 +40,36 @@ bpy.ops.samroto.add_point(co=(0.4, 0.5))
 seen = {}
 
 
-def stand_in(delay, fail=None):
-    def run_track(request, emit, cancelled):
-        seen["request"] = request
-        lo, hi = request["range"]
-        start = request["start"]
-        order = list(range(start, hi + 1)) + list(range(start - 1, lo - 1, -1))
+class StandIn:
+    """A connected client's ``track_shot``: forward from start to last, then back to first."""
+
+    def __init__(self, delay, fail=None):
+        self.delay, self.fail = delay, fail
+
+    def track_shot(self, source, prompts, direction="both", start=None, first=None, last=None,
+                   mattes=None, on_event=None, cancelled=None, **rest):
+        seen["shot"] = {"direction": direction, "start": start, "source": source}
+        order = list(range(start, last + 1)) if direction != "backward" else []
+        order += list(range(start - (direction == "both"), first - 1, -1)) if direction != "forward" else []
+        objects = [{"id": o["id"], "name": o["name"]} for o in prompts["objects"]]
         for frame in order:
             if cancelled.is_set():
-                return
-            if fail and frame == fail[0]:
-                raise link.BridgeError(fail[1])
-            paths = {}
-            for obj_id, pattern in request["outputs"].items():
-                target = results.matte_file(pattern, frame)
-                shutil.copy(results.matte_file(a["mattes"], frame), target)
-                paths[obj_id] = target
-            emit(("matte", frame, paths))
-            time.sleep(delay)
-    return run_track
+                return "cancelled"
+            if self.fail and frame == self.fail[0]:
+                raise client.EngineError(self.fail[1])
+            paths = [hostkit.frame_file(mattes["pattern"], frame, o["name"]) for o in objects]
+            for path in paths:
+                shutil.copy(results.matte_file(a["mattes"], frame), path)
+            on_event(client.Event({"event": "matte", "frame": frame}, client.Matte(frame, objects, paths=paths)))
+            time.sleep(self.delay)
+        return "done"
+
+    def close(self):
+        pass
+
+
+def stand_in(delay, fail=None):
+    return lambda **how: StandIn(delay, fail)
 
 
 def pump(limit=30.0, esc_after=None):
@@ -88,19 +102,19 @@ for case, python in (("no_python", ""), ("bad_python", "/nonexistent/bin/python"
 p.python = ""
 
 # 1. A full run, started as the operator's invoke starts it.
-link.run_track = stand_in(0.01)
+hostkit.connect = stand_in(0.01)
 job = tracking.start_job(bpy.context, clip)
 state, steps = pump()
 car = clip.samroto.objects["car"]
 out["full"] = {"state": state, "steps": steps, "frames": sorted(job.done_frames), "message": clip.samroto.last_message,
                "pattern": car.matte_pattern, "image": car.image_name in bpy.data.images,
-               "direction": seen["request"]["direction"], "start": seen["request"]["start"],
+               "direction": seen["shot"]["direction"], "start": seen["shot"]["start"],
                "tree": sorted(n.name for n in results.compositor_tree(bpy.context.scene, False).nodes
                               if n.name.startswith("samroto"))}
 out["files"] = sorted(os.listdir(os.path.dirname(bpy.path.abspath(car.matte_pattern))))
 
 # 2. Esc mid-way: the job stops, finished mattes stay, the panel says so.
-link.run_track = stand_in(0.15)
+hostkit.connect = stand_in(0.15)
 clip.samroto.direction = "FORWARD"
 set_source_frame(clip, 1001)
 job = tracking.start_job(bpy.context, clip)
@@ -109,13 +123,13 @@ out["cancel"] = {"state": state, "frames": len(job.done_frames), "message": clip
                  "active_left": clip.name in tracking.ACTIVE}
 
 # 3. A bridge error: shown in the panel and reported, the job ends.
-link.run_track = stand_in(0.0, fail=(1002, "the bridge says: model not found"))
+hostkit.connect = stand_in(0.0, fail=(1002, "model not found"))
 tracking.start_job(bpy.context, clip)
 state, _ = pump()
 out["error"] = {"state": state, "message": clip.samroto.last_message}
 
 # 4. The blocking form (scripts, render farms): EXEC runs the same job to the end.
-link.run_track = stand_in(0.0)
+hostkit.connect = stand_in(0.0)
 clip.samroto.direction = "BACKWARD"
 set_source_frame(clip, 1006)
 out["exec"] = sorted(bpy.ops.samroto.track())

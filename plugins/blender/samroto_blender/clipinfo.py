@@ -10,13 +10,13 @@ movie's frames are 0, 1, 2...). Blender shows source frame
 number in the sequence's file name (0 for a movie).
 
 Coordinates. Blender's clip space is normalised, origin at the bottom-left, y up; samroto's
-prompts are pixels, origin at the top-left corner of the top-left pixel, y down.
+prompts are pixels, origin at the top-left corner of the top-left pixel, y down
+(``hostkit.from_normalised``); a Mask's space is the clip's with the aspect kept.
 """
 
 import os
-import re
 
-_DIGITS = re.compile(r"(\d+)(?=\D*$)")  # the last run of digits in a file name
+from .kit import hostkit
 
 # Blender colour-space names -> samroto's input transforms (core/io/color.py). Names not
 # listed here go to the bridge as OCIO colour spaces (the studio config knows ACEScg etc.).
@@ -37,7 +37,7 @@ _COLOR_SPACES = {
 }
 
 
-class ClipError(Exception):
+class ClipError(hostkit.HostError):
     """The clip cannot be tracked as it is; the message says what to do."""
 
 
@@ -49,22 +49,18 @@ def absolute_path(clip, bpy_path_abspath):
 
 def first_file_number(clip_path, source):
     """The frame number in a sequence's first file name; 0 for a movie."""
-    if source != "SEQUENCE":
-        return 0
-    match = _DIGITS.search(os.path.basename(clip_path))
-    return int(match.group(1)) if match else 0
+    numbered = hostkit.sequence_of_file(clip_path) if source == "SEQUENCE" else None
+    return numbered[1] if numbered else 0
 
 
 def sequence_pattern(clip_path):
     """``/x/plate.1001.exr`` -> ``/x/plate.####.exr`` (the padding kept)."""
-    folder, name = os.path.split(clip_path)
-    match = _DIGITS.search(name)
-    if not match:
+    numbered = hostkit.sequence_of_file(clip_path)
+    if numbered is None:
         raise ClipError(
             "The clip is an image sequence but its file name %r has no frame number; "
-            "rename the files like plate.1001.exr." % name)
-    start, end = match.span(1)
-    return os.path.join(folder, name[:start] + "#" * (end - start) + name[end:])
+            "rename the files like plate.1001.exr." % os.path.basename(clip_path))
+    return numbered[0]
 
 
 def frames_source(clip_path, source):
@@ -103,18 +99,6 @@ def source_range(clip_frame_start, clip_frame_offset, frame_duration, first):
 def color_input(blender_name):
     """samroto's colour input for a Blender colour-space name."""
     return _COLOR_SPACES.get((blender_name or "").strip().lower(), blender_name or "auto")
-
-
-def to_pixels(co, size):
-    """Normalised clip coords (y up) -> samroto pixels (origin top-left, y down)."""
-    width, height = size
-    return [float(co[0]) * width, (1.0 - float(co[1])) * height]
-
-
-def to_normalised(xy, size):
-    """samroto pixels -> normalised clip coords (y up)."""
-    width, height = size
-    return (float(xy[0]) / width, 1.0 - float(xy[1]) / height)
 
 
 def mask_coords(co, size):

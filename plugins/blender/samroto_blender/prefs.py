@@ -3,12 +3,10 @@
 import bpy
 from bpy.props import StringProperty
 
+from .kit import HOW_TO_SET, hostkit
+
 # Written by `samroto install blender` (the Python that ran it) so a fresh install just works.
-try:
-    from . import _installed  # type: ignore
-    INSTALLED_PYTHON = getattr(_installed, "PYTHON", "")
-except ImportError:
-    INSTALLED_PYTHON = ""
+INSTALLED_PYTHON = hostkit.installed_python(__package__)
 
 
 class SamrotoPreferences(bpy.types.AddonPreferences):
@@ -39,19 +37,24 @@ def get(context=None):
     return addon.preferences if addon else None
 
 
+def bridge(context=None):
+    """How the add-on reaches the bridge (``hostkit.connect``'s arguments), read on the main
+    thread: the preferences' samroto Python (else $SAMROTO_PYTHON) and bridge folder."""
+    p = get(context)
+    return {"python": hostkit.samroto_python(bpy.path.abspath(p.python) if p and p.python else ""),
+            "config_dir": bpy.path.abspath(p.config_dir) if p and p.config_dir else "",
+            "name": "samroto-blender", "how_to_set": HOW_TO_SET}
+
+
 class SAMROTO_OT_bridge_status(bpy.types.Operator):
     bl_idname = "samroto.bridge_status"
     bl_label = "Check Bridge"
     bl_description = "Connect to the samroto bridge (starting it if needed) and report its state"
 
     def execute(self, context):
-        from . import link
-        p = get(context)
-        request = {"python": bpy.path.abspath(p.python) if p and p.python else "",
-                   "config_dir": bpy.path.abspath(p.config_dir) if p and p.config_dir else ""}
         try:
-            text = link.describe(request)
-        except link.BridgeError as exc:
+            text = hostkit.describe(**bridge(context))
+        except hostkit.HostError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, text)

@@ -17,6 +17,7 @@ import os
 import bpy
 
 from . import clipinfo
+from .kit import hostkit
 
 PREFIX = "samroto: "
 IS_50 = bpy.app.version >= (5, 0, 0)
@@ -24,22 +25,7 @@ IS_50 = bpy.app.version >= (5, 0, 0)
 
 # --- matte files --------------------------------------------------------------------------
 
-def matte_file(pattern, frame):
-    """``car.####.exr`` + 1001 -> ``car.1001.exr`` (also ``%04d``)."""
-    if "%" in pattern:
-        return pattern % frame
-    head, hashes, tail = _split_hashes(pattern)
-    return head + str(frame).zfill(len(hashes)) + tail
-
-
-def _split_hashes(pattern):
-    end = pattern.rfind("#") + 1
-    start = end
-    while start > 0 and pattern[start - 1] == "#":
-        start -= 1
-    if end == 0:
-        raise ValueError("matte pattern %r has no #### frame token" % pattern)
-    return pattern[:start], pattern[start:end], pattern[end:]
+matte_file = hostkit.frame_file  # ``car.####.exr`` + 1001 -> ``car.1001.exr`` (also ``%04d``)
 
 
 def blend_relative(path):

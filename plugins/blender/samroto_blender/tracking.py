@@ -1,8 +1,8 @@
 """Track: the clip's prompts go to the bridge, mattes come back while Blender stays usable.
 
-A worker thread talks to the bridge (blocking client calls, no ``bpy``) and puts events in
-a queue; the main thread drains it in ``TrackJob.step`` (called from the modal operator's
-timer events) to update progress, load mattes as they arrive, and finish. Esc cancels.
+The host kit's TrackingJob talks to the bridge in a worker thread (no ``bpy`` there); the
+main thread polls its events in ``TrackJob.step`` (called from the modal operator's timer
+events) to update progress, load mattes as they arrive, and finish. Esc cancels.
 
 Blender's timers do not fire in background mode (``blender -b``, the ``bpy`` module), so
 scripts use ``bpy.ops.samroto.track()`` (EXEC: blocks until done) or call
@@ -14,31 +14,23 @@ import time
 
 import bpy
 
-from . import clipinfo, link, prefs, results
+from . import clipinfo, prefs, results
+from .kit import hostkit
 from .ops_prompts import current_source_frame, target_clip
 
 ACTIVE = {}  # clip name -> the TrackJob running for it
 
 
 def prompts_document(clip):
-    """The clip's prompts as samroto's prompts JSON (schema v1, pixels, y down)."""
-    size = (clip.size[0], clip.size[1])
-    objects = []
-    for obj in clip.samroto.objects:
-        frames = {}
-        for point in obj.points:
-            entry = frames.setdefault(point.frame, {"frame": point.frame})
-            entry.setdefault("points", []).append(clipinfo.to_pixels(point.co, size))
-            entry.setdefault("labels", []).append(1 if point.positive else 0)
-        for box in obj.boxes:
-            entry = frames.setdefault(box.frame, {"frame": box.frame})
-            x0, y1 = clipinfo.to_pixels(box.co_min, size)  # min corner is bottom-left
-            x1, y0 = clipinfo.to_pixels(box.co_max, size)
-            entry["box"] = [x0, y0, x1, y1]
-        if frames:
-            objects.append({"id": obj.obj_id, "name": obj.name,
-                            "prompts": [frames[f] for f in sorted(frames)]})
-    return {"version": 1, "objects": objects}
+    """The clip's prompts as samroto's prompts JSON (pixels, y down)."""
+    size = clip.size[0], clip.size[1]
+    return hostkit.prompts_document([{
+        "id": obj.obj_id, "name": obj.name,
+        "points": [(p.frame,) + hostkit.from_normalised(p.co[0], p.co[1], *size) + (p.positive,)
+                   for p in obj.points],
+        "boxes": [(b.frame,) + hostkit.from_normalised(b.co_min[0], b.co_min[1], *size)
+                  + hostkit.from_normalised(b.co_max[0], b.co_max[1], *size) for b in obj.boxes],
+    } for obj in clip.samroto.objects])
 
 
 def build_request(context, clip, direction=None):
@@ -60,76 +52,62 @@ def build_request(context, clip, direction=None):
             raise clipinfo.ClipError("The scene's frame range does not overlap the clip.")
     start = min(max(current_source_frame(context, clip), lo), hi)
     out_dir = results.matte_dir(clip, settings)
-    outputs, names = {}, {}
-    for obj in settings.objects:
-        if len(obj.points) or len(obj.boxes):
-            name = link.matte_name(obj.name)
-            if name in names:
-                raise clipinfo.ClipError(
-                    "Objects %r and %r would write the same matte files (%s): rename one."
-                    % (names[name], obj.name, name))
-            names[name] = obj.name
-            outputs[obj.obj_id] = os.path.join(out_dir, "%s.####.exr" % name)
-    p = prefs.get(context)
+    pattern = os.path.join(out_dir, "{name}.####.exr")
+    prompts = prompts_document(clip)
     return {
         "source": clipinfo.frames_source(path, clip.source),
         "color": clipinfo.color_input(clip.colorspace_settings.name),
         "range": [lo, hi],
         "start": start,
         "direction": (direction or settings.direction).lower(),
-        "prompts": prompts_document(clip),
-        "pattern": os.path.join(out_dir, "{name}.####.exr"),
-        "outputs": outputs,
+        "prompts": prompts,
+        "pattern": pattern,
+        "outputs": {o["id"]: hostkit.object_pattern(pattern, o["name"]) for o in prompts["objects"]},
         "size": [clip.size[0], clip.size[1]],
-        "python": bpy.path.abspath(p.python) if p and p.python else "",
-        "config_dir": bpy.path.abspath(p.config_dir) if p and p.config_dir else "",
+        "bridge": prefs.bridge(context),
     }
+
+
+def shot(request):
+    lo, hi = request["range"]
+    return hostkit.Shot(request["source"], request["prompts"], lo, hi, mattes=hostkit.file_mattes(request["pattern"]),
+                        direction=request["direction"], start=request["start"], color=request["color"])
 
 
 class TrackJob:
     def __init__(self, clip, request):
         self.clip_name = clip.name
         self.request = request
-        self.total = max(1, request["range"][1] - request["range"][0] + 1)
-        self.done_frames = set()
+        self.track = hostkit.TrackingJob(shot(request), lambda: hostkit.connect(**request["bridge"]))
+        self.done_frames = self.track.frames
         self.state = "RUNNING"  # RUNNING, FINISHED, CANCELLED, ERROR
         self.wired = False
         self.message = ""
-        # the worker thread only talks to the bridge (no bpy there); step() applies its events
-        self.worker = link.background(lambda emit, cancelled: link.run_track(request, emit, cancelled))
 
     def start(self):
         os.makedirs(os.path.dirname(next(iter(self.request["outputs"].values()))), exist_ok=True)
-        self.worker.start()
+        self.track.start()
         return self
 
     def cancel(self):
-        self.worker.cancel()
+        self.track.cancel()
 
     # -- main thread --------------------------------------------------------------------------
     def step(self, context):
         """Apply what arrived from the worker; returns the job state."""
         clip = bpy.data.movieclips.get(self.clip_name)
         arrived = False
-        for event in self.worker.take():
-            kind = event[0]
-            if kind == "matte":  # ("matte", frame, {obj_id: path})
-                self.done_frames.add(event[1])
-                for obj_id, path in event[2].items():  # where the bridge really wrote them
-                    if obj_id in self.request["outputs"]:
-                        self.request["outputs"][obj_id] = link.frame_pattern(path)
+        for event in self.track.poll():
+            if isinstance(event, hostkit.Matte):
                 arrived = True
-            elif kind == "progress":  # ("progress", done, total)
-                if event[2]:
-                    self.total = event[2]
-            elif kind == "done":
+            elif isinstance(event, hostkit.Done):
                 self._finish(context, clip, "FINISHED",
                              "Tracked %d frames of %s" % (len(self.done_frames), self.clip_name))
-            elif kind == "cancelled":
+            elif isinstance(event, hostkit.Cancelled):
                 self._finish(context, clip, "CANCELLED",
                              "Tracking cancelled after %d frames (those mattes are kept)" % len(self.done_frames))
-            elif kind == "error":
-                self._finish(context, clip, "ERROR", event[1])
+            elif isinstance(event, hostkit.Error):
+                self._finish(context, clip, "ERROR", event.message)
         if self.state == "RUNNING":
             if arrived and clip is not None:
                 self._show_mattes(clip)
@@ -141,7 +119,7 @@ class TrackJob:
     def _show_mattes(self, clip):
         frames = sorted(self.done_frames)
         for obj in clip.samroto.objects:
-            pattern = self.request["outputs"].get(obj.obj_id)
+            pattern = self.track.patterns.get(obj.obj_id)  # where the bridge really wrote them
             if pattern and frames:
                 obj.matte_pattern = results.blend_relative(pattern)
                 if os.path.exists(results.matte_file(pattern, frames[0])):
@@ -149,8 +127,8 @@ class TrackJob:
 
     def _progress(self, context):
         done = len(self.done_frames)
-        text = "samroto: tracking %s, %d/%d frames (Esc to cancel)" % (self.clip_name, done, self.total)
-        _status(context, text, 100.0 * done / self.total)
+        text = "samroto: tracking %s, %d/%d frames (Esc to cancel)" % (self.clip_name, done, self.track.total)
+        _status(context, text, 100.0 * self.track.fraction)
 
     def _finish(self, context, clip, state, message):
         if self.state != "RUNNING":
@@ -170,7 +148,7 @@ class TrackJob:
         try:
             results.build_compositor(context.scene, clip, tracked)
             return True
-        except clipinfo.ClipError as exc:
+        except hostkit.HostError as exc:
             clip.samroto.last_message = "%s (compositor: %s)" % (self.message or "Tracking", exc)
             return False
 
@@ -239,7 +217,7 @@ class SAMROTO_OT_track(bpy.types.Operator):
         self.clip_name = clip.name
         try:
             return start_job(context, clip, None if self.direction == "DEFAULT" else self.direction)
-        except (clipinfo.ClipError, link.BridgeError) as exc:
+        except hostkit.HostError as exc:
             clip.samroto.last_message = str(exc)
             self.report({"ERROR"}, str(exc))
             return None

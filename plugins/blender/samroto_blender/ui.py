@@ -55,7 +55,7 @@ class SAMROTO_PT_main(bpy.types.Panel):
         layout.prop(settings, "output_dir")
         if clip.name in tracking.ACTIVE:
             job = tracking.ACTIVE[clip.name]
-            layout.label(text="Tracking: %d/%d frames" % (len(job.done_frames), job.total), icon="TIME")
+            layout.label(text="Tracking: %d/%d frames" % (len(job.done_frames), job.track.total), icon="TIME")
             layout.operator("samroto.cancel", icon="CANCEL")
         else:
             layout.operator("samroto.track", icon="TRACKING", text="Track")

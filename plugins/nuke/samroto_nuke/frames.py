@@ -12,10 +12,12 @@ import re
 
 import nuke
 
+from .kit import hostkit
+
 PASS_THROUGH = ("Dot", "NoOp")
 
 
-class FrameError(Exception):
+class FrameError(hostkit.HostError):
     """The node's input cannot be handed over; the message says what to change."""
 
 
@@ -53,32 +55,26 @@ def read_color(read):
               "srgb": "srgb", "rec709": "rec709"}
     if name.lower() in simple:
         return {"input": simple[name.lower()]}
-    color = {"input": name}
-    config = root_ocio_config()
-    if config:
-        color["ocio_config"] = config
-    return color
+    return ocio_color(name)
 
 
-def root_ocio_config():
-    """The script's custom OCIO config path, when it has one."""
+def ocio_color(name):
+    """An OCIO colour space by name, with the script's custom OCIO config when it has one."""
     root = nuke.root()
     knob = root.knob("customOCIOConfigPath")
+    color = {"input": name}
     if knob is not None and root.knob("OCIO_config") is not None and root["OCIO_config"].value() == "custom":
-        return str(knob.value()) or None
-    return None
+        if str(knob.value()):
+            color["ocio_config"] = str(knob.value())
+    return color
 
 
 def working_space():
-    root = nuke.root()
-    knob = root.knob("workingSpaceLUT")
+    knob = nuke.root().knob("workingSpaceLUT")
     name = str(knob.value()) if knob is not None else ""
     if not name or name.lower() in ("linear", "scene_linear"):
         return {"input": "linear"}
-    color = {"input": name}
-    if root_ocio_config():
-        color["ocio_config"] = root_ocio_config()
-    return color
+    return ocio_color(name)
 
 
 def read_source(node):

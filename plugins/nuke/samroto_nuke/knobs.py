@@ -15,13 +15,13 @@ import re
 
 import nuke
 
-from . import prompts
+from .kit import hostkit
 
 HANDLE = re.compile(r"^o(\d+)_(pos|neg|box)(\d+)$")
 OBJECT = re.compile(r"^o(\d+)_name$")
 
 
-class PromptError(Exception):
+class PromptError(hostkit.HostError):
     """The node's prompts cannot be sent; the message says what to change."""
 
 
@@ -46,7 +46,8 @@ def handles(node, obj=None):
 
 
 def collect(node, height):
-    """The node's prompts as samroto's prompts JSON (source pixels, y down)."""
+    """The node's prompts as samroto's prompts JSON. Nuke's pixels have their origin at the
+    bottom-left, y up; samroto's at the top-left, y down: y' = height - y."""
     objects = {o: dict(object_info(node, o), points=[], boxes=[]) for o in object_ids(node)}
     for obj, kind, _, knob in handles(node):
         if obj not in objects:
@@ -58,16 +59,12 @@ def collect(node, height):
                               "belongs to: set a key on that frame (or delete the handle)." % knob.name())
         for f in keys:
             v = [knob.valueAt(f, i) for i in range(4 if kind == "box" else 2)]
-            if kind == "box":
-                objects[obj]["boxes"].append((f, v[0], v[1], v[2], v[3]))
+            if kind == "box":  # x, y, r, t: left, bottom, right, top
+                objects[obj]["boxes"].append((f,) + hostkit.flip_y(v[0], v[1], height)
+                                             + hostkit.flip_y(v[2], v[3], height))
             else:
-                objects[obj]["points"].append((f, v[0], v[1], kind == "pos"))
-    names = [objects[o]["name"] for o in sorted(objects)]
-    twins = sorted(set(n for n in names if names.count(n) > 1))
-    if twins:
-        raise PromptError("Two objects are called %s: give each object its own name (Prompts tab)."
-                          % ", ".join(twins))
-    doc = prompts.document([objects[o] for o in sorted(objects)], height)
+                objects[obj]["points"].append((f,) + hostkit.flip_y(v[0], v[1], height) + (kind == "pos",))
+    doc = hostkit.prompts_document([objects[o] for o in sorted(objects)])
     if not doc["objects"]:
         raise PromptError("No prompts yet: press '+ point' (or '- point', 'box') on the SAM2 tab, "
                           "drag the handle onto the object in the Viewer, then Track.")

@@ -1,20 +1,18 @@
-"""The SAM2Matte node: a Group built in Python.
+"""The SAM2Matte node: a Group built in Python, and the one place its buttons land.
 
-Inside: ``Plate`` (Input) -> one ``Copy`` per object, whose A input is an internal ``Read``
-of that object's matte sequence, copying its alpha into the object's output channel ->
-``Output1``. Knobs: the SAM2 tab (model, range, matte, buttons) and a Prompts tab that
-grows as objects and handles are added (see knobs.py).
+Knobs: the SAM2 tab (model, range, matte, buttons) and a Prompts tab that grows as objects
+and handles are added (see knobs.py); what is inside the group: group.py. Nothing in the
+plugin imports this module back: it sits on top (buttons -> knobs, tracking, roto).
 """
 
-import os
 import sys
-import tempfile
 import traceback
 
 import nuke
 
-from . import knobs
-from .frames import FrameError
+from . import group as group_mod
+from . import knobs, roto, tracking
+from .kit import hostkit
 
 MARKER = "samroto_version"
 MODELS = ["settings default", "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus",
@@ -38,10 +36,9 @@ def _free_name(base):
     return "%s%d" % (base, i)
 
 
-def create():
-    """A new SAM2Matte node (connected to the selected node by createNode) with one object."""
-    from . import __version__
-
+def create(version):
+    """A new SAM2Matte node (connected to the selected node by createNode) with one object;
+    ``version``: the plugin's, kept in a hidden knob."""
     group = nuke.createNode("Group", inpanel=False)
     group.setName(_free_name("SAM2Matte"))
     k = [nuke.Tab_Knob("sam2", "SAM2"),
@@ -72,7 +69,7 @@ def create():
          nuke.Tab_Knob("prompts", "Prompts")]
     for knob in k:
         group.addKnob(knob)
-    group[MARKER].setValue(__version__)
+    group[MARKER].setValue(version)
     group[MARKER].setVisible(False)
     group["object"].setValue(1)
     root = nuke.root()
@@ -89,86 +86,8 @@ def create():
     return group
 
 
-def is_sam2_node(node):
-    return node is not None and node.knob(MARKER) is not None
-
-
-def matte_dir(node):
-    """The node's matte folder: the knob, else next to the script, else the temp folder."""
-    chosen = str(node["matte_dir"].value()).strip()
-    if chosen:
-        return chosen
-    script = str(nuke.root()["name"].value())
-    base = os.path.dirname(script) if script else tempfile.gettempdir()
-    stem = os.path.splitext(os.path.basename(script))[0] if script else "untitled"
-    return os.path.join(base, "samroto", stem, node.name()).replace("\\", "/")
-
-
-def matte_request(node):
-    """Where the bridge writes the mattes: one EXR sequence per object ({name} is the
-    object's name, made file-safe by the bridge)."""
-    return {"transport": "file", "pattern": "%s/%s.{name}.%%04d.exr" % (matte_dir(node), node.name()),
-            "format": "exr", "layout": "files"}
-
-
-def matte_pattern(node, obj):
-    """The object's matte sequence as the bridge last reported it ('' before tracking)."""
-    knob = node.knob("o%d_matte" % obj)
-    return str(knob.value()) if knob is not None else ""
-
-
-def set_status(node, text):
-    node["status"].setValue(text)
-
-
-def connect_mattes(node, first, last):
-    """Rebuild the internals: one Read + Copy per object, reading its matte sequence."""
-    node.begin()
-    try:
-        for child in node.nodes():
-            if child.name().startswith(("Matte_o", "Copy_o")):
-                nuke.delete(child)
-        stream = nuke.toNode("Plate")
-        for obj in knobs.object_ids(node):
-            info = knobs.object_info(node, obj)
-            pattern = matte_pattern(node, obj)
-            if info["channel"] == "none" or not pattern:
-                continue
-            read = nuke.nodes.Read(name="Matte_o%d" % obj, file=pattern,
-                                   first=int(first), last=int(last), origfirst=int(first),
-                                   origlast=int(last), on_error="black", before="black", after="black")
-            copy = nuke.nodes.Copy(name="Copy_o%d" % obj, from0="rgba.alpha", to0=info["channel"])
-            copy.setInput(0, stream)
-            copy.setInput(1, read)
-            stream = copy
-        nuke.toNode("Output1").setInput(0, stream)
-    finally:
-        node.end()
-
-
-def reload_mattes(node):
-    node.begin()
-    try:
-        for child in node.nodes():
-            if child.name().startswith("Matte_o") and child.knob("reload") is not None:
-                child["reload"].execute()
-    finally:
-        node.end()
-
-
-def report_error(node, text):
-    """Errors in Nuke's terms: a dialog plus the node's status line (never a bare traceback)."""
-    try:
-        set_status(node, "Error: " + text)
-    except Exception:
-        pass
-    nuke.message("SAM2Matte %s: %s" % (node.name(), text))
-
-
 def on_button(node, action):
-    """Every button of the node lands here (main thread)."""
-    from . import roto, tracking
-
+    """Every button of the node lands here (main thread); saved scripts call it by this name."""
     try:
         obj = int(node["object"].value())
         frame = nuke.frame()
@@ -186,8 +105,8 @@ def on_button(node, action):
             return roto.convert(node)
         else:
             raise ValueError("unknown action %r" % action)
-    except (knobs.PromptError, FrameError, tracking.TrackError, roto.RotoError) as exc:
-        report_error(node, str(exc))
+    except hostkit.HostError as exc:  # the plugin's own errors say what to change
+        group_mod.report_error(node, str(exc))
     except Exception as exc:  # say it in Nuke; keep the traceback for the Script Editor
         traceback.print_exc(file=sys.stderr)
-        report_error(node, "%s: %s" % (type(exc).__name__, exc))
+        group_mod.report_error(node, "%s: %s" % (type(exc).__name__, exc))

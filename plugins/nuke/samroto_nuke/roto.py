@@ -1,53 +1,29 @@
 """Convert to Roto: a Roto node with animated Bezier shapes fitted to the node's mattes.
 
-The spline fitting is samroto's shared code (``samroto.core.splines``), which needs numpy
-and OpenCV, so it runs in samroto's own Python: ``python -m
-samroto.plugins.nuke.roto_export`` writes a .nk file holding one Roto node, which is pasted
+The spline fitting is samroto's shared exporter (``samroto.core.splines.export``, which
+needs numpy, OpenCV and OpenImageIO), so it runs in samroto's Python through the host kit
+(``hostkit.export_shapes``): it writes a .nk file holding one Roto node, which is pasted
 here with ``nuke.nodePaste``.
 """
 
-import glob
 import os
-import re
-import subprocess
 import tempfile
 
 import nuke
 
-from . import knobs, link, node as node_mod
+from . import group as group_mod
+from . import knobs
+from .kit import HOW_TO_SET, hostkit, samroto_python
 
 
-class RotoError(Exception):
-    """No Roto node can be made; the message says why."""
-
-
-def _frames_on_disk(pattern):
-    regex = re.compile(re.escape(os.path.basename(pattern)).replace(re.escape("%04d"), r"(\d+)") + "$")
+def matte_sequences(group):
+    """[(object name, matte pattern)] of the objects with matte files on disk."""
     found = []
-    for path in glob.glob(pattern.replace("%04d", "*")):
-        m = regex.match(os.path.basename(path))
-        if m:
-            found.append(int(m.group(1)))
-    return sorted(found)
-
-
-def export_command(group, out_path):
-    python = link.samroto_python()
-    if not python:
-        raise RotoError("samroto's Python is unknown: set SAMROTO_PYTHON or reinstall the plugin "
-                        "with `samroto install nuke`.")
-    cmd = [python, "-m", "samroto.plugins.nuke.roto_export", out_path,
-           "--node-name", "%s_roto" % group.name()]
-    found = False
     for obj in knobs.object_ids(group):
-        info = knobs.object_info(group, obj)
-        pattern = node_mod.matte_pattern(group, obj)
-        if pattern and _frames_on_disk(pattern):
-            cmd += ["--object", "%s=%s" % (info["name"], pattern)]
-            found = True
-    if not found:
-        raise RotoError("There are no mattes to convert yet: Track first.")
-    return cmd
+        pattern = group_mod.matte_pattern(group, obj)
+        if pattern and hostkit.frames_on_disk(pattern):
+            found.append((knobs.object_info(group, obj)["name"], pattern))
+    return found
 
 
 def _parent(group):
@@ -63,19 +39,16 @@ def _parent(group):
 
 def convert(group):
     """Make the Roto node next to ``group``; returns it."""
-    folder = tempfile.mkdtemp(prefix="samroto_roto_")
-    out_path = os.path.join(folder, "roto.nk").replace("\\", "/")
-    cmd = export_command(group, out_path)
-    node_mod.set_status(group, "fitting Roto shapes...")
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    if proc.returncode != 0 or not os.path.isfile(out_path):
-        lines = (proc.stderr or proc.stdout or "").strip().splitlines()
-        raise RotoError("Fitting the Roto shapes failed: %s" % (lines[-1] if lines else "exit %d" % proc.returncode))
+    objects = matte_sequences(group)
+    out_path = os.path.join(tempfile.mkdtemp(prefix="samroto_roto_"), "roto.nk").replace("\\", "/")
+    group_mod.set_status(group, "fitting Roto shapes...")
+    hostkit.export_shapes(samroto_python(), "nuke", out_path, objects,
+                          options=["--name", "%s_roto" % group.name()], how_to_set=HOW_TO_SET)
     parent = _parent(group)
     parent.begin()  # a button's script runs inside its group: paste beside the node instead
     try:
         roto = nuke.nodePaste(out_path)
     finally:
         parent.end()
-    node_mod.set_status(group, "Roto node %s made" % (roto.name() if roto is not None else ""))
+    group_mod.set_status(group, "Roto node %s made" % (roto.name() if roto is not None else ""))
     return roto

@@ -1,34 +1,32 @@
-"""Track: prompts and frames go to the bridge in a worker thread; mattes come back as EXR
-files that the node's internal Read nodes show when the work ends.
+"""Track: prompts and frames go to the bridge through the host kit's TrackingJob; mattes come
+back as EXR files that the node's internal Read nodes show when the work ends.
 
 The main thread gathers everything from the node (knobs, frames; it may render the input
-first), then a worker thread talks to the bridge with a ``nuke.ProgressTask`` (its Cancel
-button stops the bridge within a frame). The worker never touches the node: it hands
-results to the main thread with ``nuke.executeInMainThread``.
+first). A watcher thread drives a ``nuke.ProgressTask`` from the job's events (its Cancel
+button stops the bridge within a frame) and never touches the node: it hands the end to the
+main thread with ``nuke.executeInMainThread``.
 """
 
 import os
-import re
 import threading
-import traceback
+import time
 
 import nuke
 
-from . import frames, knobs, link, node as node_mod
+from . import frames, knobs
+from . import group as group_mod
+from .kit import HOW_TO_SET, hostkit, samroto_python
 
 ACTIVE = {}  # node full name -> Job
+STATES = {hostkit.DONE: "finished", hostkit.CANCELLED: "cancelled", hostkit.FAILED: "error"}
 
 
-class TrackError(Exception):
-    """Tracking cannot start or failed; the message says what to do."""
-
-
-def _input_range(source):
-    return source["first"], source["last"]
+class TrackError(hostkit.HostError):
+    """Tracking cannot start; the message says what to do."""
 
 
 def build_request(group, direction):
-    """Everything the worker needs, as plain data (main thread)."""
+    """Everything the job needs, as plain data (main thread)."""
     if group.input(0) is None:
         raise TrackError("%s has no input: connect the plate to it." % group.name())
     root = nuke.root()
@@ -49,7 +47,7 @@ def build_request(group, direction):
         raise TrackError("Frame %d is outside the tracking range %d-%d." % (current, lo, hi))
     height = group.format().height()
     prompts = knobs.collect(group, height)
-    outdir = node_mod.matte_dir(group)
+    outdir = group_mod.matte_dir(group)
     if source is None:
         source = frames.render_source(group, lo, hi, os.path.join(outdir, "plate"))
     prompts = within(prompts, source["first"], source["last"])
@@ -65,12 +63,12 @@ def build_request(group, direction):
         "start": start,
         "direction": "forward" if direction == "frame" else direction,
         "prompts": prompts,
-        "mattes": node_mod.matte_request(group),
+        "mattes": group_mod.matte_request(group),
         "model": "" if model == "settings default" else (
             str(group["model_config"].value()) if model == "custom" else model),
         "checkpoint": str(group["checkpoint"].value()) if model == "custom" else "",
         "device": group["device"].value(),
-        "python": link.samroto_python(),
+        "python": samroto_python(),
         "matte_dir": outdir,
     }
 
@@ -88,50 +86,63 @@ def within(doc, first, last):
     return dict(doc, objects=objects)
 
 
+def shot(request):
+    """The request as the kit's Shot: the session covers the whole input (prompts may sit
+    outside the tracked range), tracking covers the range."""
+    src = request["source"]
+    lo, hi = request["range"]
+    return hostkit.Shot(src["path"], request["prompts"], lo, hi, mattes=request["mattes"],
+                        direction=request["direction"], start=request["start"], source_first=src["first"],
+                        source_last=src["last"], color=src["color"], model=request["model"] or None)
+
+
+def connect_args(request):
+    """How the node reaches the bridge, starting one with its model, checkpoint and device."""
+    return {"python": request["python"], "name": "samroto-nuke", "how_to_set": HOW_TO_SET,
+            "serve_args": hostkit.serve_args(request["model"], request["checkpoint"], request["device"])}
+
+
 class Job(object):
     def __init__(self, request):
         self.request = request
-        lo, hi = request["range"]
-        start, direction = request["start"], request["direction"]
-        self.total = {"forward": hi - start + 1, "backward": start - lo + 1}.get(direction, hi - lo + 1)
-        self.done_frames = []
-        self.patterns = {}  # object id -> matte sequence pattern, from the paths the bridge reports
+        self.track = hostkit.TrackingJob(shot(request), lambda: hostkit.connect(**connect_args(request)))
         self.state = "running"  # running, finished, cancelled, error
         self.message = ""
         self.finished = threading.Event()
-        self.thread = threading.Thread(target=self._work, name="samroto-track", daemon=True)
+        self.thread = threading.Thread(target=self._watch, name="samroto-progress", daemon=True)
+
+    @property
+    def done_frames(self):
+        return sorted(self.track.frames)
 
     def start(self):
         if not os.path.isdir(self.request["matte_dir"]):
             os.makedirs(self.request["matte_dir"])
         ACTIVE[self.request["node"]] = self
+        self.track.start()
         self.thread.start()
         return self
 
-    # -- worker thread: no node access here ----------------------------------------------
-    def _work(self):
+    # -- watcher thread: Nuke's progress bar, no node access here --------------------------
+    def _watch(self):
         task = nuke.ProgressTask("SAM2Matte: tracking %s" % self.request["node"])
         task.setMessage("starting the samroto bridge")
-        state, message = "finished", ""
-        try:
-            def on_matte(frame, objects, paths):
-                for obj, path in zip(objects, paths):
-                    self.patterns[obj["id"]] = pattern_from_path(path, frame)
-                if frame not in self.done_frames:  # "both" may report the start frame twice
-                    self.done_frames.append(frame)
-                task.setProgress(int(100 * len(self.done_frames) / max(1, self.total)))
-                task.setMessage("frame %d (%d of %d)" % (frame, len(self.done_frames), self.total))
-
-            outcome = link.run_track(self.request, on_matte, task.isCancelled)
-            if outcome == "cancelled" or task.isCancelled():
-                state, message = "cancelled", "cancelled after %d frame(s)" % len(self.done_frames)
-        except link.BridgeError as exc:
-            state, message = "error", str(exc)
-        except Exception as exc:
-            traceback.print_exc()
-            state, message = "error", "tracking failed: %s: %s" % (type(exc).__name__, exc)
+        job, end = self.track, None
+        while end is None:
+            events = job.poll()
+            mattes = [e for e in events if isinstance(e, hostkit.Matte)]
+            if mattes:
+                task.setProgress(int(100 * len(job.frames) / max(1, job.total)))
+                task.setMessage("frame %d (%d of %d)" % (mattes[-1].frame, len(job.frames), job.total))
+            end = next((e for e in events if isinstance(e, (hostkit.Done, hostkit.Cancelled, hostkit.Error))), None)
+            if end is None:
+                if task.isCancelled():
+                    job.cancel()  # the bridge stops within a frame
+                time.sleep(0.05)
+        message = end.message if isinstance(end, hostkit.Error) else (
+            "cancelled after %d frame(s)" % len(job.frames) if isinstance(end, hostkit.Cancelled) else "")
         del task  # Nuke removes a progress bar when its task goes away
-        nuke.executeInMainThread(self._finish, args=(state, message))
+        nuke.executeInMainThread(self._finish, args=(STATES[job.state], message))
 
     # -- main thread ---------------------------------------------------------------------
     def _finish(self, state, message):
@@ -141,40 +152,26 @@ class Job(object):
             group = nuke.toNode(self.request["node"])
             if group is None:
                 return  # deleted while tracking: the mattes stay on disk
-            for obj, pattern in self.patterns.items():
+            for obj, pattern in self.track.patterns.items():
                 if group.knob("o%d_matte" % obj) is not None:
-                    group["o%d_matte" % obj].setValue(pattern)
+                    group["o%d_matte" % obj].setValue(pattern.replace("\\", "/"))
             lo, hi = self.request["plate_range"]
-            node_mod.connect_mattes(group, lo, hi)
-            node_mod.reload_mattes(group)
+            group_mod.connect_mattes(group, lo, hi)
+            group_mod.reload_mattes(group)
             if state == "error":
-                node_mod.report_error(group, message)
+                group_mod.report_error(group, message)
             else:
-                done = sorted(self.done_frames)
+                done = self.done_frames
                 span = "%d-%d" % (done[0], done[-1]) if done else "none"
-                node_mod.set_status(group, "%s: %d frame(s) tracked (%s)%s" % (
+                group_mod.set_status(group, "%s: %d frame(s) tracked (%s)%s" % (
                     state, len(done), span, "; " + message if message else ""))
         finally:
             self.finished.set()
-
-
-def pattern_from_path(path, frame):
-    """/m/SAM2Matte1.hat.1002.exr (frame 1002) -> /m/SAM2Matte1.hat.%04d.exr (the node asks
-    the bridge for 4-digit padding)."""
-    path = str(path).replace("\\", "/")
-    folder, name = path.rsplit("/", 1) if "/" in path else ("", path)
-    m = list(re.finditer(r"(?<!\d)-?\d+(?!\d)", name))
-    m = [x for x in m if int(x.group()) == frame]
-    if not m:
-        return path
-    last = m[-1]
-    name = name[:last.start()] + "%04d" + name[last.end():]
-    return (folder + "/" + name) if folder else name
 
 
 def start(group, direction):
     if group.fullName() in ACTIVE:
         raise TrackError("%s is already tracking; cancel it in the progress bar first." % group.name())
     job = Job(build_request(group, direction))
-    node_mod.set_status(group, "tracking...")
+    group_mod.set_status(group, "tracking...")
     return job.start()

@@ -13,10 +13,12 @@ source before the item's in-point, i.e. the 0-based source offset of the first u
 import os
 import re
 
+from .kit import hostkit
+
 IMAGE_EXTS = {".exr", ".dpx", ".cin", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".tga", ".bmp"}
 
 
-class ClipError(Exception):
+class ClipError(hostkit.HostError):
     """The clip cannot be tracked; the message says why and what to do."""
 
 
@@ -43,16 +45,11 @@ def sequence_of(path, start_property=None):
     if m:
         prefix, a, b, suffix = m.groups()
         return "%s%%0%dd%s" % (prefix, len(a), suffix), int(a), int(b)
-    if re.search(r"%0?\d*d", path):
-        first = _int(start_property, 0)
-        return path, first, None
-    base, ext = os.path.splitext(path)
-    if ext.lower() in IMAGE_EXTS:
-        m = re.match(r"^(.*?)(\d+)$", base)
-        if m:
-            prefix, digits = m.groups()
-            first = _int(start_property, int(digits))
-            return "%s%%0%dd%s" % (prefix, len(digits), ext), first, None
+    if (hostkit.frame_token(path) or "").startswith("%"):
+        return path, _int(start_property, 0), None
+    numbered = hostkit.sequence_of_file(path, style="%")
+    if numbered and os.path.splitext(path)[1].lower() in IMAGE_EXTS:
+        return numbered[0], _int(start_property, numbered[1]), None
     return None
 
 
@@ -197,10 +194,6 @@ class ClipInfo(object):
         (one sequence per object, numbered like the clip's frames)."""
         stem = safe_name(os.path.splitext(self.name)[0])
         return os.path.join(self.matte_dir(root), stem + "_{name}.%04d." + ext)
-
-
-def object_pattern(pattern, obj_name):
-    return pattern.replace("{name}", obj_name)
 
 
 def current_item(resolve):

@@ -5,12 +5,19 @@ import os
 import tempfile
 import time
 
-from . import job as joblib
 from . import workflow
+from .kit import hostkit
 
 
 def cancel_flag():
     return os.path.join(tempfile.gettempdir(), "samroto-resolve-cancel")
+
+
+def _clear_cancel():
+    try:
+        os.remove(cancel_flag())
+    except OSError:
+        pass
 
 
 def request_cancel():
@@ -19,19 +26,17 @@ def request_cancel():
     print("samroto: cancel requested; the running track stops within a frame.")
 
 
-def track(resolve, direction, out=print, poll=0.2, runner=None, **settings):
-    """Track the clip under the playhead; blocks until done, printing progress."""
-    try:
-        os.remove(cancel_flag())
-    except OSError:
-        pass
+def track(resolve, direction, out=print, poll=0.2, connect=None, **settings):
+    """Track the clip under the playhead; blocks until done, printing progress. ``connect``:
+    how to reach the bridge (default: the running one, else start it)."""
+    _clear_cancel()
     plan = workflow.Plan(resolve, direction, **settings)
     out("samroto: " + plan.summary().replace("\n", "\nsamroto: "))
-    job = joblib.TrackJob(plan.request(), runner=runner).start()
+    job = plan.job(connect).start()
     last = -1
     while True:
         job.poll()
-        if job.state != "RUNNING":
+        if not job.running:
             break
         if os.path.exists(cancel_flag()):
             job.cancel()
@@ -41,15 +46,12 @@ def track(resolve, direction, out=print, poll=0.2, runner=None, **settings):
             last = pct
         time.sleep(poll)
     job.wait()
-    out("samroto: " + job.message)
+    out("samroto: " + job.summary())
     imported = {}
-    if job.state in ("FINISHED", "CANCELLED") and job.frames:
-        imported = plan.finish(job.frames)
+    if job.state in (hostkit.DONE, hostkit.CANCELLED) and job.frames:
+        imported = plan.finish(job)
         out("samroto: imported %d matte(s) into the Media Pool bin 'samroto mattes'." % len(imported))
-    try:
-        os.remove(cancel_flag())
-    except OSError:
-        pass
+    _clear_cancel()
     return job, plan, imported
 
 

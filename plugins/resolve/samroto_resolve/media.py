@@ -10,6 +10,7 @@ MediaStorage.AddClipMattesToMediaPool(MediaPoolItem, [paths]).
 import os
 
 from . import clip as cliplib
+from .kit import hostkit
 
 BIN = "samroto mattes"
 
@@ -56,7 +57,7 @@ def import_mattes(resolve, project, info, mattes, frames, attach_clip_matte=True
             item.SetClipProperty("Start TC", info.timecode_of(frames[0]))
             imported[obj_name] = item
             if attach_clip_matte:
-                attach_matte(resolve, pool, info, pattern % frames[0])
+                attach_matte(resolve, pool, info, hostkit.frame_file(pattern, frames[0]))
     finally:
         if previous is not None:
             pool.SetCurrentFolder(previous)
@@ -85,7 +86,7 @@ def add_loaders(comp, clock, mattes, frames):
             if tool is None:
                 tool = comp.AddTool("Loader", -32768, -32768)
                 tool.SetAttrs({"TOOLS_Name": name})
-            tool.SetInput("Clip", pattern % frames[0])
+            tool.SetInput("Clip", hostkit.frame_file(pattern, frames[0]))
             start = clock.to_time(frames[0])
             tool.SetInput("GlobalIn", start)
             tool.SetInput("GlobalOut", start + frames[1] - frames[0])

@@ -11,14 +11,14 @@ pixels, origin top-left, y down.
 
 import re
 
-from . import coords
+from .kit import hostkit
 
 NAME_RE = re.compile(r"^samroto_(?P<obj>[A-Za-z0-9_-]+?)_(?P<kind>box|pos|neg)(?:_?\d+)*$")
 BOX_TOOL = "RectangleMask"
 POINT_TOOL = "EllipseMask"
 
 
-class PromptReadError(Exception):
+class PromptReadError(hostkit.HostError):
     """The comp's prompt tools cannot be turned into prompts; the message says how to fix it."""
 
 
@@ -36,6 +36,18 @@ def _point(value):
     if len(vals) < 2:
         raise PromptReadError("expected a point, got %r" % (value,))
     return float(vals[0]), float(vals[1])
+
+
+def rect_to_box(cx, cy, rect_width, rect_height, width, height):
+    """A Fusion rectangle -> [x0, y0, x1, y1] in source pixels, clipped to the frame. Fusion's
+    centre is normalised (0..1, origin bottom-left, y up); its Width and Height are fractions
+    of the image *width* (a 0.5 x 0.5 Rectangle is square on a 16:9 frame)."""
+    px, py = hostkit.from_normalised(cx, cy, width, height)
+    half_w = abs(float(rect_width)) * width / 2.0
+    half_h = abs(float(rect_height)) * width / 2.0
+    x0, x1 = max(0.0, px - half_w), min(float(width), px + half_w)
+    y0, y1 = max(0.0, py - half_h), min(float(height), py + half_h)
+    return [x0, y0, x1, y1]
 
 
 def keyframe_times(tool, input_id):
@@ -92,44 +104,42 @@ def read_prompts(comp, clip):
     """The prompts document (dict, schema v1) from the comp, plus the prompt frames.
 
     Each keyframe of a tool's Center (or a box's Width/Height) is a prompt on that frame;
-    a tool without keyframes is a prompt on the comp's current frame.
+    a tool without keyframes is a prompt on the comp's current frame. Objects are numbered
+    1, 2, ... in name order.
     """
     clock = CompTime(comp, clip)
     current = float(comp.CurrentTime)
     W, H = clip.width, clip.height
-    objects = {}  # name -> {frame: {"frame", "points", "labels", "box"}}
+    objects, box_frames = {}, set()  # name -> {"name", "points", "boxes"}; (name, frame) with a box
     for tool, obj, kind in prompt_tools(comp):
         name = tool.GetAttrs().get("TOOLS_Name")
+        found = objects.setdefault(obj, {"name": obj, "points": [], "boxes": []})
         ids = ("Center", "Width", "Height") if kind == "box" else ("Center",)
         times = set()
         for input_id in ids:
             times |= keyframe_times(tool, input_id)
         for t in sorted(times or {current}):
             frame = clock.to_frame(t)
-            entry = objects.setdefault(obj, {}).setdefault(frame, {"frame": frame})
             cx, cy = _point(tool.GetInput("Center", t))
             if kind == "box":
-                if "box" in entry:
+                if (obj, frame) in box_frames:
                     raise PromptReadError(
                         "Object %r has two boxes on frame %d (%s and another samroto_%s_box tool): "
                         "keep one box per object per frame." % (obj, frame, name, obj))
-                box = coords.rect_to_box(cx, cy, tool.GetInput("Width", t), tool.GetInput("Height", t), W, H)
+                box_frames.add((obj, frame))
+                box = rect_to_box(cx, cy, tool.GetInput("Width", t), tool.GetInput("Height", t), W, H)
                 if box[2] - box[0] < 1 or box[3] - box[1] < 1:
                     raise PromptReadError("%s on frame %d lies outside the picture or has no size: "
                                           "drag it over the object." % (name, frame))
-                entry["box"] = box
+                found["boxes"].append([frame] + box)
             else:
-                px, py = coords.point_to_pixels(cx, cy, W, H)
+                px, py = hostkit.from_normalised(cx, cy, W, H)
                 if not (0 <= px <= W and 0 <= py <= H):
                     raise PromptReadError("%s on frame %d is outside the picture (%.0f, %.0f): "
                                           "drag it onto the object." % (name, frame, px, py))
-                entry.setdefault("points", []).append([px, py])
-                entry.setdefault("labels", []).append(1 if kind == "pos" else 0)
-    document = {"version": 1, "objects": []}
-    for index, obj in enumerate(sorted(objects), start=1):
-        frames = objects[obj]
-        document["objects"].append({"id": index, "name": obj,
-                                    "prompts": [frames[f] for f in sorted(frames)]})
+                found["points"].append((frame, px, py, kind == "pos"))
+    document = hostkit.prompts_document([dict(objects[obj], id=index)
+                                         for index, obj in enumerate(sorted(objects), start=1)])
     if not document["objects"]:
         raise PromptReadError(
             "No samroto prompts in this clip's Fusion comp. Run Workspace > Scripts > samroto > "

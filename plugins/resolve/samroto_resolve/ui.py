@@ -1,13 +1,13 @@
 """The samroto window (Fusion's UIManager): objects and frames found, Track forward /
-backward / both, a progress bar, Cancel. The work runs in a thread (job.TrackJob); a
-UIManager Timer polls it, so Resolve stays responsive.
+backward / both, a progress bar, Cancel. The work runs in the host kit's TrackingJob (a
+thread); a UIManager Timer polls it, so Resolve stays responsive.
 
 UIManager (fusion.UIManager, bmd.UIDispatcher) is not available to scripts in the free
 edition of Resolve 19.1 and later: ``show`` then says so and points to the no-window scripts.
 """
 
-from . import job as joblib
 from . import workflow
+from .kit import hostkit
 
 BAR = 30
 
@@ -20,11 +20,11 @@ def progress_text(fraction, done, total):
 class Controller(object):
     """The window's logic, independent of widgets (tested directly)."""
 
-    def __init__(self, resolve, set_text, set_enabled, runner=None):
+    def __init__(self, resolve, set_text, set_enabled, connect=None):
         self.resolve = resolve
         self.set_text = set_text  # (widget id, text)
         self.set_enabled = set_enabled  # (widget id, bool)
-        self.runner = runner
+        self.connect = connect  # how to reach the bridge (None: the running one, else start it)
         self.job = None
         self.plan = None
 
@@ -36,7 +36,7 @@ class Controller(object):
             self.set_text("Info", str(exc))
 
     def track(self, direction, handles=None, add_loader=None):
-        if self.job is not None and self.job.state == "RUNNING":
+        if self.job is not None and self.job.running:
             return
         try:
             self.plan = workflow.Plan(self.resolve, direction, handles=handles, add_loader=add_loader)
@@ -44,7 +44,7 @@ class Controller(object):
             self.set_text("Status", str(exc))
             return
         self.set_text("Info", self.plan.summary())
-        self.job = joblib.TrackJob(self.plan.request(), runner=self.runner).start()
+        self.job = self.plan.job(self.connect).start()
         self._buttons(running=True)
         self.set_text("Status", "Tracking %s ..." % direction)
 
@@ -59,12 +59,12 @@ class Controller(object):
             return False
         self.job.poll()
         self.set_text("Progress", progress_text(self.job.fraction, self.job.done, self.job.total))
-        if self.job.state == "RUNNING":
+        if self.job.running:
             return True
-        message = self.job.message
-        if self.job.state in ("FINISHED", "CANCELLED") and self.job.frames:
+        message = self.job.summary()
+        if self.job.state in (hostkit.DONE, hostkit.CANCELLED) and self.job.frames:
             try:
-                imported = self.plan.finish(self.job.frames)
+                imported = self.plan.finish(self.job)
                 message += " Imported %d matte(s) into 'samroto mattes'; attach them in the Color page " \
                            "(right-click the node editor > Add Matte)." % len(imported)
             except Exception as exc:
@@ -90,7 +90,7 @@ class Controller(object):
         self.set_enabled("Cancel", running)
 
 
-def show(resolve, fusion, bmd, runner=None):
+def show(resolve, fusion, bmd, connect=None):
     ui = getattr(fusion, "UIManager", None) if fusion is not None else None
     if ui is None or bmd is None or not hasattr(bmd, "UIDispatcher"):
         print("samroto: this Resolve cannot open script windows (the free edition of Resolve 19.1 "
@@ -125,7 +125,7 @@ def show(resolve, fusion, bmd, runner=None):
     def set_enabled(wid, on):
         items[wid].Enabled = on
 
-    ctl = Controller(resolve, set_text, set_enabled, runner=runner)
+    ctl = Controller(resolve, set_text, set_enabled, connect=connect)
 
     def settings():
         return int(items["Handles"].Value), bool(items["Loader"].Checked)

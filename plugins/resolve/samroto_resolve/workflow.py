@@ -6,6 +6,7 @@ import os
 
 from . import clip as cliplib
 from . import media, prompts
+from .kit import HOW_TO_SET, hostkit
 
 DEFAULTS = {"handles": 12, "matte_root": "", "attach_clip_matte": True, "add_loader": False,
             "model": None, "python": "", "config_dir": None, "format": "exr"}
@@ -25,9 +26,11 @@ class Plan(object):
     """Everything needed to track one clip, read from Resolve on the script's thread."""
 
     def __init__(self, resolve, direction="forward", **settings):
-        self.settings = dict(DEFAULTS)
-        self.settings.update(installed_settings())
-        self.settings.update({k: v for k, v in settings.items() if v is not None})
+        installed = installed_settings()
+        given = {k: v for k, v in settings.items() if v is not None}
+        self.settings = dict(DEFAULTS, **installed)
+        self.settings.update(given)
+        self.settings["python"] = hostkit.samroto_python(given.get("python"), installed.get("python"))
         if direction not in ("forward", "backward", "both"):
             raise ValueError("direction must be forward, backward or both, not %r" % direction)
         self.resolve = resolve
@@ -43,7 +46,6 @@ class Plan(object):
         self.range = self.clip.track_range(self.settings["handles"], self.prompt_frames)
         self.pattern = self.clip.matte_pattern(self.settings["matte_root"] or None,
                                                ext=self.settings["format"])
-        self.objects = [o["name"] for o in self.prompts["objects"]]
         self.direction = direction
 
     def summary(self):
@@ -55,21 +57,26 @@ class Plan(object):
         lines.append("Mattes: %s" % self.pattern)
         return "\n".join(lines)
 
-    def request(self):
-        return {"source": self.clip.source, "range": list(self.range), "color": self.clip.color,
-                "direction": self.direction, "prompts": self.prompts, "pattern": self.pattern,
-                "format": self.settings["format"], "model": self.settings["model"],
-                "python": self.settings["python"], "config_dir": self.settings["config_dir"]}
+    def shot(self):
+        """What the bridge tracks: the clip's frames over the range, from the bridge's start."""
+        return hostkit.Shot(self.clip.source, self.prompts, self.range[0], self.range[1],
+                            mattes=hostkit.file_mattes(self.pattern, self.settings["format"]),
+                            direction=self.direction, color=self.clip.color, model=self.settings["model"])
 
-    def object_patterns(self):
-        return {name: cliplib.object_pattern(self.pattern, name) for name in self.objects}
+    def job(self, connect=None):
+        """The host kit's TrackingJob for this plan (not started). ``connect``: how to reach
+        the bridge (default: the running one, else one started with samroto's Python)."""
+        return hostkit.TrackingJob(self.shot(), connect or (lambda: hostkit.connect(
+            python=self.settings["python"], config_dir=self.settings["config_dir"], name="samroto-resolve",
+            how_to_set=HOW_TO_SET)))
 
-    def finish(self, frames):
-        """Import what was written (``frames``: the matte frame numbers that arrived)."""
-        if not frames:
+    def finish(self, job):
+        """Import what the finished (or cancelled) ``job`` wrote."""
+        if not job.frames:
             return {}
-        span = (min(frames), max(frames))
-        patterns = self.object_patterns()
+        span = (min(job.frames), max(job.frames))
+        names = {o["id"]: o["name"] for o in self.prompts["objects"]}
+        patterns = {names[i]: p for i, p in job.patterns.items() if i in names}
         imported = media.import_mattes(self.resolve, self.project, self.clip, patterns, span,
                                        attach_clip_matte=self.settings["attach_clip_matte"])
         if self.settings["add_loader"]:

@@ -1,0 +1,22 @@
+"""What a bridge is told when it starts: where to listen, its limits and its defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import protocol
+
+
+@dataclass
+class ServerConfig:
+    host: str = ""  # TCP bind address; empty (and port 0): a Unix socket where there is one
+    port: int = 0
+    unix: bool | None = None  # force (True) or refuse (False) a Unix socket; None: decide as above
+    idle_timeout: float = 1800.0  # seconds without clients before the bridge exits (0: never)
+    session_timeout: float = 3600.0  # seconds before an unused session is evicted (0: never)
+    max_payload: int = protocol.DEFAULT_MAX_PAYLOAD_BYTES
+    config_dir: str | None = None  # where the discovery file goes (None: the user's config dir)
+    color: dict = field(default_factory=dict)  # colour settings a session gets unless it says otherwise
+
+    def __post_init__(self) -> None:
+        self.color = self.color or {}

@@ -1,0 +1,134 @@
+"""Matte events: one ``matte`` event per frame of a request, through the transport the client
+chose (files it names, shared memory, inline bytes, or none), finished as it asked."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from . import protocol
+from .protocol import ProtocolError
+
+if TYPE_CHECKING:  # numpy, core and torch load on first use, not with the bridge
+    import numpy as np
+
+    from samroto.core.finishing.pipeline import Finisher
+    from samroto.core.io import MatteWriter
+    from samroto.core.shot import FrameMattes
+
+    from .connection import Connection
+    from .sessions import BridgeSession
+
+# finisher_factory(**overrides) -> a core.finishing Finisher with the bridge's finish.* settings
+FinisherFactory = Callable[..., "Finisher"]
+
+TRANSPORTS = ("none", "file", "shm", "inline")
+
+
+class MatteEmitter:
+    """Sends the mattes of one request (``add_prompts``: each prompted frame; ``propagate``:
+    each tracked frame) as ``matte`` events. ``spec``: the request's ``mattes`` field."""
+
+    def __init__(self, conn: Connection, rid: Any, session: BridgeSession, spec: Any,
+                 finisher_factory: FinisherFactory | None):
+        if spec is not None and not isinstance(spec, dict):
+            raise ProtocolError("bad_request", "mattes must be an object with a 'transport' (file, shm, inline)")
+        self.conn, self.rid, self.session = conn, rid, session
+        self.spec = spec or {"transport": "none"}
+        self.transport = self.spec.get("transport", "none")
+        if self.transport not in TRANSPORTS:
+            raise ProtocolError("bad_request", f"mattes.transport must be file, shm, inline or none, "
+                                f"not {self.transport!r}")
+        if self.transport == "shm" and not protocol.shm_supported():
+            raise ProtocolError("shm_error", "this bridge has no shared memory support")
+        self.dtype = self.spec.get("dtype", "float32")
+        self.values = self.spec.get("values", "alpha")
+        if self.values not in ("alpha", "logits") or (self.values == "logits" and (
+                self.transport not in ("shm", "inline") or self.dtype != "float32")):
+            raise ProtocolError("bad_request", "mattes.values must be 'alpha', or 'logits' with transport shm or "
+                                "inline and dtype float32")
+        if self.transport in ("shm", "inline"):
+            import numpy as np
+
+            from .sessions import encode_alpha
+            encode_alpha(np.zeros((1, 1), np.float32), self.dtype)  # validates the dtype early
+        self._writer: MatteWriter | None = None
+        self._writer_names: list[str] | None = None
+        self.finisher = self._finisher(self.spec.get("finish", {}), finisher_factory)
+
+    def _finisher(self, finish: Any, factory: FinisherFactory | None) -> Finisher | None:
+        """The finishing stage for these mattes: the bridge's ``finish.*`` settings, overridden
+        per request (``"finish": {"grow": 2}``), or off (``"finish": false``)."""
+        if finish is False or self.values == "logits" or factory is None:
+            return None
+        if not isinstance(finish, dict):
+            raise ProtocolError("bad_request", "mattes.finish must be false or an object of finish settings "
+                                "(e.g. {\"grow\": 2, \"feather\": 1.5})")
+        try:
+            return factory(**finish)
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError("bad_request", f"mattes.finish: {exc}") from None
+
+    @property
+    def wanted(self) -> bool:
+        return self.transport != "none" and not self.conn.closed.is_set()
+
+    def runner_options(self) -> dict:
+        """What the shot runner computes for each tracked frame (no finishing nobody receives)."""
+        return {"finisher": self.finisher if self.transport != "none" else None, "values": self.values}
+
+    # -- the two kinds of frames ----------------------------------------------------------------
+    def prompted(self, frame: int, obj_ids: list[int], logits: Any) -> None:
+        """A prompted frame: the engine's low-res ``logits`` [n_obj, h, w], finished here."""
+        if not self.wanted:
+            return
+        from samroto.core.shot import finish_frame
+
+        frames = self.session.frames
+        if self.values == "logits":
+            values = self.session.engine.logits(frames.index_of(frame), low_res=False)
+        else:
+            values = finish_frame(self.finisher, frames, frame, obj_ids, logits)
+        self.send(frame, obj_ids, values)
+
+    def tracked(self, result: FrameMattes) -> None:
+        """A tracked frame, already finished by the shot runner (core.shot.track)."""
+        if self.wanted:
+            self.send(result.frame, result.obj_ids, result.values)
+
+    # -- transports -------------------------------------------------------------------------------
+    def send(self, frame: int, obj_ids: list[int], values: Any) -> None:
+        """One frame's ``values`` [n_obj, H, W] (alpha or logits) as a matte event."""
+        from .sessions import encode_alpha, matte_writer
+
+        if hasattr(values, "detach"):  # a torch tensor
+            values = values.detach().float().cpu().numpy()
+        objects = self.session.objects(obj_ids)
+        event = {"id": self.rid, "event": "matte", "frame": frame, "objects": objects}
+        if self.transport == "file":
+            from samroto.core.io import safe_name
+
+            names = [o["name"] for o in objects]
+            if self._writer is None or self._writer_names != names:
+                self.close()
+                self._writer, self._writer_names = matte_writer(self.spec, names), names
+            try:
+                paths = self._writer.write(frame, {safe_name(n): a for n, a in zip(names, values)})
+            except Exception as exc:  # noqa: BLE001 - disk full, permissions: the job fails cleanly
+                raise ProtocolError("io_error", f"writing mattes for frame {frame}: {exc}") from None
+            event["paths"] = [str(p) for p in paths]
+            self.conn.post(event)
+            return
+        data: np.ndarray = encode_alpha(values, self.dtype)
+        event.update(shape=list(data.shape), dtype=self.dtype)
+        if self.transport == "shm":
+            event["shm"] = self.conn.segments.create(data)
+            self.conn.post(event)
+        else:
+            self.conn.post(event, memoryview(data).cast("B"))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            finally:
+                self._writer = None

@@ -1,0 +1,535 @@
+"""samroto host kit: what the Nuke, Resolve and Blender plugins do the same way.
+
+Standard library only, Python 3.7+, like the client it sits beside: ``samroto install``
+copies ``client.py``, ``protocol.py`` and this file into each plugin's ``vendor/``, so it
+imports inside the hosts' own Pythons (no numpy, no torch). Nothing here touches a host;
+a plugin keeps only what its host alone can do: collect prompts where the artist draws,
+hand over frames, show progress, put the mattes where its artists expect them.
+
+- ``connect``: the running bridge, or one started with samroto's Python; on failure a
+  ``HostError`` whose message is what the artist should read (what went wrong, what to set).
+- ``TrackingJob``: one ``Shot`` tracked on the bridge in a background thread; the host's
+  timer calls ``poll()`` and gets typed events: ``Progress``, ``Matte``, then one of
+  ``Done``, ``Cancelled``, ``Error``. ``shot_frames`` and ``prompts_within``: which frames a
+  Track started on the current frame covers, and the prompts on them (the shot the bridge
+  opens is those frames alone, as ``samroto track --range`` opens them).
+- ``prompts_document``: the prompts JSON (docs/prompts.md) from points and boxes.
+- ``export_shapes``: animated spline shapes fitted to matte sequences, written for a host
+  (Nuke .nk, Blender mask JSON, Fusion .setting) by samroto's Python
+  (``python -m samroto.core.splines.export``), since the fitting needs numpy and OpenCV.
+- frame patterns: ``%04d`` / ``####`` / ``@@@@`` tokens, one frame's file, the pattern of a
+  numbered file or of a matte path the bridge reported, the frames on disk.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+try:  # inside the samroto package, or vendored beside the client in a plugin
+    from . import client
+except ImportError:  # copied next to client.py as a top-level module
+    import client  # type: ignore
+
+PROMPTS_VERSION = 1  # the prompts JSON schema written here (samroto.core.prompts.SCHEMA_VERSION)
+PYTHON_ENV = "SAMROTO_PYTHON"
+
+
+class HostError(Exception):
+    """Something the artist has to act on; the message says what went wrong and what to do.
+    ``code``: the bridge's error code when the bridge reported it, else a kit code."""
+
+    def __init__(self, message, code="host"):
+        Exception.__init__(self, message)
+        self.message = message
+        self.code = code
+
+
+# --- the bridge ---------------------------------------------------------------------------------
+
+def samroto_python(setting=None, installed=None):
+    """The Python that has samroto installed: the host's own setting, else $SAMROTO_PYTHON,
+    else the one ``samroto install`` recorded; "" when none is known."""
+    for value in (setting, os.environ.get(PYTHON_ENV), installed):
+        if value and str(value).strip():
+            return str(value).strip()
+    return ""
+
+
+def installed_python(package):
+    """The Python recorded in ``<package>/_installed.py`` by ``samroto install``, or ""."""
+    try:
+        return __import__(package + "._installed", fromlist=["PYTHON"]).PYTHON
+    except (ImportError, AttributeError):
+        return ""
+
+
+def serve_args(model=None, checkpoint=None, device=None):
+    """``samroto serve`` flags for a bridge a host starts: its model, checkpoint and device."""
+    args = []
+    for flag, value in (("--model", model), ("--checkpoint", checkpoint)):
+        if value:
+            args += [flag, str(value)]
+    if device and device != "auto":
+        args += ["--device", str(device)]
+    return args
+
+
+def connect(python=None, config_dir=None, serve_args=(), name="samroto-host",
+            how_to_set="set SAMROTO_PYTHON to it", timeout=120.0):
+    """A connected ``client.Client``: the bridge whose discovery file is in ``config_dir``
+    (default: the user config dir), else one started with ``python -m samroto serve``
+    (detached; ``serve_args`` added). ``how_to_set``: where this host's artist sets
+    samroto's Python, as an instruction ("set it in Preferences > Add-ons > samroto").
+    Raises HostError with the message the artist should see."""
+    config_dir = config_dir or None
+    try:
+        return client.Client.connect(start=False, config_dir=config_dir, name=name)
+    except client.NotRunning as exc:
+        not_running = exc  # start it below
+    except client.BridgeError as exc:
+        raise HostError("The samroto bridge refused the connection: %s" % exc, exc.code)
+    except OSError as exc:
+        raise HostError("Cannot reach the samroto bridge: %s" % exc, "io_error")
+    if not python:
+        raise HostError("The samroto bridge is not running and no samroto Python is set: %s, or run "
+                        "`samroto serve`. (No live %s.)" % (how_to_set, client.protocol.discovery_path(config_dir)),
+                        not_running.code)
+    if not (os.path.isfile(python) or shutil.which(python)):
+        raise HostError("The samroto Python %s does not exist: %s (the Python where samroto is "
+                        "installed)." % (python, how_to_set), "bad_python")
+    try:
+        return client.Client.connect(python=python, config_dir=config_dir, serve_args=list(serve_args),
+                                     name=name, timeout=timeout)
+    except client.BridgeError as exc:
+        raise HostError("Cannot start the samroto bridge with %s: %s" % (python, exc), exc.code)
+    except OSError as exc:
+        raise HostError("Cannot start the samroto bridge with %s: %s" % (python, exc), "io_error")
+
+
+def describe(**how):
+    """One line about the bridge (for a host's "check bridge" button): connects (starting it
+    when needed) with ``connect(**how)``, asks its status, disconnects."""
+    bridge = connect(**how)
+    try:
+        status = bridge.status()
+    except client.BridgeError as exc:
+        raise HostError("The samroto bridge did not answer: %s" % exc, exc.code)
+    finally:
+        bridge.close()
+    keep = ("version", "model", "device", "sessions", "pid")
+    details = ", ".join("%s %s" % (k, status[k]) for k in keep if k in status)
+    return "samroto bridge is running" + (": " + details if details else "")
+
+
+# --- tracking -----------------------------------------------------------------------------------
+
+@dataclass
+class Shot:
+    """One tracking request. Frame numbers are the source's own. ``first``..``last`` is the
+    shot: the bridge opens those frames alone (as ``samroto track --range first-last`` does),
+    so every prompt must lie on them (``prompts_within``)."""
+
+    source: Any                         # a movie path, a sequence pattern, or a list of paths
+    prompts: dict                       # a prompts document (prompts_document)
+    first: int                          # the frames to track, inclusive
+    last: int
+    mattes: Optional[dict] = None       # where mattes go (file_mattes(...)); None: progress only
+    direction: str = "both"             # forward, backward or both
+    start: Optional[int] = None         # None: the one rule (docs/video.md), as samroto track
+    color: Any = None                   # the source's colour setting (docs/io.md)
+    model: Optional[str] = None         # None: the bridge's model
+    options: dict = field(default_factory=dict)
+
+    def expected_frames(self):
+        """How many frames the bridge will track (its Progress events say it exactly)."""
+        first, last, start = self.first, self.last, self.start
+        if start is None or self.direction == "both":
+            return max(1, last - first + 1)
+        return max(1, last - start + 1 if self.direction == "forward" else start - first + 1)
+
+
+def shot_frames(direction, first, last, current):
+    """The frames a Track started on frame ``current`` covers, of the host's range
+    ``first``..``last``: ``forward`` from the current frame to the end of the range,
+    ``backward`` from the start of the range to the current frame, ``both`` the whole range
+    (``current`` is clamped into the range). Where each pass starts inside them is the one
+    rule (docs/video.md), the same as ``samroto track --range A-B --direction D``."""
+    first, last = int(first), int(last)
+    current = min(max(int(current), first), last)
+    if direction == "forward":
+        return current, last
+    if direction == "backward":
+        return first, current
+    return first, last
+
+
+def prompts_within(document, first, last):
+    """``document`` with only the prompts on frames ``first``..``last``; objects left without
+    one are left out (their prompts stay in the host's scene). The shot the bridge opens is
+    those frames alone, so prompts elsewhere would be refused."""
+    objects = []
+    for obj in document["objects"]:
+        kept = [p for p in obj["prompts"] if first <= p["frame"] <= last]
+        if kept:
+            objects.append(dict(obj, prompts=kept))
+    return dict(document, objects=objects)
+
+
+def file_mattes(pattern, format="exr"):
+    """The matte output for ``pattern`` (a frame token, ``{name}`` for the object): one file
+    per object and frame, written by the bridge."""
+    return {"transport": "file", "pattern": pattern, "layout": "files", "format": format}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The bridge finished ``done`` of ``total`` frames; the last one was ``frame``."""
+    done: int
+    total: int
+    frame: Optional[int]
+
+
+@dataclass(frozen=True)
+class Matte:
+    """One frame's mattes: ``paths[i]`` holds ``objects[i]`` (``{"id", "name"}``)."""
+    frame: int
+    objects: List[dict]
+    paths: List[str]
+
+    def by_id(self):
+        return {o.get("id"): p for o, p in zip(self.objects, self.paths)}
+
+
+@dataclass(frozen=True)
+class Done:
+    """Tracking ended: ``frames`` got mattes; ``patterns``: object id -> its matte sequence."""
+    frames: Tuple[int, ...] = ()
+    patterns: Dict[Any, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    """The artist cancelled; the mattes of ``frames`` are kept."""
+    frames: Tuple[int, ...] = ()
+    patterns: Dict[Any, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Error:
+    """Tracking failed: ``message`` is for the artist, ``code`` the bridge's (or the kit's)."""
+    code: str
+    message: str
+
+
+RUNNING, DONE, CANCELLED, FAILED = "running", "done", "cancelled", "error"
+
+
+class TrackingJob(object):
+    """Track ``shot`` on the bridge in a daemon thread while the host's thread stays free.
+
+    ``connect``: a zero-argument callable returning a connected client (e.g. a lambda calling
+    ``connect(...)``); it runs in the worker thread. The host calls ``poll()`` from its timer
+    (it never blocks) and handles the typed events it returns; ``cancel()`` stops the bridge
+    within a frame. The job keeps ``state`` (running, done, cancelled, error), ``frames`` (those
+    with mattes), ``patterns`` (object id -> matte sequence, written with the frame token of the
+    requested pattern), ``done``/``total`` and, when it failed, ``error`` (an Error)."""
+
+    def __init__(self, shot, connect, name="samroto-track"):
+        self.shot = shot
+        self.state = RUNNING
+        self.frames = set()
+        self.patterns = {}
+        self.done = 0
+        self.total = shot.expected_frames()
+        self.error = None
+        self._connect = connect
+        self._code = "internal"
+        pattern = (shot.mattes or {}).get("pattern") if (shot.mattes or {}).get("transport") == "file" else None
+        self._token = frame_token(pattern) if pattern else None
+        self._worker = client.BackgroundJob(self._work, known_errors=(HostError,), what="Tracking", name=name)
+
+    def start(self):
+        self._worker.start()
+        return self
+
+    def cancel(self):
+        self._worker.cancel()
+
+    @property
+    def running(self):
+        return self.state == RUNNING
+
+    @property
+    def fraction(self):
+        return min(1.0, float(self.done) / max(1, self.total))
+
+    def poll(self):
+        """The events that arrived since the last call, oldest first, applied to the job."""
+        events = []
+        for item in self._worker.take():
+            event = self._end(item) if isinstance(item, tuple) else item
+            self._apply(event)
+            events.append(event)
+        return events
+
+    def wait(self, timeout=None):
+        """Block until the work ends (or ``timeout``); then ``poll()``."""
+        self._worker.join(timeout)
+        return self.poll()
+
+    def summary(self):
+        """What happened, in one sentence ("" while running)."""
+        count = len(self.frames)
+        if self.state == DONE:
+            return "Tracked %d frames." % count
+        if self.state == CANCELLED:
+            return "Cancelled after %d frames (those mattes are kept)." % count
+        return self.error.message if self.error is not None else ""
+
+    # -- worker thread: only the bridge, never the host -------------------------------------
+    def _work(self, emit, cancelled):
+        try:
+            bridge = self._connect()
+        except HostError as exc:
+            self._code = exc.code
+            raise
+        shot = self.shot
+
+        def on_event(event):
+            if event.kind == "progress":
+                emit(Progress(event.done, event.total, event.frame))
+            elif event.kind == "matte" and event.matte is not None:
+                emit(Matte(event.frame, [dict(o) for o in event.matte.objects], list(event.paths)))
+
+        try:
+            return bridge.track_shot(shot.source, shot.prompts, direction=shot.direction, start=shot.start,
+                                     first=shot.first, last=shot.last, color=shot.color, model=shot.model,
+                                     options=shot.options, mattes=shot.mattes, on_event=on_event,
+                                     cancelled=cancelled)
+        except client.BridgeError as exc:
+            self._code = exc.code
+            step = getattr(exc, "step", "")
+            if step == "open":
+                raise HostError("The bridge cannot open %s: %s" % (shot.source, exc), exc.code)
+            if step == "prompts" or isinstance(exc, client.BadPrompts):
+                raise HostError("The bridge rejected the prompts: %s" % exc, exc.code)
+            raise HostError("Tracking failed on the bridge: %s" % exc, exc.code)
+        finally:
+            bridge.close()
+
+    # -- host thread -------------------------------------------------------------------------
+    def _end(self, item):
+        """BackgroundJob's last tuple -> the typed event."""
+        frames, patterns = tuple(sorted(self.frames)), dict(self.patterns)
+        if item[0] == "done":
+            return Done(frames, patterns)
+        if item[0] == "cancelled":
+            return Cancelled(frames, patterns)
+        return Error(self._code, item[1])
+
+    def _apply(self, event):
+        if isinstance(event, Progress):
+            self.done = max(self.done, event.done or 0)
+            self.total = event.total or self.total
+        elif isinstance(event, Matte):
+            self.frames.add(event.frame)
+            self.done = max(self.done, len(self.frames))
+            for obj_id, path in event.by_id().items():
+                self.patterns[obj_id] = pattern_from_path(path, event.frame, self._token) if self._token else path
+        elif isinstance(event, Done):
+            self.state = DONE
+        elif isinstance(event, Cancelled):
+            self.state = CANCELLED
+        elif isinstance(event, Error):
+            self.state, self.error = FAILED, event
+
+
+# --- spline shapes ------------------------------------------------------------------------------
+
+EXPORT_MODULE = "samroto.core.splines.export"
+
+
+def export_shapes(python, host, out, objects, options=(), how_to_set="set SAMROTO_PYTHON to it", timeout=600):
+    """Fit animated spline shapes to matte sequences and write them for ``host`` ("nuke":
+    a .nk Roto node, "blender": mask JSON, "fusion": a .setting) at ``out``, with samroto's
+    Python (``python -m samroto.core.splines.export``: the fitting needs numpy, OpenCV and
+    OpenImageIO, which a host's Python may lack). ``objects``: [(name, matte pattern)];
+    ``options``: more exporter flags (``--name``, ``--tolerance``...). Returns ``out``.
+    Raises HostError with what the artist should read (no samroto Python, no mattes, the
+    exporter's own one-line reason)."""
+    if not objects:
+        raise HostError("There are no mattes to convert yet: Track first.", "no_mattes")
+    if not python:
+        raise HostError("samroto's Python is unknown, and the shapes are fitted there: %s." % how_to_set,
+                        "no_python")
+    if not (os.path.isfile(python) or shutil.which(python)):
+        raise HostError("The samroto Python %s does not exist: %s (the Python where samroto is "
+                        "installed)." % (python, how_to_set), "bad_python")
+    cmd = [python, "-m", EXPORT_MODULE, "--host", host, str(out)]
+    for name, pattern in objects:
+        cmd += ["--object", "%s=%s" % (name, pattern)]
+    cmd += [str(o) for o in options]
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                              timeout=timeout, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0))
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise HostError("Cannot run the samroto Python %s: %s" % (python, exc), "bad_python")
+    if proc.returncode == 0 and os.path.isfile(str(out)):
+        return out
+    text = (proc.stderr or proc.stdout or "").strip()
+    if "No module named 'samroto" in text:
+        raise HostError("The Python %s has no samroto installed: %s." % (python, how_to_set), "bad_python")
+    lines = text.splitlines()
+    reason = lines[-1] if lines else "exit status %d" % proc.returncode
+    raise HostError("Fitting the shapes failed: %s" % reason, "export_failed")
+
+
+# --- prompts ------------------------------------------------------------------------------------
+
+def prompts_document(objects):
+    """The prompts JSON (docs/prompts.md) for ``objects``: dicts with ``id``, ``name``,
+    ``points`` [(frame, x, y, positive)] and ``boxes`` [(frame, x0, y0, x1, y1)], in source
+    pixels (origin top-left, y down; a box's corners in either order).
+
+    One entry per frame, frames ascending; a frame's points keep their order; of several
+    boxes on one frame the last wins (SAM 2 takes one). Objects without prompts are left
+    out. Raises HostError when two objects share an id or would write the same matte files."""
+    out, ids, names = [], set(), {}
+    for obj in objects:
+        frames = {}
+        for frame, x, y, positive in obj.get("points", ()):
+            entry = frames.setdefault(int(frame), {"frame": int(frame)})
+            entry.setdefault("points", []).append([float(x), float(y)])
+            entry.setdefault("labels", []).append(1 if positive else 0)
+        for frame, x0, y0, x1, y1 in obj.get("boxes", ()):
+            (x0, x1), (y0, y1) = sorted((float(x0), float(x1))), sorted((float(y0), float(y1)))
+            frames.setdefault(int(frame), {"frame": int(frame)})["box"] = [x0, y0, x1, y1]
+        if not frames:
+            continue
+        obj_id, name = int(obj["id"]), str(obj["name"])
+        if obj_id in ids:
+            raise HostError("Two objects have the id %d: give each object its own." % obj_id, "bad_prompts")
+        ids.add(obj_id)
+        key = matte_name(name)
+        if key in names:
+            other = names[key]
+            if other == name:
+                raise HostError("Two objects are called %s: give each object its own name." % name, "bad_prompts")
+            raise HostError("Objects %r and %r would write the same matte files (%s): rename one."
+                            % (other, name, key), "bad_prompts")
+        names[key] = name
+        out.append({"id": obj_id, "name": name, "prompts": [frames[f] for f in sorted(frames)]})
+    return {"version": PROMPTS_VERSION, "objects": out}
+
+
+def matte_name(name):
+    """An object name as the bridge writes it into file names (samroto.core.io.mattes.safe_name)."""
+    text = re.sub(r"[^A-Za-z0-9_-]+", "_", str(name)).strip("_") or "obj"
+    return text if text[0].isalpha() else "obj_" + text
+
+
+def flip_y(x, y, height):
+    """A point in pixels with y up (origin bottom-left, e.g. Nuke) <-> y down (and back)."""
+    return float(x), float(height) - float(y)
+
+
+def from_normalised(x, y, width, height):
+    """Normalised coordinates (0..1, origin bottom-left, y up: Blender's clip space, Fusion)
+    -> source pixels (origin top-left, y down)."""
+    return float(x) * width, (1.0 - float(y)) * height
+
+
+def to_normalised(px, py, width, height):
+    """Source pixels -> normalised coordinates (the inverse of from_normalised)."""
+    return float(px) / width, 1.0 - float(py) / height
+
+
+# --- frame patterns -----------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"%0?(\d*)d|#+|@+")  # the frame-number token (as samroto.core.io.patterns)
+
+
+def _split(path):
+    cut = max(path.rfind("/"), path.rfind("\\")) + 1
+    return path[:cut], path[cut:]
+
+
+def frame_token(pattern):
+    """The frame token in a pattern's file name (``%04d``, ``####``, ``@@@@``), or None."""
+    m = _TOKEN.search(_split(str(pattern))[1])
+    return m.group(0) if m else None
+
+
+def _padding(token):
+    return int(token[1:-1] or 1) if token.startswith("%") else len(token)
+
+
+def frame_file(pattern, frame, name=None):
+    """One frame's file: ``frame_file("m.####.exr", 1001)`` -> ``m.1001.exr`` (``%04d`` and
+    ``@@@@`` too). ``{name}`` becomes ``matte_name(name)`` when a name is given."""
+    pattern = str(pattern)
+    if name is not None:
+        pattern = object_pattern(pattern, name)
+    folder, base = _split(pattern)
+    m = _TOKEN.search(base)
+    if m is None:
+        return pattern
+    digits = "%0*d" % (_padding(m.group(0)), int(frame))
+    return folder + base[:m.start()] + digits + base[m.end():]
+
+
+def object_pattern(pattern, name):
+    """A matte pattern with ``{name}`` replaced the way the bridge replaces it."""
+    return str(pattern).replace("{name}", matte_name(name))
+
+
+def sequence_of_file(path, style="#"):
+    """(pattern, frame) for one numbered file: the last run of digits in its name before the
+    extension (Blender's rule) becomes a token of the same width, ``####`` (style "#") or
+    ``%04d`` (style "%"): ``/x/plate.1001.exr`` -> (``/x/plate.####.exr``, 1001). None when
+    the name holds no number."""
+    folder, base = _split(str(path))
+    stem, ext = os.path.splitext(base)
+    runs = list(re.finditer(r"\d+", stem))
+    if not runs:
+        return None
+    m = runs[-1]
+    width = m.end() - m.start()
+    token = "#" * width if style == "#" else "%0{}d".format(width)
+    return folder + stem[:m.start()] + token + stem[m.end():] + ext, int(m.group(0))
+
+
+def pattern_from_path(path, frame, token="%04d"):
+    """A file the bridge reported for ``frame`` -> its sequence pattern: the last number in
+    the file name equal to ``frame`` becomes ``token`` (``/m/a.hat.1002.exr`` -> ``/m/a.hat.%04d.exr``).
+    The path as it is when no number in the name is that frame."""
+    folder, base = _split(str(path))
+    runs = [m for m in re.finditer(r"(?<!\d)-?\d+(?!\d)", base) if int(m.group(0)) == int(frame)]
+    if not runs:
+        return str(path)
+    m = runs[-1]
+    return folder + base[:m.start()] + token + base[m.end():]
+
+
+def frames_on_disk(pattern):
+    """The frame numbers whose files exist for ``pattern`` (no ``{name}`` left), ascending."""
+    folder, base = _split(str(pattern))
+    m = _TOKEN.search(base)
+    if m is None:
+        return []
+    padding = _padding(m.group(0))
+    regex = re.compile(re.escape(base[:m.start()]) + r"(-?\d+)" + re.escape(base[m.end():]) + "$")
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return []
+    found = set()
+    for entry in names:
+        hit = regex.match(entry)
+        digits = hit.group(1).lstrip("-") if hit else ""
+        if hit and (len(digits) == padding or (len(digits) > padding and not digits.startswith("0"))):
+            found.add(int(hit.group(1)))
+    return sorted(found)

@@ -1,0 +1,133 @@
+"""The sessions of every connection: found by id for their owner only, closed on the work
+queue (after the work in flight), evicted when idle, and remembered for a while after they
+are gone so that a client asking for one learns why."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .protocol import ProtocolError
+from .workqueue import Cancelled, Job, WorkQueue
+
+if TYPE_CHECKING:  # the sessions module imports numpy and core; the bridge imports it on first use
+    from .connection import Connection
+    from .sessions import BridgeSession
+
+log = logging.getLogger("samroto.bridge")
+
+MAX_SESSIONS_PER_CONNECTION = 64
+REMEMBER_GONE = 1000  # why a session is gone, for this many of the latest
+
+
+class SessionRegistry:
+    def __init__(self, work: WorkQueue):
+        self.queue = work
+        self.sessions: dict[str, BridgeSession] = {}
+        self.gone: dict[str, str] = {}  # session id -> why it is gone
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.sessions)
+
+    def check_room(self, conn: Connection) -> None:
+        if len(conn.sessions) >= MAX_SESSIONS_PER_CONNECTION:
+            raise ProtocolError("busy", f"{len(conn.sessions)} sessions are open on this connection; close "
+                                "the ones you no longer need")
+
+    def add(self, session: BridgeSession) -> None:
+        """Register a session built for ``session.owner``; Cancelled if that connection has
+        closed meanwhile (its sessions were already swept, see close_all_of)."""
+        conn = session.owner
+        with self._lock:
+            if conn.closed.is_set():
+                raise Cancelled()
+            self.sessions[session.id] = session
+            conn.sessions.add(session.id)
+
+    def get(self, conn: Connection, sid: Any) -> BridgeSession:
+        """The request's session, if ``conn`` opened it and it is still open."""
+        if not isinstance(sid, str):
+            raise ProtocolError("bad_request", f"'session' must be a session id string, got {sid!r}")
+        with self._lock:
+            session = self.sessions.get(sid)
+            if session is None or session.owner is not conn:
+                why = self.gone.get(sid, "it was never opened on this connection, or was closed")
+                raise ProtocolError("unknown_session", f"no session {sid!r}: {why}. Open a new session and "
+                                    "send the prompts again (the same prompts give the same mattes)")
+        session.touch()
+        return session
+
+    # -- closing ------------------------------------------------------------------------------
+    def close(self, sid: str, why: str) -> None:
+        """Cancel the session's work and drop it on the work queue, after the step in flight."""
+        def steps():
+            self.drop(sid, why)
+            return {}
+            yield  # noqa: unreachable - makes this a generator
+
+        self.queue.cancel(key=sid)
+        try:
+            self.queue.submit(Job(sid, steps(), lambda r: None, lambda e: None, cancellable=False))
+        except RuntimeError:  # the queue has stopped (shutting down): nothing runs, drop it now
+            self.drop(sid, why)
+
+    def close_all_of(self, conn: Connection, why: str) -> None:
+        """Close every session of a connection that has closed."""
+        with self._lock:  # the same lock as add: a session is either seen here or refused there
+            owned = list(conn.sessions)
+        for sid in owned:
+            self.close(sid, why)
+
+    def drop(self, sid: str, why: str, free: bool = True) -> None:
+        """Forget a session now and free its engine (features, memory bank, results)."""
+        with self._lock:
+            session = self.sessions.pop(sid, None)
+            self.gone[sid] = why
+            if len(self.gone) > REMEMBER_GONE:
+                self.gone.pop(next(iter(self.gone)))
+        if session is None:
+            return
+        session.closed = True
+        session.owner.sessions.discard(sid)
+        session.engine = None
+        if free:
+            free_device_memory()
+
+    def drop_all(self, why: str) -> None:
+        with self._lock:
+            sids = list(self.sessions)
+        for sid in sids:
+            self.drop(sid, why, free=False)
+
+    def evict_idle(self, limit: float) -> None:
+        """Close the sessions unused for ``limit`` seconds that have no work queued."""
+        if limit <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            stale = [s.id for s in self.sessions.values() if now - s.last_used > limit and not self.queue.jobs(key=s.id)]
+        for sid in stale:
+            log.info("session %s idle for more than %.0f s: evicted", sid, limit)
+            self.close(sid, f"it was evicted after {limit:.0f} s without use")
+
+
+_last_collect = [0.0]
+
+
+def free_device_memory() -> None:
+    """Hand a closed session's GPU memory back. Its tensors are freed by reference counting;
+    a full garbage collection (slow with torch loaded) runs at most every few seconds."""
+    import gc
+
+    now = time.monotonic()
+    if now - _last_collect[0] > 5.0:
+        _last_collect[0] = now
+        gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

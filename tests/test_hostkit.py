@@ -1,0 +1,279 @@
+"""The host kit shared by the plugins (bridge/hostkit.py): it must agree with what samroto's
+core and bridge do (prompts schema, file-safe names, frame patterns), run in a bare Python
+3.7+ beside the client, and turn the client's tracking into typed events. The bridge client
+is stood in for by tests/fake_bridge.py here; the plugins' *_bridge tests run the real one."""
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fake_bridge import FakeBridge
+from samroto.bridge import client, hostkit
+from samroto.core import prompts as core_prompts
+from samroto.core.io.mattes import safe_name
+from samroto.core.io.patterns import format_frame_path, parse_pattern
+
+BRIDGE = Path(hostkit.__file__).resolve().parent
+
+
+# --- standing alone in a host's Python ---------------------------------------------------------
+
+def test_kit_is_python37_and_stdlib_only():
+    tree = ast.parse((BRIDGE / "hostkit.py").read_text(), feature_version=(3, 7))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    assert imported - set(sys.stdlib_module_names) == {"client"}   # the sibling, when top-level
+
+
+def test_kit_imports_beside_the_client_in_a_bare_python(tmp_path):
+    """Copied next to client.py and protocol.py (docs/bridge.md), with no site-packages."""
+    for name in ("client.py", "protocol.py", "hostkit.py"):
+        shutil.copy(BRIDGE / name, tmp_path / name)
+    probe = "import sys; sys.path[:0] = [%r]; import hostkit; print(hostkit.client.__name__, " \
+            "hostkit.PROMPTS_VERSION)" % str(tmp_path)
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, timeout=60)
+    assert (out.returncode, out.stdout.split()) == (0, ["client", "1"]), out.stderr
+
+
+# --- prompts ---------------------------------------------------------------------------------
+
+def test_prompts_version_is_the_one_core_reads():
+    assert hostkit.PROMPTS_VERSION == core_prompts.SCHEMA_VERSION
+    doc = hostkit.prompts_document([{"id": 1, "name": "a", "points": [(5, 1, 2, True)]}])
+    assert doc["version"] == hostkit.PROMPTS_VERSION
+    core_prompts.from_dict(doc)   # accepted as it is
+    with pytest.raises(core_prompts.PromptError, match="unsupported version"):
+        core_prompts.from_dict(dict(doc, version=hostkit.PROMPTS_VERSION + 1))
+
+
+def test_prompts_document_groups_by_frame_and_core_accepts_it():
+    doc = hostkit.prompts_document([
+        {"id": 2, "name": "hat", "points": [(1003, 10, 20, True), (1001, 5.5, 8, False), (1003, 11, 21, False)],
+         "boxes": [(1003, 30, 40, 10, 8), (1003, 12, 5, 2, 1)]},       # corners in any order; the last wins
+        {"id": 1, "name": "empty", "points": [], "boxes": []},          # no prompts: left out
+        {"id": 3, "name": "car", "boxes": [(1002, 1, 2, 3, 4)]},
+    ])
+    assert doc == {"version": 1, "objects": [
+        {"id": 2, "name": "hat", "prompts": [
+            {"frame": 1001, "points": [[5.5, 8.0]], "labels": [0]},
+            {"frame": 1003, "points": [[10.0, 20.0], [11.0, 21.0]], "labels": [1, 0], "box": [2.0, 1.0, 12.0, 5.0]}]},
+        {"id": 3, "name": "car", "prompts": [{"frame": 1002, "box": [1.0, 2.0, 3.0, 4.0]}]},
+    ]}
+    parsed = core_prompts.from_dict(doc)
+    core_prompts.validate(parsed, range(1001, 1005), 64, 48)
+    assert parsed.to_dict() == doc
+
+
+def test_prompts_document_refuses_names_that_share_matte_files():
+    point = [(1, 1, 1, True)]
+    with pytest.raises(hostkit.HostError, match="Two objects are called hero"):
+        hostkit.prompts_document([{"id": 1, "name": "hero", "points": point},
+                                  {"id": 2, "name": "hero", "points": point}])
+    with pytest.raises(hostkit.HostError, match=r"'my car' and 'my_car' would write the same matte files \(my_car\)"):
+        hostkit.prompts_document([{"id": 1, "name": "my car", "points": point},
+                                  {"id": 2, "name": "my_car", "points": point}])
+    with pytest.raises(hostkit.HostError, match="Two objects have the id 4"):
+        hostkit.prompts_document([{"id": 4, "name": "a", "points": point}, {"id": 4, "name": "b", "points": point}])
+    # an object without prompts writes nothing, so its name cannot collide
+    assert len(hostkit.prompts_document([{"id": 1, "name": "x", "points": point},
+                                         {"id": 2, "name": "x"}])["objects"]) == 1
+
+
+@pytest.mark.parametrize("name", ["hero", "my car", "1", "7up", "", "___", "é-clair", "a.b", "-x", "obj 2!"])
+def test_matte_names_are_the_bridges(name):
+    assert hostkit.matte_name(name) == safe_name(name)
+
+
+def test_coordinates():
+    assert hostkit.flip_y(20, 30, 48) == (20.0, 18.0) and hostkit.flip_y(*hostkit.flip_y(3, 4, 10), 10) == (3, 4)
+    assert hostkit.from_normalised(0.25, 0.75, 1920, 1080) == (480.0, 270.0)
+    assert hostkit.from_normalised(0, 0, 1920, 1080) == (0.0, 1080.0)      # bottom-left corner
+    assert hostkit.to_normalised(480, 270, 1920, 1080) == (0.25, 0.75)
+
+
+# --- frame patterns ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pattern", ["/m/a.%04d.exr", "/m/a.####.exr", "/m/a.@@@.dpx", "/m/a_%d.png",
+                                     "/m/v2/{name}.%05d.exr", "rel/{name}_#.tif"])
+@pytest.mark.parametrize("frame", [0, 7, 1001, 123456, -3])
+def test_frame_file_is_cores(pattern, frame):
+    assert hostkit.frame_file(pattern, frame, "my hat") == str(format_frame_path(pattern, frame, safe_name("my hat")))
+
+
+def test_frame_tokens_and_numbered_files():
+    assert [hostkit.frame_token(p) for p in ("a.%04d.exr", "a.####.exr", "a.@@.dpx", "a.%d.png", "v1/a.exr")] == \
+        ["%04d", "####", "@@", "%d", None]
+    assert hostkit.frame_token("/s/%04d/a.exr") is None      # only the file name holds the token
+    assert hostkit.frame_file("/m/movie.mov", 5) == "/m/movie.mov"
+    seq = hostkit.sequence_of_file
+    assert seq("/x/plate.1001.exr") == ("/x/plate.####.exr", 1001)
+    assert seq("/x/v2/plate_0042.j2c") == ("/x/v2/plate_####.j2c", 42)   # digits in the extension do not count
+    assert seq("/x/shot3_0007_final.png", style="%") == ("/x/shot3_%04d_final.png", 7)
+    assert seq("/x/plate.exr") is None
+
+
+def test_patterns_from_the_paths_the_bridge_reports():
+    f = hostkit.pattern_from_path
+    assert f("/m/v2.1002/SAM2Matte1.hat_2.1002.exr", 1002) == "/m/v2.1002/SAM2Matte1.hat_2.%04d.exr"
+    assert f("C:\\m\\n.o1002.0007.exr", 7) == "C:\\m\\n.o1002.%04d.exr"
+    assert f("/m/car.1001.exr", 1001, "####") == "/m/car.####.exr"
+    assert f("/m/car.-005.exr", -5) == "/m/car.%04d.exr"
+    assert f("/m/car.exr", 3) == "/m/car.exr"
+
+
+def test_frames_on_disk_match_cores_scan(tmp_path):
+    for name in ("m.0998.exr", "m.0999.exr", "m.1000.exr", "m.12345.exr", "m.042.exr", "m.0007.exr.tmp",
+                 "n.1000.exr", "m.-0001.exr"):
+        (tmp_path / name).write_bytes(b"")
+    for pattern in ("m.%04d.exr", "m.####.exr", "m.%d.exr", "m.%03d.exr"):
+        full = str(tmp_path / pattern)
+        assert hostkit.frames_on_disk(full) == parse_pattern(full).scan(), pattern
+    assert hostkit.frames_on_disk(str(tmp_path / "m.%04d.exr")) == [-1, 998, 999, 1000, 12345]
+    assert hostkit.frames_on_disk(str(tmp_path / "gone" / "m.%04d.exr")) == []
+
+
+# --- connecting --------------------------------------------------------------------------------
+
+def test_which_python_starts_the_bridge(monkeypatch):
+    monkeypatch.delenv("SAMROTO_PYTHON", raising=False)
+    assert hostkit.samroto_python("", "/installed/python") == "/installed/python"
+    assert hostkit.samroto_python(None, None) == ""
+    monkeypatch.setenv("SAMROTO_PYTHON", " /studio/python ")
+    assert hostkit.samroto_python("", "/installed/python") == "/studio/python"
+    assert hostkit.samroto_python("/host/setting", "/installed/python") == "/host/setting"
+    assert hostkit.installed_python("no_such_plugin_package") == ""
+    assert hostkit.serve_args("m.yaml", "c.pt", "cpu") == \
+        ["--model", "m.yaml", "--checkpoint", "c.pt", "--device", "cpu"]
+    assert hostkit.serve_args("", "", "auto") == []
+
+
+def test_connect_says_what_to_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("SAMROTO_CONFIG_DIR", str(tmp_path / "user"))   # never the real user's bridge
+    how = "set it in the plugin's settings"
+    with pytest.raises(hostkit.HostError) as no_python:
+        hostkit.connect(config_dir=str(tmp_path), how_to_set=how)
+    assert str(no_python.value).startswith("The samroto bridge is not running and no samroto Python is set: "
+                                           "set it in the plugin's settings, or run `samroto serve`.")
+    assert str(tmp_path / "bridge.json") in str(no_python.value) and no_python.value.code == "not_running"
+    with pytest.raises(hostkit.HostError, match="The samroto Python /no/such/python does not exist: set it in"):
+        hostkit.connect(python="/no/such/python", config_dir=str(tmp_path), how_to_set=how)
+    with pytest.raises(hostkit.HostError, match=r"Cannot start the samroto bridge with /bin/false: the bridge "
+                                                r"exited at start \(status 1\)"):
+        hostkit.connect(python="/bin/false", config_dir=str(tmp_path), how_to_set=how, timeout=20)
+    (tmp_path / "bridge.json").write_text(json.dumps({"address": {"family": "unix", "path": str(tmp_path / "s")},
+                                                      "token": "t", "protocol": 999, "pid": 1}))
+    with pytest.raises(hostkit.HostError, match="refused the connection: .*speaks protocol 999") as old:
+        hostkit.connect(python="/bin/false", config_dir=str(tmp_path))
+    assert old.value.code == "version_mismatch"
+
+
+# --- the tracking job --------------------------------------------------------------------------
+
+def prompts(*frames):
+    return hostkit.prompts_document([{"id": 1, "name": "hero", "points": [(f, 5, 5, True) for f in frames]},
+                                     {"id": 2, "name": "my car", "points": [(frames[0], 9, 9, True)]}])
+
+
+def run(job, timeout=20):
+    events = job.start().wait(timeout)
+    assert not job.running, "the job did not end"
+    return events
+
+
+def test_job_hands_the_host_typed_events(tmp_path):
+    bridge = FakeBridge()
+    mattes = hostkit.file_mattes(str(tmp_path / "{name}.####.exr"))
+    shot = hostkit.Shot("/p/plate.%04d.exr", prompts(1003), 1001, 1005, mattes=mattes, direction="both", start=1003)
+    job = hostkit.TrackingJob(shot, lambda: bridge)
+    assert (job.state, job.total, job.fraction) == ("running", 5, 0.0)
+    events = run(job)
+    assert [type(e).__name__ for e in events] == ["Matte", "Progress"] * 5 + ["Done"]
+    assert [e.frame for e in events if isinstance(e, hostkit.Matte)] == [1003, 1004, 1005, 1002, 1001]
+    first = events[0]
+    assert first.objects == [{"id": 1, "name": "hero"}, {"id": 2, "name": "my car"}]
+    assert first.by_id() == {1: str(tmp_path / "hero.1003.exr"), 2: str(tmp_path / "my_car.1003.exr")}
+    assert events[1] == hostkit.Progress(1, 5, 1003)
+    patterns = {1: str(tmp_path / "hero.####.exr"), 2: str(tmp_path / "my_car.####.exr")}
+    assert events[-1] == hostkit.Done((1001, 1002, 1003, 1004, 1005), patterns)
+    assert (job.state, job.done, job.total, job.fraction, job.patterns) == ("done", 5, 5, 1.0, patterns)
+    assert job.summary() == "Tracked 5 frames." and bridge.closed
+    (call,) = bridge.calls
+    assert call == dict(source="/p/plate.%04d.exr", prompts=shot.prompts, direction="both", start=1003,
+                        first=1001, last=1005, source_first=None, source_last=None, color=None, model=None,
+                        options={}, mattes=mattes)
+    assert job.poll() == []   # every event is handed over once
+
+
+def test_patterns_keep_the_token_the_host_asked_for(tmp_path):
+    mattes = hostkit.file_mattes(str(tmp_path / "n.{name}.%04d.exr"))
+    shot = hostkit.Shot("/p/a.mov", prompts(3), 0, 9, mattes=mattes, direction="forward")
+    job = hostkit.TrackingJob(shot, FakeBridge)
+    events = run(job)
+    assert job.frames == set(range(3, 10)) and job.total == 7     # the bridge's count: from frame 3
+    assert events[-1].patterns == {1: str(tmp_path / "n.hero.%04d.exr"), 2: str(tmp_path / "n.my_car.%04d.exr")}
+
+
+def test_cancel_keeps_the_frames_done(tmp_path):
+    bridge = FakeBridge(hold_after=2)
+    shot = hostkit.Shot("/p/a.mov", prompts(0), 0, 9, mattes=hostkit.file_mattes(str(tmp_path / "{name}.%04d.exr")),
+                        direction="forward", start=0)
+    job = hostkit.TrackingJob(shot, lambda: bridge).start()
+    assert bridge.reached.wait(10)
+    job.cancel()
+    events = job.wait(10)
+    assert isinstance(events[-1], hostkit.Cancelled) and events[-1].frames == (0, 1)
+    assert job.state == "cancelled" and job.summary() == "Cancelled after 2 frames (those mattes are kept)."
+    assert bridge.closed and bridge.frames == [0, 1]
+
+
+@pytest.mark.parametrize("step, error, message", [
+    ("open", client.BridgeIOError("cannot read /p/a.mov"),
+     "The bridge cannot open /p/a.mov: cannot read /p/a.mov (io_error)"),
+    ("prompts", client.BadPrompts("frame 99 is not in the source"),
+     "The bridge rejected the prompts: frame 99 is not in the source (bad_prompts)"),
+    ("propagate", client.EngineError("out of memory"), "Tracking failed on the bridge: out of memory (engine_error)"),
+])
+def test_bridge_errors_become_messages_with_their_code(step, error, message):
+    class Refusing(FakeBridge):
+        def track_shot(self, *args, **kwargs):
+            error.step = step   # as Client.track_shot marks the step that failed
+            raise error
+
+    bridge = Refusing()
+    job = hostkit.TrackingJob(hostkit.Shot("/p/a.mov", prompts(0), 0, 9), lambda: bridge)
+    events = run(job)
+    assert events == [hostkit.Error(error.code, message)] and job.error == events[0]
+    assert (job.state, job.summary(), bridge.closed) == ("error", message, True)
+
+
+def test_connect_and_unexpected_failures_reach_the_host(capsys):
+    def unreachable():
+        raise hostkit.HostError("The samroto bridge is not running ...", "not_running")
+
+    events = run(hostkit.TrackingJob(hostkit.Shot("/p/a.mov", prompts(0), 0, 9), unreachable))
+    assert events == [hostkit.Error("not_running", "The samroto bridge is not running ...")]
+
+    class Broken(FakeBridge):
+        def track_shot(self, *args, **kwargs):
+            raise RuntimeError("a bug")
+
+    events = run(hostkit.TrackingJob(hostkit.Shot("/p/a.mov", prompts(0), 0, 9), Broken))
+    assert events == [hostkit.Error("internal", "Tracking failed: RuntimeError: a bug")]
+    assert "RuntimeError: a bug" in capsys.readouterr().err   # the traceback goes to the host's console
+
+
+def test_expected_frames_before_the_bridge_counts():
+    shot = lambda **kw: hostkit.Shot("/p", {}, 10, 19, **kw)  # noqa: E731
+    assert shot(direction="forward", start=15).expected_frames() == 5
+    assert shot(direction="backward", start=15).expected_frames() == 6
+    assert shot(direction="both", start=15).expected_frames() == 10
+    assert shot(direction="forward").expected_frames() == 10   # start unknown: at most the range
