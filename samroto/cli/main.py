@@ -20,7 +20,7 @@ from types import ModuleType
 import samroto
 from samroto.cli.errors import CommandError
 
-COMMANDS = ["doctor", "config", "models", "track", "demo", "serve", "install"]
+COMMANDS = ["doctor", "config", "models", "track", "demo", "serve", "install", "farm"]
 
 __all__ = ["COMMANDS", "CommandError", "build_parser", "import_commands", "main"]
 
