@@ -1,10 +1,12 @@
 """Maps the user's layout (core/, bridge/, plugins/) into the ``samroto`` namespace.
 
 No bare ``core`` or ``bridge`` package ever lands in site-packages; the same
-mapping serves the built wheel and the editable install.
+mapping serves the built wheel and the editable install. Folders that hold only data
+(``core/configs``, ``plugins/nuke/startup``, ``plugins/resolve/macros``) are packages too
+(namespace packages), so setuptools ships them without warning that they "would be ignored".
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 FOLDERS = {
     "samroto": "samroto",
@@ -15,7 +17,8 @@ FOLDERS = {
 
 
 def packages_under(namespace, folder):
-    return [namespace] + [f"{namespace}.{sub}" for sub in find_packages(folder)]
+    subs = find_namespace_packages(folder, exclude=["*__pycache__*", "*.egg-info*"])
+    return [namespace] + [f"{namespace}.{sub}" for sub in subs]
 
 
 setup(

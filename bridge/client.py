@@ -165,7 +165,7 @@ class Client(object):
         self._mail = {}
         self._ignored = set()
         self._next_id = 0
-        self._frame_shm = None
+        self._frame_shms = {}  # session shm_prefix (None: an older bridge) -> our frame segment
         self._closed = False
         try:
             self.server = self.request("hello", version=PROTOCOL_VERSION, token=token, client=name)
@@ -367,25 +367,29 @@ class Client(object):
             except BridgeError:
                 pass  # closing the connection frees the session anyway
 
-    def _frame_segment(self, size):
-        seg = self._frame_shm
+    def _frame_segment(self, size, prefix=None):
+        """The segment frames of a session go through, named under its ``shm_prefix`` so the
+        bridge removes it should this process die; reused while it is large enough."""
+        seg = self._frame_shms.get(prefix)
         if seg is None or seg.size < size:
-            if seg is not None:
-                protocol.shm_unlink(seg)
-                self._frame_shm = None
+            self._drop_frame_segment(prefix)
             try:
-                self._frame_shm = seg = protocol.shm_create(size)
+                self._frame_shms[prefix] = seg = protocol.shm_create(size, prefix=prefix)
             except protocol.ProtocolError as exc:
                 raise error_from({"code": exc.code, "message": exc.message})
             except OSError as exc:
                 raise ShmError("cannot create a {}-byte shared-memory segment: {}".format(size, exc))
         return seg
 
+    def _drop_frame_segment(self, prefix):
+        seg = self._frame_shms.pop(prefix, None)
+        if seg is not None:
+            protocol.shm_unlink(seg)
+
     def close(self):
         """Close the connection (the bridge frees this connection's sessions) and our segments."""
-        if self._frame_shm is not None:
-            protocol.shm_unlink(self._frame_shm)
-            self._frame_shm = None
+        for prefix in list(self._frame_shms):
+            self._drop_frame_segment(prefix)
         if not self._closed:
             self._closed = True
             try:
@@ -407,10 +411,29 @@ class Session(object):
     def __init__(self, client, info):
         self.client = client
         self.id = info["session"]
-        self.frame_numbers = info.get("frame_numbers") or []
         self.width = info.get("width")
         self.height = info.get("height")
+        self.shm_prefix = info.get("shm_prefix")
         self.info = info
+        self._frame_numbers = info.get("frame_numbers")
+
+    @property
+    def frame_numbers(self):
+        """The shot's frame numbers. A bridge lists them in the open_session reply up to
+        10,000 frames; a longer shot's are computed (``contiguous``) or fetched page by page."""
+        if self._frame_numbers is None:
+            info = self.info
+            if info.get("contiguous") and isinstance(info.get("first"), int) and isinstance(info.get("last"), int):
+                self._frame_numbers = list(range(info["first"], info["last"] + 1))
+            else:
+                numbers = []
+                while len(numbers) < info.get("count", 0):
+                    page = self.client.request("frame_numbers", session=self.id, offset=len(numbers))
+                    if not page.get("frame_numbers"):
+                        break
+                    numbers.extend(page["frame_numbers"])
+                self._frame_numbers = numbers
+        return self._frame_numbers
 
     def put_frame(self, frame, data, shape=None, dtype=None, transport="inline"):
         """Send frame ``frame``'s pixels: ``data`` is bytes-like (C order, little-endian) with
@@ -426,7 +449,7 @@ class Session(object):
         view = memoryview(data).cast("B")
         fields = {"session": self.id, "frame": frame, "shape": list(shape), "dtype": dtype}
         if transport == "shm":
-            seg = self.client._frame_segment(view.nbytes)
+            seg = self.client._frame_segment(view.nbytes, self.shm_prefix)
             seg.buf[:view.nbytes] = view
             fields["shm"] = seg.name
             return self.client.request("put_frame", **fields)
@@ -508,7 +531,11 @@ class Session(object):
         self.client.send_cancel(session=self.id)
 
     def close(self):
-        return self.client.request("close_session", session=self.id)
+        try:
+            return self.client.request("close_session", session=self.id)
+        finally:
+            if self.shm_prefix:
+                self.client._drop_frame_segment(self.shm_prefix)
 
     def _events(self, stream, cancel_on_exit=False):
         finished = False

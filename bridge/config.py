@@ -14,9 +14,19 @@ class ServerConfig:
     unix: bool | None = None  # force (True) or refuse (False) a Unix socket; None: decide as above
     idle_timeout: float = 1800.0  # seconds without clients before the bridge exits (0: never)
     session_timeout: float = 3600.0  # seconds before an unused session is evicted (0: never)
-    max_payload: int = protocol.DEFAULT_MAX_PAYLOAD_BYTES
+    max_payload: int = protocol.DEFAULT_MAX_PAYLOAD_BYTES  # a message's payload, a pushed or shm frame
     config_dir: str | None = None  # where the discovery file goes (None: the user's config dir)
     color: dict = field(default_factory=dict)  # colour settings a session gets unless it says otherwise
+    # Folders whose files requests may read (frames, mask prompts) and where mattes may be
+    # written. None: anywhere this user may (the default on a private local socket); required
+    # for a bind beyond loopback (bridge/paths.py).
+    read_roots: list[str] | None = None
+    write_roots: list[str] | None = None
+    # Connections: in all, from one peer (a TCP address; every local client is one peer), and
+    # not yet past hello. Beyond these a new connection gets `busy` and is closed.
+    max_connections: int = 128
+    max_connections_per_peer: int = 64
+    max_unauthenticated: int = 32
 
     def __post_init__(self) -> None:
         self.color = self.color or {}

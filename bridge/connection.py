@@ -4,6 +4,18 @@ authenticates it (the token from the discovery file, the protocol version).
 The reader hands every message to a handler (the dispatcher) and stops when it returns
 False; replies and events go through a bounded outbox to the writer, so a slow client
 pauses its own jobs (``ready``) instead of filling the bridge's memory.
+
+Deadlines, checked by the server's sweep (``check_deadlines``), which hangs up on a
+connection past one: the hello must be complete ``HELLO_TIMEOUT_S`` after the connection
+was accepted; once a message has started, its bytes must keep coming: ``MESSAGE_TIMEOUT_S``
+after its first byte, and one more second for every ``MIN_RATE`` bytes received (so a
+message arriving at ``MIN_RATE`` or faster is never cut off, and a drip-fed one is, however
+large it says it is); a message out must be taken by the client as fast. Before hello a connection may send one header of at most
+``protocol.MAX_HELLO_HEADER_BYTES`` and no payload; buffers grow with what arrives, never
+with what a header announces.
+
+The socket is shut down by ``close()`` (from any thread) and released by the reader thread
+once the writer is done with it, so neither thread ever uses a closed socket.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ import logging
 import queue
 import socket
 import threading
+import time
 from typing import Any, Callable
 
 from . import protocol
@@ -23,34 +36,57 @@ from .shm import SegmentRegistry
 log = logging.getLogger("samroto.bridge")
 
 OUTBOX_LIMIT = 16  # queued outgoing messages per connection before its jobs pause (backpressure)
-HELLO_TIMEOUT_S = 10.0  # a connection must say hello this soon
-MESSAGE_TIMEOUT_S = 60.0  # once a message has started, the rest must arrive this soon
+READ_PAUSE = 256  # queued outgoing messages before the reader stops taking requests
+HELLO_TIMEOUT_S = 10.0  # a connection must have said hello this soon after it was accepted
+MESSAGE_TIMEOUT_S = 30.0  # once a message has started, the rest must arrive this soon ...
+MIN_RATE = 1 << 20  # ... plus one second per MiB received (bytes per second)
+READ_CHUNK = 1 << 20  # receive buffers start at this and grow as the bytes arrive
 
 # handler(conn, header, payload) -> False when the connection must end (after the queued reply)
 Handler = Callable[["Connection", dict, bytearray], bool]
+
+_FLUSH_AND_CLOSE = object()  # outbox marker: send what is queued before it, then close
 
 
 class Connection:
     _ids = itertools.count(1)
 
-    def __init__(self, sock: socket.socket, peer: str, on_close: Callable[[Connection], None]):
+    def __init__(self, sock: socket.socket, peer: str, on_close: Callable[[Connection], None],
+                 peer_key: str | None = None):
         self.id = next(Connection._ids)
         self.sock = sock
         self.peer = peer
+        self.peer_key = peer_key if peer_key is not None else peer  # what the per-peer cap counts
         self.authed = False
-        self.outbox: queue.Queue[tuple[dict, Any] | None] = queue.Queue()
+        self.outbox: queue.Queue[Any] = queue.Queue()
         self.segments = SegmentRegistry()
         self.sessions: set[str] = set()  # ids of the sessions it opened (the registry's to change)
         self.closed = threading.Event()
+        self.accepted = time.monotonic()
         self._close_lock = threading.Lock()
         self._on_close = on_close
+        self._read_deadline: float | None = None  # monotonic; None: no message under way
+        self._send_deadline: float | None = None
+        self._writer_thread: threading.Thread | None = None
 
     def start(self, handle: Handler, max_payload: int) -> None:
         """Start the writer and the reader threads."""
-        self.sock.settimeout(None)
-        threading.Thread(target=self.writer, name=f"bridge-write-{self.id}", daemon=True).start()
+        self.sock.settimeout(None)  # blocking: the deadlines are the server sweep's to enforce
+        self._read_deadline = self.accepted + HELLO_TIMEOUT_S
+        self._writer_thread = threading.Thread(target=self.writer, name=f"bridge-write-{self.id}", daemon=True)
+        self._writer_thread.start()
         threading.Thread(target=self.reader, args=(handle, max_payload), name=f"bridge-read-{self.id}",
                          daemon=True).start()
+
+    def check_deadlines(self, now: float) -> bool:
+        """Hang up if a deadline passed (a hello, a message in or out too slow); True if so."""
+        for what, deadline in (("hello or message in", self._read_deadline), ("message out", self._send_deadline)):
+            if deadline is not None and now > deadline and not self.closed.is_set():
+                log.info("connection %s (%s): %s too slow: closed", self.id, self.peer,
+                         "hello" if not self.authed else what.split(" or ")[-1])
+                self.close()
+                return True
+        return False
 
     # -- output -----------------------------------------------------------------------------
     def post(self, header: dict, payload: Any = None) -> None:
@@ -65,51 +101,97 @@ class Connection:
             item = self.outbox.get()
             if item is None:
                 return
+            if item is _FLUSH_AND_CLOSE:
+                self.close()
+                return
             header, payload = item
             try:
-                try:
-                    parts = protocol.encode(header, payload)
-                except (ValueError, TypeError, ProtocolError) as exc:  # a reply that is not JSON: a bug
-                    log.exception("bridge: cannot encode a reply")
-                    parts = protocol.encode(protocol.error_reply(header.get("id"), "internal", f"bad reply: {exc}"))
+                parts = protocol.encode(header, payload)
+            except (ValueError, TypeError, ProtocolError) as exc:  # a reply that is not JSON or too big: a bug
+                log.exception("bridge: cannot encode a reply")
+                parts = protocol.encode(protocol.error_reply(header.get("id"), "internal", f"bad reply: {exc}"))
+            size = sum(len(p) if not isinstance(p, memoryview) else p.nbytes for p in parts)
+            self._send_deadline = time.monotonic() + MESSAGE_TIMEOUT_S + size / MIN_RATE
+            try:
                 for part in parts:
                     self.sock.sendall(part)
             except OSError as exc:
-                log.info("connection %s: send failed (%s)", self.id, exc)
+                if not self.closed.is_set():
+                    log.info("connection %s: send failed (%s)", self.id, exc)
                 self.close()
                 return
+            finally:
+                self._send_deadline = None
             if header.get("close"):
                 self.close()
                 return
 
     # -- input --------------------------------------------------------------------------------
     def reader(self, handle: Handler, max_payload: int) -> None:
-        sock = self.sock
-        hang_up = True  # close at once (EOF, timeout) unless a final error is queued for the writer
+        flush = False  # end after the writer sent what is queued (a final error), else hang up now
         try:
-            sock.settimeout(HELLO_TIMEOUT_S)
             while not self.closed.is_set():
-                if self.authed:
-                    sock.settimeout(None)
+                self._wait_for_outbox()
+                authed = self.authed
                 try:
                     header, payload = protocol.recv_message(
-                        sock, max_payload=max_payload if self.authed else 0,
-                        on_started=lambda: sock.settimeout(MESSAGE_TIMEOUT_S))
+                        self.sock, max_payload=max_payload if authed else 0,
+                        max_header=protocol.MAX_HEADER_BYTES if authed else protocol.MAX_HELLO_HEADER_BYTES,
+                        on_started=self._started if authed else None,
+                        on_progress=self._progress if authed else None, chunk=READ_CHUNK)
                 except protocol.ConnectionClosed:
                     break
                 except ProtocolError as exc:
                     # out of step with the stream: say why, then hang up
                     self.post({**protocol.error_reply(None, exc.code, exc.message), "close": True})
-                    hang_up = False
+                    flush = True
                     break
-                except (socket.timeout, OSError):
+                except OSError:  # reset, or shut down by close(): nothing to say
                     break
+                if authed:
+                    self._read_deadline = None  # between messages a client may idle
                 if not handle(self, header, payload):
-                    hang_up = False
+                    flush = True
                     break
+                if self.authed and not authed:
+                    self._read_deadline = None  # hello done: no deadline until a message starts
+        except Exception:  # noqa: BLE001 - a bug here must not leave the connection half open
+            log.exception("connection %s: reader failed", self.id)
+            flush = False
         finally:
-            if hang_up:
-                self.close()
+            self._finish(flush)
+
+    def _started(self) -> None:
+        self._read_deadline = time.monotonic() + MESSAGE_TIMEOUT_S
+
+    def _progress(self, received: int) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline += received / MIN_RATE
+
+    def _wait_for_outbox(self) -> None:
+        """Backpressure on requests: a client that sends without reading its replies waits."""
+        while self.outbox.qsize() >= READ_PAUSE and not self.closed.is_set():
+            time.sleep(0.01)
+
+    def _finish(self, flush: bool) -> None:
+        """The reader is done: close (after the queued replies if ``flush``), wait for the
+        writer, then release the socket and what is still queued."""
+        if flush:
+            self.outbox.put(_FLUSH_AND_CLOSE)  # the writer closes once it is there
+        else:
+            self.close()
+        if self._writer_thread is not None:
+            self._writer_thread.join()
+        self.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        while True:  # replies nobody will read: let their buffers go
+            try:
+                self.outbox.get_nowait()
+            except queue.Empty:
+                break
 
     def authenticate(self, rid: Any, op: Any, header: dict, token: str, info: Callable[[], dict]) -> bool:
         """The first message must be a hello with the token and our protocol version; anything
@@ -124,7 +206,8 @@ class Connection:
         version = header.get("version")
         if version != protocol.PROTOCOL_VERSION:
             return self._refuse(rid, "version_mismatch", f"this bridge speaks protocol {protocol.PROTOCOL_VERSION}, "
-                                f"the client {version!r}: update the plugin or the samroto install so they match")
+                                f"the client {protocol._short(version)}: update the plugin or the samroto install "
+                                "so they match")
         self.authed = True
         self.post({"id": rid, "ok": True, **info()})
         return True
@@ -135,6 +218,9 @@ class Connection:
 
     # -- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
+        """Hang up now (any thread): the socket is shut down, the writer stops, the server
+        frees the connection's work, sessions and segments. The reader thread releases the
+        socket itself."""
         with self._close_lock:
             if self.closed.is_set():
                 return
@@ -143,6 +229,6 @@ class Connection:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.sock.close()
         self.outbox.put(None)
+        self._read_deadline = self._send_deadline = None
         self._on_close(self)

@@ -59,7 +59,8 @@ class Dispatcher:
         """Who this bridge is: the hello reply, and part of ``status``."""
         import samroto
 
-        return {"protocol": protocol.PROTOCOL_VERSION, "server": f"samroto {samroto.__version__}",
+        return {"protocol": protocol.PROTOCOL_VERSION, "minor": protocol.PROTOCOL_MINOR,
+                "server": f"samroto {samroto.__version__}",
                 "pid": os.getpid(), "model": self.model_info, "max_payload": self.config.max_payload,
                 "shm": protocol.shm_supported()}
 
@@ -110,7 +111,8 @@ class Dispatcher:
         self.queue.submit(Job(key, steps, done, failed, ready=conn.ready, owner=conn, cancellable=cancellable))
 
     def _emitter(self, conn: Connection, rid: Any, session, header: dict) -> MatteEmitter:
-        return MatteEmitter(conn, rid, session, header.get("mattes"), self.finisher_factory)
+        return MatteEmitter(conn, rid, session, header.get("mattes"), self.finisher_factory,
+                            write_roots=self.config.write_roots)
 
     # -- ops ----------------------------------------------------------------------------------------
     def _op_ping(self, conn, rid, header, payload):
@@ -150,7 +152,8 @@ class Dispatcher:
 
         def steps():
             try:
-                frames = open_source(header.get("source"), color)
+                frames = open_source(header.get("source"), color, max_payload=self.config.max_payload,
+                                     read_roots=self.config.read_roots)
             except ColorError as exc:
                 raise ProtocolError("bad_request", f"color: {exc}") from None
             try:
@@ -167,6 +170,7 @@ class Dispatcher:
 
     def _op_close_session(self, conn, rid, header, payload):
         session = self.registry.get(conn, header.get("session"))
+        self.registry.mark_closing(session.id, "it was closed")  # requests after this one: unknown_session
         self.queue.cancel(key=session.id)
 
         def steps():
@@ -176,6 +180,10 @@ class Dispatcher:
 
         self._submit(conn, rid, "close_session", session.id, steps(), cancellable=False)
         return None
+
+    def _op_frame_numbers(self, conn, rid, header, payload):
+        session = self.registry.get(conn, header.get("session"))
+        return session.frame_page(header.get("offset"), header.get("limit"))
 
     def _op_cancel(self, conn, rid, header, payload):
         session = self.registry.get(conn, header.get("session"))
@@ -196,7 +204,10 @@ class Dispatcher:
             if payload:
                 raise ProtocolError("bad_request", "give the pixels inline or in shared memory, not both")
             nbytes = protocol.array_nbytes(shape, dtype) if isinstance(shape, list) else 0
-            seg, view = conn.segments.read_client(name, nbytes)
+            if nbytes > self.config.max_payload:
+                raise ProtocolError("too_large", f"a {shape} {dtype} frame is {nbytes} bytes, more than this bridge "
+                                    f"takes ({self.config.max_payload}, setting bridge.max_payload_mb)")
+            seg, view = conn.segments.read_client(name, nbytes, prefix=session.shm_prefix)
             try:
                 pixels = frame_array(session.frames, frame, shape, dtype, view, exact=False)
             finally:
@@ -210,12 +221,16 @@ class Dispatcher:
     def _op_add_prompts(self, conn, rid, header, payload):
         from samroto.core.prompts import from_dict, validate
 
+        from .sessions import check_new_prompts, check_prompt_numbers
+
         session = self.registry.get(conn, header.get("session"))
+        check_prompt_numbers(header.get("prompts"))
         try:
             prompt_set = from_dict(header.get("prompts"))
             validate(prompt_set, session.frames.frame_numbers, session.frames.width, session.frames.height)
         except PromptError as exc:
             raise ProtocolError("bad_prompts", str(exc)) from None
+        check_new_prompts(session, prompt_set, self.config.read_roots)
         emit = self._emitter(conn, rid, session, header)
 
         def steps():
@@ -225,7 +240,7 @@ class Dispatcher:
                 emit.close()
             return {"objects": session.objects(session.engine.obj_ids), "frames": prompt_set.frames()}
 
-        self._submit(conn, rid, "add_prompts", session.id, steps())
+        self._submit(conn, rid, "add_prompts", session.id, while_open(session, steps()))
         return None
 
     def _op_clear_prompts(self, conn, rid, header, payload):
@@ -237,7 +252,7 @@ class Dispatcher:
             return {"objects": session.objects(session.engine.obj_ids)}
             yield  # noqa
 
-        self._submit(conn, rid, "clear_prompts", session.id, steps())
+        self._submit(conn, rid, "clear_prompts", session.id, while_open(session, steps()))
         return None
 
     def _op_propagate(self, conn, rid, header, payload):
@@ -255,8 +270,15 @@ class Dispatcher:
             finally:
                 emit.close()
 
-        self._submit(conn, rid, "propagate", session.id, steps())
+        self._submit(conn, rid, "propagate", session.id, while_open(session, steps()))
         return None
+
+
+def while_open(session, steps: Generator) -> Generator:
+    """``steps`` of a request that waited in the queue, if its session is still open then
+    (else unknown_session: it was closed or evicted meanwhile)."""
+    SessionRegistry.check_open(session)
+    return (yield from steps)
 
 
 def failure_reply(rid: Any, op: Any, exc: BaseException) -> dict:

@@ -29,15 +29,19 @@ class MatteEmitter:
     each tracked frame) as ``matte`` events. ``spec``: the request's ``mattes`` field."""
 
     def __init__(self, conn: Connection, rid: Any, session: BridgeSession, spec: Any,
-                 finisher_factory: FinisherFactory | None):
+                 finisher_factory: FinisherFactory | None, write_roots: list[str] | None = None):
         if spec is not None and not isinstance(spec, dict):
             raise ProtocolError("bad_request", "mattes must be an object with a 'transport' (file, shm, inline)")
         self.conn, self.rid, self.session = conn, rid, session
         self.spec = spec or {"transport": "none"}
+        self.write_roots = write_roots
         self.transport = self.spec.get("transport", "none")
         if self.transport not in TRANSPORTS:
             raise ProtocolError("bad_request", f"mattes.transport must be file, shm, inline or none, "
-                                f"not {self.transport!r}")
+                                f"not {protocol._short(self.transport)}")
+        if self.transport == "file":
+            from .sessions import check_matte_spec
+            check_matte_spec(self.spec, write_roots)
         if self.transport == "shm" and not protocol.shm_supported():
             raise ProtocolError("shm_error", "this bridge has no shared memory support")
         self.dtype = self.spec.get("dtype", "float32")
@@ -63,6 +67,7 @@ class MatteEmitter:
         if not isinstance(finish, dict):
             raise ProtocolError("bad_request", "mattes.finish must be false or an object of finish settings "
                                 "(e.g. {\"grow\": 2, \"feather\": 1.5})")
+        check_finish(finish)
         try:
             return factory(**finish)
         except (TypeError, ValueError) as exc:
@@ -110,7 +115,7 @@ class MatteEmitter:
             names = [o["name"] for o in objects]
             if self._writer is None or self._writer_names != names:
                 self.close()
-                self._writer, self._writer_names = matte_writer(self.spec, names), names
+                self._writer, self._writer_names = matte_writer(self.spec, names, self.write_roots), names
             try:
                 paths = self._writer.write(frame, {safe_name(n): a for n, a in zip(names, values)})
             except Exception as exc:  # noqa: BLE001 - disk full, permissions: the job fails cleanly
@@ -132,3 +137,32 @@ class MatteEmitter:
                 self._writer.close()
             finally:
                 self._writer = None
+
+
+def check_finish(finish: dict) -> None:
+    """Per-request finish settings against their types in core's settings table, at request
+    time (a wrong one is the request's bad_request, not a failure mid-propagation)."""
+    import math
+
+    from samroto.core.settings import KEYS
+
+    for name, value in finish.items():
+        key = KEYS.get(f"finish.{name}")
+        if key is None:
+            known = sorted(k[len("finish."):] for k in KEYS if k.startswith("finish."))
+            raise ProtocolError("bad_request", f"mattes.finish: unknown setting {protocol._short(name)}; known: "
+                                f"{', '.join(known)}")
+        if key.type is bool:
+            ok = isinstance(value, bool)
+        elif key.type in (int, float):
+            ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and abs(value) <= 1e9
+                  and (isinstance(value, int) or math.isfinite(value)) and (key.type is float or isinstance(value, int)))
+        else:
+            ok = isinstance(value, key.type)
+        if not ok:
+            raise ProtocolError("bad_request", f"mattes.finish.{name} must be {_type_name(key.type)}, got "
+                                f"{protocol._short(value)}. {key.help}")
+
+
+def _type_name(t: Any) -> str:
+    return {bool: "true or false", float: "a finite number (at most 1e9)", int: "a whole number"}.get(t, getattr(t, "__name__", str(t)))

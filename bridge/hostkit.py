@@ -151,14 +151,22 @@ class Shot:
         return max(1, last - start + 1 if self.direction == "forward" else start - first + 1)
 
 
+COVERS = {"forward": "forward from the current frame to the end of the range",
+          "backward": "from the start of the range back to the current frame",
+          "both": "the whole range", "frame": "the current frame alone"}
+
+
 def shot_frames(direction, first, last, current):
     """The frames a Track started on frame ``current`` covers, of the host's range
-    ``first``..``last``: ``forward`` from the current frame to the end of the range,
-    ``backward`` from the start of the range to the current frame, ``both`` the whole range
-    (``current`` is clamped into the range). Where each pass starts inside them is the one
-    rule (docs/video.md), the same as ``samroto track --range A-B --direction D``."""
+    ``first``..``last`` (``COVERS`` says it in words): ``forward`` from the current frame to
+    the end of the range, ``backward`` from the start of the range to the current frame,
+    ``both`` the whole range, ``frame`` the current frame alone (``current`` is clamped
+    into the range). Where each pass starts inside them is the one rule (docs/video.md),
+    the same as ``samroto track --range A-B --direction D``."""
     first, last = int(first), int(last)
     current = min(max(int(current), first), last)
+    if direction == "frame":
+        return current, current
     if direction == "forward":
         return current, last
     if direction == "backward":
@@ -166,15 +174,20 @@ def shot_frames(direction, first, last, current):
     return first, last
 
 
-def prompts_within(document, first, last):
-    """``document`` with only the prompts on frames ``first``..``last``; objects left without
-    one are left out (their prompts stay in the host's scene). The shot the bridge opens is
-    those frames alone, so prompts elsewhere would be refused."""
+def prompts_within(document, first, last, direction="both"):
+    """``document`` with only the prompts on frames ``first``..``last`` (the shot the bridge
+    opens is those frames alone); objects left without one are left out (their prompts stay
+    in the host's scene). Raises HostError when no prompt is left, naming the frames a
+    ``direction`` Track covers."""
     objects = []
     for obj in document["objects"]:
         kept = [p for p in obj["prompts"] if first <= p["frame"] <= last]
         if kept:
             objects.append(dict(obj, prompts=kept))
+    if not objects:
+        frames = "frame %d" % first if first == last else "frames %d-%d" % (first, last)
+        raise HostError("No prompt on %s, which this Track covers (%s): add one there, or go to a "
+                        "prompted frame and track from it." % (frames, COVERS.get(direction, "")), "no_prompts")
     return dict(document, objects=objects)
 
 

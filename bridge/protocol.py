@@ -18,9 +18,14 @@ import struct
 import sys
 
 PROTOCOL_VERSION = 1
+PROTOCOL_MINOR = 1  # 1.1: open_session's count/contiguous/shm_prefix, op frame_numbers (docs/protocol.md)
 MAGIC = b"SAMR"
 PREFIX = struct.Struct(">4sI")  # magic, header length
 MAX_HEADER_BYTES = 4 * 1024 * 1024  # prompts and replies are small; this is a sanity cap
+MAX_HELLO_HEADER_BYTES = 4096  # before hello: a hello is a few hundred bytes
+MAX_JSON_DEPTH = 32  # nesting of a header's arrays and objects (a prompts document needs 7)
+MAX_MESSAGE_CHARS = 2000  # an error message's length (it may quote what the request sent)
+MAX_LISTED_FRAMES = 10000  # frame numbers listed in one reply (open_session, frame_numbers)
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024 * 1024
 DISCOVERY_FILENAME = "bridge.json"
 
@@ -95,29 +100,40 @@ def send_message(sock, header, payload=b""):
         sock.sendall(part)
 
 
-def recv_exact(sock, n, started=True):
+def recv_exact(sock, n, started=True, chunk=None, progress=None):
     """Read exactly ``n`` bytes. ``started``: whether a message is already under way (an EOF
-    then means a truncated message, not a clean close)."""
-    buf = bytearray(n)
-    view = memoryview(buf)
+    then means a truncated message, not a clean close). ``chunk``: allocate the buffer as the
+    bytes arrive, starting with this many and at most doubling, instead of all ``n`` up front
+    (a peer that announces much and sends little costs little). ``progress(k)``: called with
+    the size of every piece received."""
+    buf = bytearray(n if chunk is None or n <= chunk else chunk)
     got = 0
     while got < n:
-        k = sock.recv_into(view[got:], min(n - got, 1 << 22))
+        if got == len(buf):
+            buf.extend(bytes(min(n, 2 * len(buf)) - len(buf)))  # calloc'd zeros: cheap
+        view = memoryview(buf)
+        try:
+            k = sock.recv_into(view[got:], min(len(buf) - got, 1 << 22))
+        finally:
+            view.release()  # a bytearray with a view cannot grow
         if k == 0:
             if got == 0 and not started:
                 raise ConnectionClosed("connection closed")
             raise ConnectionClosed("connection closed in the middle of a message ({} of {} bytes)".format(got, n))
         got += k
+        if progress is not None:
+            progress(k)
     return buf
 
 
 def recv_message(sock, max_payload=DEFAULT_MAX_PAYLOAD_BYTES, max_header=MAX_HEADER_BYTES,
-                 on_started=None):
+                 on_started=None, on_progress=None, chunk=None):
     """Read one message: ``(header dict, payload bytearray)``.
 
     Raises ConnectionClosed at a clean EOF, ProtocolError("bad_message" / "too_large") for
     bytes that are not a message. After a ProtocolError the stream is out of step: close it.
-    ``on_started`` is called once the first bytes arrived (the server tightens timeouts).
+    ``on_started()`` is called once the first bytes arrived and ``on_progress(k)`` with every
+    piece after them (the server's deadlines); ``chunk``: see recv_exact.
     """
     prefix = recv_exact(sock, PREFIX.size, started=False)
     if on_started is not None:
@@ -128,29 +144,67 @@ def recv_message(sock, max_payload=DEFAULT_MAX_PAYLOAD_BYTES, max_header=MAX_HEA
                             "bridge client, or out of step".format(MAGIC, bytes(magic)))
     if length > max_header:
         raise ProtocolError("too_large", "header of {} bytes exceeds the cap of {}".format(length, max_header))
-    raw = recv_exact(sock, length)
+    raw = recv_exact(sock, length, chunk=chunk, progress=on_progress)
     header = decode_header(raw)
     size = header.get("payload", 0)
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ProtocolError("bad_message", "header field 'payload' must be a byte count >= 0, got {!r}".format(size))
+        raise ProtocolError("bad_message", "header field 'payload' must be a byte count >= 0, got {!r}".format(
+            _short(size)))
     if size > max_payload:
         raise ProtocolError("too_large", "payload of {} bytes exceeds the cap of {} bytes (setting "
                             "bridge.max_payload_mb)".format(size, max_payload))
-    payload = recv_exact(sock, size) if size else bytearray()
+    payload = recv_exact(sock, size, chunk=chunk, progress=on_progress) if size else bytearray()
     return header, payload
 
 
-def decode_header(raw):
+def decode_header(raw, max_depth=MAX_JSON_DEPTH):
+    """The JSON object of a header; ProtocolError("bad_message") for anything else, including
+    arrays and objects nested deeper than ``max_depth``."""
     try:
         header = json.loads(bytes(raw).decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolError("bad_message", "header is not UTF-8 JSON: {}".format(exc))
+        raise ProtocolError("bad_message", "header is not UTF-8 JSON: {}".format(_short(str(exc))))
+    except RecursionError:
+        raise ProtocolError("bad_message", "header nests arrays or objects deeper than {} levels".format(max_depth))
     if not isinstance(header, dict):
         raise ProtocolError("bad_message", "header must be a JSON object, got {}".format(type(header).__name__))
+    if json_depth(header, max_depth) > max_depth:
+        raise ProtocolError("bad_message", "header nests arrays or objects deeper than {} levels".format(max_depth))
     return header
 
 
+def json_depth(value, limit):
+    """How deeply ``value`` nests lists and dicts (1 for a flat one), counting no further than
+    ``limit`` + 1; iterative, so any depth is safe."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def _short(value, limit=200):
+    """``repr(value)`` cut to ``limit`` characters, for messages that quote a request."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit] + "... ({} characters)".format(len(text))
+
+
 def error_reply(request_id, code, message):
+    """An error reply; the message is cut to MAX_MESSAGE_CHARS (it may quote the request), so
+    a reply never outgrows the header cap."""
+    message = str(message)
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + "... (cut; {} characters)".format(len(message))
     return {"id": request_id, "ok": False, "error": {"code": code, "message": message}}
 
 
@@ -271,21 +325,28 @@ def _shared_memory():
     return shared_memory
 
 
-def new_shm_name():
-    return "srb_" + os.urandom(8).hex()  # short: macOS caps names at 31 characters
+def new_shm_name(prefix=None):
+    """A fresh segment name: ``prefix`` (a session's ``shm_prefix``) + 8 hex digits, else
+    ``srb_`` + 16; short, as macOS caps names at 31 characters."""
+    if prefix:
+        return prefix + os.urandom(4).hex()
+    return "srb_" + os.urandom(8).hex()
 
 
-def shm_create(size, tracked=False):
+def shm_create(size, tracked=False, prefix=None):
     """A new segment of ``size`` bytes. ``tracked``: let this process's resource tracker unlink
-    it if the process dies (the server does; host plugins must not spawn a tracker)."""
+    it if the process dies (the server does; host plugins must not spawn a tracker).
+    ``prefix``: name it under a session's ``shm_prefix`` (the bridge then removes it if the
+    client dies without doing so)."""
     sm = _shared_memory()
+    name = new_shm_name(prefix)
     if tracked:
         with _TRACKER_LOCK:
-            return sm.SharedMemory(name=new_shm_name(), create=True, size=max(1, size))
+            return sm.SharedMemory(name=name, create=True, size=max(1, size))
     with _NoTracker():
         if sys.version_info >= (3, 13):
-            return sm.SharedMemory(name=new_shm_name(), create=True, size=max(1, size), track=False)
-        return sm.SharedMemory(name=new_shm_name(), create=True, size=max(1, size))
+            return sm.SharedMemory(name=name, create=True, size=max(1, size), track=False)
+        return sm.SharedMemory(name=name, create=True, size=max(1, size))
 
 
 def shm_attach(name):

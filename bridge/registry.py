@@ -10,7 +10,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from .protocol import ProtocolError
+from .protocol import ProtocolError, _short
 from .workqueue import Cancelled, Job, WorkQueue
 
 if TYPE_CHECKING:  # the sessions module imports numpy and core; the bridge imports it on first use
@@ -55,16 +55,34 @@ class SessionRegistry:
             raise ProtocolError("bad_request", f"'session' must be a session id string, got {sid!r}")
         with self._lock:
             session = self.sessions.get(sid)
-            if session is None or session.owner is not conn:
-                why = self.gone.get(sid, "it was never opened on this connection, or was closed")
-                raise ProtocolError("unknown_session", f"no session {sid!r}: {why}. Open a new session and "
+            if session is None or session.owner is not conn or session.closing is not None:
+                why = (session.closing if session is not None and session.owner is conn else None) or \
+                    self.gone.get(sid, "it was never opened on this connection, or was closed")
+                raise ProtocolError("unknown_session", f"no session {_short(sid)}: {why}. Open a new session and "
                                     "send the prompts again (the same prompts give the same mattes)")
         session.touch()
         return session
 
+    @staticmethod
+    def check_open(session: BridgeSession) -> None:
+        """For work that waited in the queue: unknown_session if its session closed meanwhile."""
+        if session.closed or session.engine is None:
+            raise ProtocolError("unknown_session", f"no session {session.id!r}: {session.closing or 'it was closed'}. "
+                                "Open a new session and send the prompts again")
+
     # -- closing ------------------------------------------------------------------------------
+    def mark_closing(self, sid: str, why: str) -> None:
+        """From now on requests naming the session are answered unknown_session (it is dropped
+        on the work queue, after the work already there)."""
+        with self._lock:
+            session = self.sessions.get(sid)
+            if session is not None and session.closing is None:
+                session.closing = why
+
     def close(self, sid: str, why: str) -> None:
         """Cancel the session's work and drop it on the work queue, after the step in flight."""
+        self.mark_closing(sid, why)
+
         def steps():
             self.drop(sid, why)
             return {}
@@ -93,8 +111,10 @@ class SessionRegistry:
         if session is None:
             return
         session.closed = True
+        session.closing = session.closing or why
         session.owner.sessions.discard(sid)
         session.engine = None
+        session.owner.segments.forget_session(session.shm_prefix)  # frame segments its client left
         if free:
             free_device_memory()
 

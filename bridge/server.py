@@ -1,20 +1,24 @@
 """The bridge server: one process near the GPU, one model, many clients and sessions.
 
-This module listens, accepts and stops; the rest is split by job:
+This module listens, accepts (within the connection caps; a failing accept(), e.g. out of
+file descriptors, is retried, never fatal) and stops; the rest is split by job:
 
 - ``connection.py``: one client's socket, its reader and writer threads, the hello (token);
 - ``dispatch.py``: the ops, and which error code a failure gets;
 - ``registry.py``: the sessions of every connection, their closing and idle eviction;
 - ``emission.py``: matte events through the client's transport, finished as it asked;
-- ``sessions.py``: one shot's frames, engine and prompts; ``workqueue.py``: the one GPU queue.
+- ``sessions.py``: one shot's frames, engine and prompts; ``workqueue.py``: the one GPU queue;
+- ``paths.py``: which files requests may read and write; ``shm.py``: which segments it unlinks.
 
-Threads: the accept loop (main thread; also evicts idle sessions and handles idle shutdown),
-one reader and one writer per connection, and the work queue's worker (all engine calls).
+Threads: the accept loop (main thread; also closes connections past a deadline, evicts idle
+sessions and handles idle shutdown), one reader and one writer per connection, and the work
+queue's worker (all engine calls).
 See docs/protocol.md for the messages and docs/bridge.md for running it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -34,7 +38,7 @@ from .emission import FinisherFactory, MatteEmitter
 from .registry import SessionRegistry
 from .workqueue import WorkQueue
 
-__all__ = ["BridgeServer", "Connection", "MatteEmitter", "ServerConfig", "install_signal_handlers"]
+__all__ = ["BridgeServer", "ConfigError", "Connection", "MatteEmitter", "ServerConfig", "install_signal_handlers"]
 
 log = logging.getLogger("samroto.bridge")
 
@@ -65,6 +69,7 @@ class BridgeServer:
         self.address: dict | None = None
         self.started = time.time()
         self._shut_down = False
+        self._accept_logged = self._refused_logged = -1e9
 
     # -- listening ----------------------------------------------------------------------------
     def bind(self) -> dict:
@@ -81,17 +86,23 @@ class BridgeServer:
             self.address = {"family": "unix", "path": path}
         else:
             host = cfg.host or "127.0.0.1"
+            if not loopback(host) and (not cfg.read_roots or not cfg.write_roots):
+                raise ConfigError(f"a bridge listening on {host} serves other machines: set the folders it may read "
+                                  "and write (settings bridge.read_roots and bridge.write_roots, or --read-root "
+                                  "and --write-root)")
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, cfg.port))
             self.address = {"family": "tcp", "host": host, "port": sock.getsockname()[1]}
-            if host not in ("127.0.0.1", "localhost", "::1"):
+            if not loopback(host):
                 print(f"samroto serve: WARNING: listening on {host}:{self.address['port']}, reachable from other "
                       "machines. Anyone with the token from the discovery file can use this bridge and read "
-                      "or write files as you; prefer the default (local only).", file=sys.stderr, flush=True)
+                      f"files in {', '.join(cfg.read_roots or [])} and write mattes in "
+                      f"{', '.join(cfg.write_roots or [])} as you; prefer the default (local only).",
+                      file=sys.stderr, flush=True)
         sock.listen(64)
-        sock.settimeout(0.5)
+        sock.settimeout(0.25)  # the accept loop also checks deadlines and evicts idle sessions
         self._listener = sock
         return self.address
 
@@ -104,28 +115,59 @@ class BridgeServer:
         """Accept connections until stopped, idle too long, or asked to shut down."""
         assert self._listener is not None, "bind() first"
         discovery.write(self.discovery_info(), self.config.config_dir)
-        last_sweep = time.monotonic()
+        last_sweep = last_deadlines = time.monotonic()
+        backoff = 0.0
         try:
             while not self._stop.is_set():
                 try:
                     sock, peer = self._listener.accept()
+                    backoff = 0.0
                 except socket.timeout:
                     sock = None
-                except OSError:
+                except OSError as exc:  # EMFILE, ENFILE, ENOBUFS, ECONNABORTED...: wait, then go on
                     if self._stop.is_set():
                         break
-                    raise
+                    backoff = min(1.0, backoff * 2 or 0.05)
+                    self._accept_failed(exc, backoff)
+                    sock = None
                 if sock is not None:
-                    self._accept(sock, peer)
+                    try:
+                        self._accept(sock, peer)
+                    except Exception:  # noqa: BLE001 - e.g. no thread to be had: drop this one, serve on
+                        log.exception("bridge: cannot serve a new connection")
+                        _close_quietly(sock)
                 now = time.monotonic()
+                if now - last_deadlines > 0.2:
+                    last_deadlines = now
+                    self._check_deadlines(now)
                 if now - last_sweep > 1.0:
                     last_sweep = now
-                    self.registry.evict_idle(self.config.session_timeout)
+                    try:
+                        self.registry.evict_idle(self.config.session_timeout)
+                    except Exception:  # noqa: BLE001
+                        log.exception("bridge: evicting idle sessions failed")
                     if self._idle_for() > self.config.idle_timeout > 0:
                         log.info("no clients for %.0f s: shutting down", self.config.idle_timeout)
                         break
         finally:
             self.shutdown()
+
+    def _accept_failed(self, exc: OSError, backoff: float) -> None:
+        """accept() failed (most often: out of file descriptors). The bridge serves on; the
+        pending connection waits in the backlog until descriptors are free again."""
+        now = time.monotonic()
+        if now - self._accept_logged > 10.0:
+            self._accept_logged = now
+            log.warning("bridge: cannot accept a connection (%s); %d open: retrying", exc, len(self.connections))
+        self._check_deadlines(now)  # closing stalled connections frees descriptors
+        self._stop.wait(backoff)
+
+    def _check_deadlines(self, now: float) -> None:
+        for conn in list(self.connections.values()):
+            try:
+                conn.check_deadlines(now)
+            except Exception:  # noqa: BLE001
+                log.exception("bridge: closing connection %s failed", conn.id)
 
     def stop(self) -> None:
         self._stop.set()
@@ -186,11 +228,44 @@ class BridgeServer:
 
     # -- connections ----------------------------------------------------------------------------
     def _accept(self, sock: socket.socket, peer: Any) -> None:
-        conn = Connection(sock, str(peer), on_close=self.connection_closed)
+        key = peer_key(sock, peer)
+        cfg = self.config
         with self._lock:
-            self.connections[conn.id] = conn
-            self._last_activity = time.monotonic()
-        conn.start(self.dispatcher.handle, self.config.max_payload)
+            conns = list(self.connections.values())
+            if len(conns) >= cfg.max_connections:
+                refused = f"{len(conns)} connections are open, the most this bridge takes"
+            elif sum(c.peer_key == key for c in conns) >= cfg.max_connections_per_peer:
+                refused = f"{cfg.max_connections_per_peer} connections from {key} are open, the most one peer may hold"
+            elif sum(not c.authed and not c.closed.is_set() for c in conns) >= cfg.max_unauthenticated:
+                refused = f"{cfg.max_unauthenticated} connections are waiting to say hello"
+            else:
+                refused = None
+                conn = Connection(sock, str(peer), on_close=self.connection_closed, peer_key=key)
+                self.connections[conn.id] = conn
+                self._last_activity = time.monotonic()
+        if refused is not None:
+            self._turn_away(sock, refused)
+            return
+        try:
+            conn.start(self.dispatcher.handle, self.config.max_payload)
+        except BaseException:
+            conn.close()
+            _close_quietly(sock)
+            raise
+
+    def _turn_away(self, sock: socket.socket, why: str) -> None:
+        """Refuse a connection over a cap: one `busy` message if the socket takes it at once, then close."""
+        now = time.monotonic()
+        if now - self._refused_logged > 10.0:
+            self._refused_logged = now
+            log.warning("bridge: connection refused: %s", why)
+        try:
+            sock.setblocking(False)
+            protocol.send_message(sock, {**protocol.error_reply(None, "busy", f"{why}; try again later"),
+                                         "close": True})
+        except OSError:
+            pass
+        _close_quietly(sock)
 
     def connection_closed(self, conn: Connection) -> None:
         """Cancel the connection's work and free its sessions and segments."""
@@ -200,6 +275,35 @@ class BridgeServer:
         self.queue.cancel(owner=conn)
         self.registry.close_all_of(conn, "its client disconnected")
         conn.segments.close()
+
+
+class ConfigError(ValueError):
+    """The bridge cannot start as configured; the message says what to set."""
+
+
+def loopback(host: str) -> bool:
+    """Whether a bind address is reachable from this machine only."""
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def peer_key(sock: socket.socket, peer: Any) -> str:
+    """What the per-peer cap counts: the IP address of a TCP peer; every local (Unix socket)
+    client is one peer (the socket is the user's alone)."""
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "local"
+
+
+def _close_quietly(sock: socket.socket) -> None:
+    try:
+        sock.close()
+    except OSError:
+        pass
 
 
 def install_signal_handlers(server: BridgeServer) -> None:

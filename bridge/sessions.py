@@ -6,20 +6,26 @@ the connection thread calls as frames arrive.
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
-from samroto.core.io import FrameSource, MatteWriter, open_frames
+from samroto.core.io import FrameSource, MatteWriter, open_shot
 from samroto.core.io.errors import FrameSourceError, SamrotoIOError
 
-from .protocol import ProtocolError, array_nbytes
+from . import paths
+from .protocol import MAX_LISTED_FRAMES, ProtocolError, _short, array_nbytes
 
 if TYPE_CHECKING:  # torch is imported only when the first session opens
     from samroto.core.video import VideoSession
 
     from .connection import Connection
+
+MAX_SOURCE_FRAMES = 1_000_000  # frames a session may span (pushed, or a sequence's first..last)
+MAX_OBJECTS = 1024  # objects one session may track
 
 
 class PushedFrames(FrameSource):
@@ -103,14 +109,35 @@ class BridgeSession:
         self.prompted: set[int] = set()  # frame numbers with prompts
         self.last_used = time.monotonic()
         self.closed = False
+        self.closing: str | None = None  # why, once it is being closed (requests naming it are refused)
+        self.shm_prefix = f"srb_{sid}_"  # frame segments its client names so are removed with it
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
 
     def describe(self) -> dict:
-        return {"session": self.id, "frame_numbers": self.frames.frame_numbers, "first": self.frames.first,
-                "last": self.frames.last, "width": self.frames.width, "height": self.frames.height,
-                "objects": [{"id": i, "name": n} for i, n in self.names.items()]}
+        """The open_session reply. ``frame_numbers`` only up to MAX_LISTED_FRAMES frames (a
+        reply stays far below the header cap); ``count`` and ``contiguous`` always, and the
+        ``frame_numbers`` op pages through a longer list."""
+        numbers = self.frames.frame_numbers
+        first, last = self.frames.first, self.frames.last
+        reply = {"session": self.id, "first": first, "last": last, "count": len(numbers),
+                 "contiguous": last - first + 1 == len(numbers), "width": self.frames.width,
+                 "height": self.frames.height, "objects": [{"id": i, "name": n} for i, n in self.names.items()],
+                 "shm_prefix": self.shm_prefix}
+        if len(numbers) <= MAX_LISTED_FRAMES:
+            reply["frame_numbers"] = list(numbers)
+        return reply
+
+    def frame_page(self, offset: Any, limit: Any) -> dict:
+        """The ``frame_numbers`` op: ``limit`` (at most MAX_LISTED_FRAMES) numbers from ``offset``."""
+        for name, value in (("offset", offset), ("limit", limit)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ProtocolError("bad_request", f"{name} must be a whole number >= 0, got {_short(value)}")
+        offset = offset or 0
+        limit = MAX_LISTED_FRAMES if limit is None else min(limit, MAX_LISTED_FRAMES)
+        numbers = self.frames.frame_numbers
+        return {"offset": offset, "count": len(numbers), "frame_numbers": list(numbers[offset:offset + limit])}
 
     def position(self, frame: Any, what: str = "frame") -> int:
         if isinstance(frame, bool) or not isinstance(frame, int):
@@ -193,42 +220,135 @@ def encode_alpha(alpha: np.ndarray, dtype: str) -> np.ndarray:
     raise ProtocolError("bad_request", f"matte dtype must be float32, float16 or uint8, not {dtype!r}")
 
 
-def matte_writer(spec: dict, names: list[str]) -> MatteWriter:
+def check_matte_spec(spec: Any, write_roots: list[str] | None) -> None:
+    """A file matte spec's pattern, at request time: a name a file system can hold, in a
+    folder the bridge may write (bridge/paths.py)."""
     pattern = spec.get("pattern")
     if not isinstance(pattern, str) or not pattern:
         raise ProtocolError("bad_request", "mattes with transport 'file' need a 'pattern' such as "
                             "/shots/a/mattes/hero.%04d.exr")
+    paths.check_write_pattern(pattern, write_roots)
+
+
+def matte_writer(spec: dict, names: list[str], write_roots: list[str] | None = None) -> MatteWriter:
+    check_matte_spec(spec, write_roots)
     kwargs = {k: spec[k] for k in ("format", "layout", "compression", "bit_depth") if spec.get(k) is not None}
     try:
-        return MatteWriter(pattern, names=names, make_dirs=True, **kwargs)
+        return MatteWriter(spec["pattern"], names=names, make_dirs=True, **kwargs)
     except SamrotoIOError as exc:
         raise ProtocolError("io_error", str(exc)) from None
+    except OSError as exc:  # creating its folder: a name too long, no permission, a full disk
+        raise ProtocolError("io_error", f"mattes.pattern: {exc.strerror or exc}") from None
     except TypeError as exc:
         raise ProtocolError("bad_request", f"matte file options: {exc}") from None
 
 
-def open_source(source: Any, color: Any) -> FrameSource:
-    """A FrameSource for an open_session ``source`` field."""
+def open_source(source: Any, color: Any, max_payload: int | None = None,
+                read_roots: list[str] | None = None) -> FrameSource:
+    """A FrameSource for an open_session ``source`` field. ``max_payload``: the largest frame
+    a client may send (a pushed source whose smallest frame is larger is refused);
+    ``read_roots``: the folders its files must be in (None: anywhere)."""
     if not isinstance(source, dict):
         raise ProtocolError("bad_request", "source must be an object: {\"path\": ...} or {\"push\": true, ...}")
     first, last = source.get("first"), source.get("last")
     for name, value in (("first", first), ("last", last)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ProtocolError("bad_request", f"source.{name} must be a whole frame number, got {value!r}")
+            raise ProtocolError("bad_request", f"source.{name} must be a whole frame number, got {_short(value)}")
     if source.get("push"):
         width, height = source.get("width"), source.get("height")
         for name, value in (("width", width), ("height", height)):
             if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1 << 15:
-                raise ProtocolError("bad_request", f"source.{name} must be a size in pixels, got {value!r}")
-        if first is None or last is None or last < first or last - first > 1_000_000:
+                raise ProtocolError("bad_request", f"source.{name} must be a size in pixels, got {_short(value)}")
+        if first is None or last is None or last < first:
             raise ProtocolError("bad_request", "a pushed source needs first <= last (the shot's frame numbers)")
+        _check_span(first, last)
+        smallest = width * height * 3  # uint8 RGB
+        if max_payload is not None and smallest > max_payload:
+            raise ProtocolError("too_large", f"a {width}x{height} frame is {smallest} bytes even as 8-bit RGB, more "
+                                f"than this bridge takes ({max_payload} bytes, setting bridge.max_payload_mb)")
         return PushedFrames(first, last, width, height, color)
     path = source.get("path")
     if not (isinstance(path, str) and path) and not (isinstance(path, list) and path and
-                                                     all(isinstance(p, str) for p in path)):
+                                                     all(isinstance(p, str) and p for p in path)):
         raise ProtocolError("bad_request", "source.path must be a video file, a sequence pattern "
                             "(plate.%04d.exr) or a list of file paths")
+    for p in path if isinstance(path, list) else [path]:
+        paths.check_length(p, "source.path")
+    paths.check_read(path if isinstance(path, list) else [path], read_roots, "source.path")
     try:
-        return open_frames(path, first=first, last=last, color=color)
+        files = _source_files(path, first, last)
+        paths.check_read(files, read_roots, "source.path")
+        return open_shot(path, first, last, color=color)  # as `samroto track --range` opens it
     except SamrotoIOError as exc:
         raise ProtocolError("io_error", str(exc)) from None
+    except OSError as exc:  # what core does not turn into its own errors (a name too long, a loop of links)
+        raise ProtocolError("io_error", f"source.path: {exc.strerror or exc}") from None
+
+
+def _check_span(first: int, last: int) -> None:
+    if last - first + 1 > MAX_SOURCE_FRAMES:
+        raise ProtocolError("bad_request", f"frames {first}-{last} are {last - first + 1} frames; a session spans "
+                            f"at most {MAX_SOURCE_FRAMES}: open the part of the shot you track")
+
+
+def _source_files(path: str | list[str], first: int | None, last: int | None) -> list[str]:
+    """The frame files a path source names, as core's open_frames will choose them, for the
+    span and read-roots checks before core reads anything (a movie: itself)."""
+    from samroto.core.io.frames import VIDEO_EXTENSIONS
+    from samroto.core.io.patterns import has_frame_token, parse_pattern, pattern_from_frame_file
+
+    if isinstance(path, list):
+        numbered = [pattern_from_frame_file(p) for p in path]
+        numbers = [n[1] for n in numbered if n is not None]
+        if numbers and len(numbers) == len(path) and len(set(numbers)) == len(numbers):
+            _check_span(min(numbers) if first is None else first, max(numbers) if last is None else last)
+        return list(path)
+    if has_frame_token(path) or "%" in os.path.basename(path):
+        pattern = parse_pattern(path)
+    elif os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS:
+        return [path]
+    else:
+        numbered = pattern_from_frame_file(path)
+        pattern = numbered[0] if numbered is not None else None
+    if pattern is None:
+        return [path]  # core says what is wrong with it
+    found = pattern.scan()
+    if not found:
+        return [path]
+    lo = found[0] if first is None else first
+    hi = found[-1] if last is None else last
+    _check_span(lo, hi)
+    return [str(pattern.path(n)) for n in found if lo <= n <= hi]
+
+
+MAX_PROMPT_NUMBER = 2 ** 53  # ids, frame numbers and coordinates: exact as JSON numbers everywhere
+
+
+def check_prompt_numbers(raw: Any) -> None:
+    """bad_prompts for a number in a prompts document that no prompt can hold: NaN, an
+    infinity (JSON's 1e400 reads as one) or beyond +-2**53. Core's schema checks come after.
+    (Its own check of ids and frame numbers should refuse non-finite ones as PromptError too.)"""
+    stack = [(raw, "prompts")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, f"{where}.{_short(k, 40)}") for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value) or \
+                isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                not -MAX_PROMPT_NUMBER <= value <= MAX_PROMPT_NUMBER:
+            raise ProtocolError("bad_prompts", f"{where}: {_short(value)} is not a number a prompt can hold (finite, "
+                                f"at most {MAX_PROMPT_NUMBER} in size)")
+
+
+def check_new_prompts(session: BridgeSession, prompt_set: Any, read_roots: list[str] | None) -> None:
+    """What core's schema does not cover: the session's object count, and the mask prompts'
+    files (names a file system can hold, inside the read roots)."""
+    ids = set(session.names) | {o.id for o in prompt_set.objects}
+    if len(ids) > MAX_OBJECTS:
+        raise ProtocolError("bad_prompts", f"{len(ids)} objects in one session; the most is {MAX_OBJECTS}")
+    masks = [prompt_set.mask_path(p) for o in prompt_set.objects for p in o.prompts if p.mask is not None]
+    for mask in masks:
+        paths.check_length(mask, "prompts: mask")
+    paths.check_read(masks, read_roots, "prompts: mask")

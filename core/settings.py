@@ -92,7 +92,14 @@ KEYS: dict[str, Key] = {
         Key("color.input", str, "auto",
             "Colour of source frames: auto (by file type), srgb, rec709, linear, or an OCIO colour space name."),
         Key("color.display", str, "sRGB", "Display-referred space the model sees (an OCIO colour space with a config)."),
+        Key("video.first_frame", (int, str), 0,
+            "Number of a movie's first frame: a number, or 'timecode' (its start timecode as a frame count; "
+            "10:00:00:00 at 25 fps is 900000)."),
+        Key("video.on_damage", str, "error", "A movie frame the decoder found errors in: error (the frame fails, "
+            "exit 1) or warn (tracked on, with a warning per frame).", choices=("error", "warn")),
         Key("matte.format", str, "exr", "Matte file format: exr, png, tiff, mov (ProRes 4444) or ffv1."),
+        Key("matte.overscan", str, "keep", "EXR mattes of an overscan plate: keep (the plate's data window; the "
+            "matte's edge continues outwards) or crop (the display window only).", choices=("keep", "crop")),
         Key("matte.exr_compression", str, "zip", "EXR compression: zip, piz, dwaa or none."),
         # finishing (docs/finishing.md): applied in this order
         Key("finish.refine", bool, True, "Upsample the model's mask guided by the plate's edges (false: plain bilinear)."),

@@ -17,12 +17,15 @@ fi
 
 # Reinstall only when the dependency spec changed.
 STAMP="$VENV/.samroto-installed"
-WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/setup.py" | sha256sum | cut -d' ' -f1) $TORCH_SPEC"
+WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1) $TORCH_SPEC"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
     echo "samroto: installing dependencies into $VENV (first run takes a few minutes)"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
     # shellcheck disable=SC2086
-    "$VENV/bin/python" -m pip install --quiet $TORCH_SPEC -e "$ROOT[test]" 2>&1 | grep -v '^WARNING: Location' || true
+    # Every dependency at the version in constraints.txt (what the suite was run with), not
+    # whatever the registry serves today; scripts/test-lowest.sh checks the lower bounds.
+    "$VENV/bin/python" -m pip install --quiet $TORCH_SPEC -e "$ROOT[test]" -c "$ROOT/constraints.txt" 2>&1 \
+        | grep -v '^WARNING: Location' || true
     "$VENV/bin/python" -c "import samroto.core, torch" || { echo "samroto: installation failed" >&2; exit 1; }
     echo "$WANT" > "$STAMP"
 fi

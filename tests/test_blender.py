@@ -4,7 +4,10 @@ and 5.0.1, each in its own virtualenv made by scripts/setup-blender.sh).
 pytest (samroto's Python) makes the data (an image sequence, an H.264 movie, mattes),
 installs the add-on with `samroto install blender`'s installer into a temp scripts folder,
 then runs tests/blender/*.py with each Blender's Python in a subprocess; those print a
-``RESULT`` JSON line that the tests here check.
+``RESULT`` JSON line that the tests here check. Against a real bridge, the add-on's mattes
+are `samroto track`'s on the same shot, bit for bit (both ways over a sequence, backward
+over a scene sub-range, forward through a movie; tests/plugin_parity.py), and its
+Convert to Mask keys are core's shapes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+import plugin_parity
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "blender"
@@ -98,6 +103,25 @@ def run_in_blender(version: str, script: str, arguments: dict, scripts_dir: Path
     return out
 
 
+def assert_core_mask(keys, pattern, name):
+    """``keys`` (what the Blender Mask shows, tests/blender/helpers.mask_keys) are core's
+    shapes for the matte sequence ``pattern``: the mask JSON samroto.core.splines writes."""
+    from samroto.core.settings import load_settings
+    from samroto.core.splines import shot_shape_tracks
+    from samroto.core.splines.blender import mask_data
+    from samroto.core.splines.export import read_sequence
+
+    shapes = shot_shape_tracks(read_sequence(pattern), tolerance=load_settings()["finish.spline_tolerance"],
+                               name=name)
+    want = {layer["name"]: {str(k["frame"]): k["points"] for k in layer["splines"][0]["keys"]}
+            for layer in mask_data(shapes)["layers"]}
+    assert sorted(keys) == sorted(want)
+    for layer, frames in want.items():
+        assert sorted(keys[layer]) == sorted(frames)
+        for frame, points in frames.items():   # Blender keeps float32
+            np.testing.assert_allclose(keys[layer][frame], points, rtol=0, atol=2e-6, err_msg=f"{layer} {frame}")
+
+
 @pytest.mark.parametrize("version", list(VERSIONS))
 def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     out = run_in_blender(version, "addon_parts.py", {
@@ -124,7 +148,7 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     # The request: sequence pattern, source frame numbers, pixels with y down.
     req = out["request"]
     assert req["source"] == str(data / "plate" / "plate.####.png")
-    assert req["range"] == [FIRST, FIRST + COUNT - 1] and req["start"] == 1004
+    assert req["range"] == [FIRST, FIRST + COUNT - 1]  # both: the whole clip, wherever the current frame is
     assert req["color"] == "srgb" and req["direction"] == "both" and req["size"] == [W, H]
     car, tree = req["prompts"]["objects"]
     assert req["prompts"]["version"] == 1
@@ -136,6 +160,10 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     assert [p["frame"] for p in tree["prompts"]] == [1004] and tree["prompts"][0]["labels"] == [1]
     assert np.allclose(tree["prompts"][0]["points"], [[0.75 * W, 0.75 * H]], atol=1e-4)
     assert out["request_outputs"]["1"] == str(tmp_path / "samroto" / "plate_png" / "car.####.exr")
+    # forward from the current frame 1004: the shot is 1004-1006, with the prompts on it
+    assert out["forward"] == {"range": [1004, FIRST + COUNT - 1], "frames": [[1004], [1004]]}
+    assert "No prompt on frame 1006," in out["forward_no_prompts"]
+    assert "forward from the current frame" in out["forward_no_prompts"]
 
     # Overlay at frame 1004: car's point (plus marker), tree's point; nothing from 1002.
     kinds = [k for k, _ in out["overlay"]]
@@ -160,15 +188,17 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     assert (tmp_path / "composited.png").is_file()
 
     # Convert to Mask: one layer, one cyclic spline, same point count on every key; the
-    # rasterised Mask covers the matte on every frame, and it moves between keys.
+    # rasterised Mask covers the matte on every frame, and it moves between keys. Its
+    # points and handles on every frame are core's shapes (samroto.core.splines).
     assert out["mask"]["layers"] == 1 and out["mask"]["splines"] == 1 and out["mask"]["cyclic"]
-    assert 8 <= out["mask"]["points"] <= 64
+    assert out["mask"]["points"] >= 8
     assert min(out["mask_iou"]) > 0.9, out["mask_iou"]
     assert out["mask_moves"] > 0.03
+    assert_core_mask(out["mask_keys"], str(data / "mattes" / "car.####.exr"), "car")
 
     # Movie clip: the file itself, frames 0..7, source frame of the prompt.
     mv = out["movie"]
-    assert mv["source"] == str(data / "plate.mp4") and mv["range"] == [0, 7] and mv["start"] == 3
+    assert mv["source"] == str(data / "plate.mp4") and mv["range"] == [0, 7]
     assert mv["prompts"]["objects"][0]["prompts"] == [{"frame": 3, "points": [[W / 2, H / 2]], "labels": [1]}]  # exact in float32
 
     assert out["prompts_survive"] and out["mask_survives"]
@@ -192,7 +222,7 @@ def test_zip_installs_as_extension(version, tmp_path):
     assert (tmp_path / "extensions" / "user_default" / "samroto_blender" / "vendor" / "client.py").is_file()
 
 
-# --- outside Blender: the installer and the outline tracer ---------------------------------
+# --- outside Blender: the installer -----------------------------------------------------------
 
 def test_install_replaces_and_is_found(tmp_path, monkeypatch):
     from samroto.plugins.blender import install
@@ -229,50 +259,6 @@ def test_default_target_is_newest_blender(tmp_path, monkeypatch):
     assert install.installed() is None
 
 
-def _contours():
-    """The add-on's tracer module, loaded from its file (its package imports bpy)."""
-    import importlib.util
-
-    path = ROOT / "plugins" / "blender" / "samroto_blender" / "contours.py"
-    spec = importlib.util.spec_from_file_location("samroto_blender_contours", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_outline_traces_largest_region_counter_clockwise():
-    c = _contours()
-    matte = np.zeros((40, 60), np.float32)
-    matte[5:15, 10:30] = 1.0   # 10 x 20 rectangle (largest)
-    matte[30:33, 50:53] = 1.0  # a small island: ignored
-    loop = c.outer_boundary(c.largest_region(matte > 0.5))
-    xs, ys = loop[:, 0], loop[:, 1]
-    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (10, 30, 5, 15)
-    area = 0.5 * np.sum(xs * np.roll(ys, -1) - np.roll(xs, -1) * ys)
-    assert area == pytest.approx(200)  # positive: counter-clockwise, and exactly the region
-
-
-def test_fit_sequence_same_count_and_empty_frames():
-    c = _contours()
-    frames = [disc(FIRST + i)[::-1] for i in range(3)] + [np.zeros((H, W), np.float32)]
-    outlines = [c.outline(m) for m in frames]
-    assert outlines[-1] is None
-    count, fitted = c.fit_sequence(outlines)
-    assert all(f.shape == (count, 2) for f in fitted)
-    # the outline follows the ellipse (centre moves 4 px a frame), the empty frame collapses
-    centres = [f.mean(axis=0) for f in fitted]
-    assert centres[1][0] - centres[0][0] == pytest.approx(4, abs=0.5)
-    assert np.ptp(fitted[-1], axis=0).max() == 0
-
-
-def test_outline_of_large_matte_is_traced_downsampled():
-    c = _contours()
-    yy, xx = np.mgrid[0:1080, 0:1920]
-    matte = (((xx - 900) / 400.0) ** 2 + ((yy - 500) / 300.0) ** 2 <= 1).astype(np.float32)
-    loop = c.outline(matte)
-    assert loop[:, 0].min() == pytest.approx(500, abs=8) and loop[:, 0].max() == pytest.approx(1300, abs=8)
-
-
 @pytest.mark.parametrize("version", list(VERSIONS))
 def test_track_job_events_in_blender(version, data, addon_dir, tmp_path):
     (tmp_path / "no_bridge").mkdir()
@@ -287,14 +273,15 @@ def test_track_job_events_in_blender(version, data, addon_dir, tmp_path):
     assert "/nonexistent/bin/python does not exist" in out["bad_python"]
     full = out["full"]
     assert full["state"] == "FINISHED" and full["frames"] == list(range(FIRST, FIRST + COUNT))
-    assert full["direction"] == "both" and full["start"] == 1003 and full["steps"] > 1
+    assert full["direction"] == "both" and full["start"] is None and full["steps"] > 1   # the bridge's rule
+    assert full["shot"] == [FIRST, FIRST + COUNT - 1]
     assert full["message"] == f"Tracked {COUNT} frames of plate.1001.png"
     assert full["pattern"] == "//samroto/plate_png/car.####.exr" and full["image"]
     assert {"samroto: Clip", "samroto: Matte car", "samroto: Set Alpha"} <= set(full["tree"])
     assert out["files"] == [f"car.{f}.exr" for f in range(FIRST, FIRST + COUNT)]
 
     cancel = out["cancel"]
-    assert cancel["state"] == "CANCELLED" and 2 <= cancel["frames"] < COUNT
+    assert cancel["state"] == "CANCELLED" and 2 <= cancel["frames"] < 4   # forward from 1001: 1003-1006
     assert cancel["message"].startswith("Tracking cancelled after") and not cancel["active_left"]
 
     assert out["error"] == {"state": "ERROR", "message": "Tracking failed on the bridge: model not found (engine_error)"}
@@ -307,32 +294,18 @@ def test_track_job_events_in_blender(version, data, addon_dir, tmp_path):
 def bridge(tmp_path_factory):
     """`samroto serve` (samroto's own Python) on the micro fixture model, in a private config
     dir; yields that dir (the add-on's "Bridge folder" preference points at it)."""
-    from samroto.bridge import protocol
-
     if not any(VERSIONS[v].joinpath("bin", "python").exists() for v in VERSIONS):  # before starting a bridge
         pytest.skip(f"no Blender virtualenv ({', '.join(str(p) for p in VERSIONS.values())}): "
                     "run scripts/setup-blender.sh")
-    samroto = [sys.executable, "-m", "samroto"]
-    config = tmp_path_factory.mktemp("bridge_config")
-    env = dict(os.environ, SAMROTO_CONFIG_DIR=str(config), SAMROTO_DEVICE="cpu")
-    fixture = ROOT / "tests" / "data" / "sam2_parity"
-    log = open(config / "serve.log", "wb")
-    proc = subprocess.Popen(samroto + ["serve", "--model", str(fixture / "config.yaml"), "--checkpoint",
-                                       str(fixture / "checkpoint.pt"), "--device", "cpu"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + 90
-    while protocol.read_discovery(protocol.discovery_path(str(config))) is None:
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail("samroto serve did not start:\n" + (config / "serve.log").read_text()[-3000:])
-        time.sleep(0.2)
-    yield config
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with plugin_parity.running_bridge(tmp_path_factory.mktemp("bridge_config")) as config:
+        yield config
+
+
+def same_as_cli(run, workdir):
+    """A Blender run's mattes are `samroto track`'s on the shot it reported, bit for bit."""
+    shot = run["shot"]
+    return plugin_parity.assert_same_as_cli(workdir, shot["patterns"], shot["frames"], shot["source"], shot["prompts"],
+                                            shot["direction"], shot["first"], shot["last"], shot["color"])
 
 
 @pytest.mark.parametrize("version", list(VERSIONS))
@@ -345,6 +318,7 @@ def test_track_against_real_bridge(version, data, addon_dir, bridge, tmp_path):
         "blend": str(tmp_path / "shot.blend"),
         "config_dir": str(bridge),
         "empty_config_dir": str(tmp_path / "no_bridge"),
+        "python": sys.executable,
         "out": str(tmp_path),
     }, addon_dir, timeout=400)
 
@@ -356,14 +330,27 @@ def test_track_against_real_bridge(version, data, addon_dir, bridge, tmp_path):
     assert seq["frames"] == list(range(FIRST, FIRST + COUNT)) and seq["pattern"] == "//samroto/plate_png/car.####.exr"
     assert out["seq_files"] == [True] * COUNT and out["seq_sizes"] == [[W, H]] * COUNT  # a matte per frame, clip size
     assert max(out["render_error"]) < 1e-3, out["render_error"]
+    # a point and a box on 1003, both ways over the clip: `samroto track --direction both`, bit for bit
+    assert (seq["shot"]["direction"], seq["shot"]["first"], seq["shot"]["last"]) == ("both", FIRST, FIRST + COUNT - 1)
+    assert same_as_cli(seq, tmp_path / "cli_seq")["car"]
 
+    # Convert to Mask on the tracked mattes: core's shapes, key for key
     mask = out["mask"]
-    assert mask["splines"] == 1 and mask["points"] == mask["count"] and mask["keyed"] == COUNT
-    assert mask["key_error"] < 1e-4  # every frame's key is that frame's fitted outline
+    assert mask["layers"] >= 1 and mask["keyed"] == COUNT
+    assert_core_mask(mask["keys"], str(tmp_path / "samroto" / "plate_png" / "car.####.exr"), "car")
 
+    # backward from 1005 over the scene's 1002-1006: the shot is 1002-1005, tracked from 1003
+    back = out["backward"]
+    assert back["state"] == "FINISHED", back["message"]
+    assert (back["shot"]["first"], back["shot"]["last"], back["shot"]["frames"]) == (1002, 1005, [1002, 1003])
+    assert same_as_cli(back, tmp_path / "cli_backward")["car"]
+
+    # the movie, forward from frame 2 (its prompt) to its end
     movie = out["movie"]
     assert movie["state"] == "FINISHED", movie["message"]
     assert movie["frames"] == list(range(2, 8)) and movie["files"] == [False, False] + [True] * 6
+    assert (movie["shot"]["first"], movie["shot"]["last"]) == (2, 7)
+    assert same_as_cli(movie, tmp_path / "cli_movie")["ball"]
 
     assert out["reload"] == {"same_prompts": True, "pattern": "//samroto/plate_png/car.####.exr", "image": True}
     # the bridge wrote the files where the add-on asked: next to the .blend

@@ -71,3 +71,11 @@ def test_client_starts_the_bridge_and_idle_shutdown(tmp_path):
     assert (cfg / "bridge.log").exists()
     assert discovery.wait_gone(pid, 20), "the bridge must exit after bridge.idle_timeout without clients"
     assert not (cfg / "bridge.json").exists()
+
+
+def test_serving_other_machines_needs_read_and_write_roots(tmp_path):
+    """Beyond loopback the bridge only starts with the folders it may use (issue 21, item 4),
+    and says so before it loads the model."""
+    out = samroto(tmp_path, "--host", "0.0.0.0", "--read-root", str(tmp_path), *MODEL_ARGS, timeout=60)
+    assert out.returncode == 2 and "--write-root" in out.stderr, out
+    assert not (tmp_path / "bridge.json").exists()

@@ -232,15 +232,22 @@ def test_segment_registry_cleans_up():
     assert np.frombuffer(seg.buf, np.float32, count=10)[9] == 9
     seg.close()
     assert reg.release(a) and not reg.release(a)
-    client_seg = protocol.shm_create(16)  # a client's frame segment the client then "loses"
-    s, view = reg.read_client(client_seg.name, 16)
-    view.release()
-    s.close()
-    client_seg.close()
-    reg.close()
-    for name in (a, b, client_seg.name):
-        with pytest.raises(protocol.ProtocolError):
-            protocol.shm_attach(name)
+    # a client's frame segment under its session's prefix, which the client then "loses"
+    client_seg = protocol.shm_create(16, prefix="srb_s0123456789ab_")
+    other = protocol.shm_create(16)  # any other name is read, never removed
+    try:
+        for seg in (client_seg, other):
+            s, view = reg.read_client(seg.name, 16, prefix="srb_s0123456789ab_")
+            view.release()
+            s.close()
+            seg.close()
+        reg.close()
+        for name in (a, b, client_seg.name):
+            with pytest.raises(protocol.ProtocolError):
+                protocol.shm_attach(name)
+        protocol.shm_attach(other.name).close()
+    finally:
+        protocol.shm_unlink(other)
 
 
 # --- work queue -----------------------------------------------------------------------------
@@ -410,14 +417,21 @@ def test_bad_frame_numbers_are_refused_before_the_engine(stub_bridge):
 
 
 def test_binding_beyond_loopback_warns(tmp_path, capsys):
-    from samroto.bridge.server import BridgeServer, ServerConfig
+    from samroto.bridge.server import BridgeServer, ConfigError, ServerConfig
 
-    server = BridgeServer(ServerConfig(config_dir=str(tmp_path), host="0.0.0.0"), lambda f, o: None, {})
+    # beyond loopback only with the folders it may read and write (issue 21, item 4)
+    server = BridgeServer(ServerConfig(config_dir=str(tmp_path), host="0.0.0.0", read_roots=[str(tmp_path)]),
+                          lambda f, o: None, {})
+    with pytest.raises(ConfigError, match="read_roots and bridge.write_roots"):
+        server.bind()
+    server.queue.stop()
+    server = BridgeServer(ServerConfig(config_dir=str(tmp_path), host="0.0.0.0", read_roots=[str(tmp_path / "in")],
+                                       write_roots=[str(tmp_path / "out")]), lambda f, o: None, {})
     try:
         address = server.bind()
         assert address["family"] == "tcp" and address["port"] > 0
         err = capsys.readouterr().err
-        assert "WARNING" in err and "token" in err
+        assert "WARNING" in err and "token" in err and str(tmp_path / "out") in err
     finally:
         server._listener.close()
         server.queue.stop()

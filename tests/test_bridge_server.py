@@ -394,13 +394,48 @@ def test_bad_requests_get_clear_errors(bridge):
 
 # --- fuzz -----------------------------------------------------------------------------------
 
+def hung_up(sock, within):
+    """Whether the bridge closes ``sock`` within ``within`` seconds (messages on the way are read)."""
+    sock.settimeout(within)
+    try:
+        while True:
+            protocol.recv_message(sock)
+    except (protocol.ConnectionClosed, ConnectionResetError):
+        return True
+    except (socket.timeout, OSError):
+        return False
+
+
 def test_fuzz_malformed_messages_then_valid_request(bridge):
+    import threading
+
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
+    # Slow clients, held open through the whole fuzz: silent, half a hello, a hello drip-fed
+    # a byte every 0.3 s, a header that announces more than it sends. They slow nobody down
+    # and are dropped at the hello deadline (10 s after they connected), at the end.
+    hello = protocol.encode({"id": 1, "op": "hello", "version": 1, "token": bridge.info["token"]})[0]
+    slow = [connect_raw(bridge, hello=False) for _ in range(4)]
+    slow_since = time.monotonic()
+    slow[1].sendall(hello[:10])
+    slow[3].sendall(protocol.PREFIX.pack(protocol.MAGIC, 3000) + b'{"id": 1, "op": "hello"')
+    stop_drip = threading.Event()
+
+    def drip():
+        for i in range(len(hello)):
+            if stop_drip.wait(0.3):
+                return
+            try:
+                slow[2].sendall(hello[i:i + 1])
+            except OSError:
+                return
+
+    threading.Thread(target=drip, daemon=True).start()
+
     sock = connect_raw(bridge)
     ops = ["ping", "status", "open_session", "close_session", "put_frame", "add_prompts", "clear_prompts",
-           "propagate", "cancel", "release", "bogus", None, 3]
+           "propagate", "cancel", "release", "frame_numbers", "bogus", None, 3]
     json_values = st.recursive(
         st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False, allow_infinity=False)
         | st.text(max_size=20),
@@ -505,9 +540,111 @@ def test_fuzz_malformed_messages_then_valid_request(bridge):
 
     garbage()
     assert status(sock)["ok"]
+
+    # Before hello: any first message but a good hello gets an error and a closed connection
+    # (a bad id too), and only a small header is read
+    weird_ids = st.sampled_from([1.5, [1], "x" * 201, {"a": 1}, True, None, -1, "ok"])
+
+    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(rid=st.one_of(weird_ids, json_values), op=st.sampled_from(["hello", "ping", "status", None, 7, "x" * 300]),
+           token=st.sampled_from([bridge.info["token"], "0" * 64, None, 5, ""]), version=st.sampled_from([1, 2, "1", None]),
+           extra=fields)
+    def pre_hello(rid, op, token, version, extra):
+        s = connect_raw(bridge, hello=False)
+        try:
+            protocol.send_message(s, {**extra, "id": rid, "op": op, "token": token, "version": version})
+            reply, _ = protocol.recv_message(s)
+            if reply.get("ok"):  # a good hello after all
+                assert op == "hello" and token == bridge.info["token"] and version == 1
+                return
+            assert reply["error"]["code"] in ("unauthorized", "version_mismatch", "bad_request"), reply
+            assert hung_up(s, 5.0), "a connection refused before hello must be closed"
+        finally:
+            s.close()
+
+    pre_hello()
+    big = connect_raw(bridge, hello=False)
+    big.sendall(protocol.PREFIX.pack(protocol.MAGIC, 1 << 20))  # a 1 MiB header before hello: no
+    assert protocol.recv_message(big)[0]["error"]["code"] == "too_large" and hung_up(big, 5.0)
+
+    # Nested JSON, before and after hello: bad_message, never a RecursionError
+    for authed, depth in [(False, 4000), (True, 100_000), (True, 33), (False, 33)]:
+        s = connect_raw(bridge, hello=authed)
+        text = (b'{"id": 1, "op": "ping", "x": ' + b"[" * depth + b"]" * depth + b"}")[:4000 if not authed else None]
+        s.sendall(protocol.PREFIX.pack(protocol.MAGIC, len(text)) + text)
+        assert protocol.recv_message(s)[0]["error"]["code"] == "bad_message" and hung_up(s, 5.0)
+        s.close()
+
+    # Shared-memory names: whatever a request names, the bridge removes no segment but the
+    # ones of its own sessions (here: another program's segment and a POSIX semaphore)
+    from _multiprocessing import SemLock, sem_unlink
+
+    victim = protocol.shm_create(8 * 4 * 3)
+    sem_name = f"samroto-fuzz-{os.getpid()}"
+    semaphore = SemLock(1, 1, 1, "/" + sem_name, False)
+    names = st.one_of(st.sampled_from([victim.name, "/" + victim.name, "sem." + sem_name, "../" + victim.name,
+                                       victim.name + "x", "", "x" * 300, "srb_s000000000000_0000"]),
+                      st.text(max_size=40))
+    shm_sock = connect_raw(bridge)
+    shm_sid = call(shm_sock, {"id": "o", "op": "open_session", "source": {"push": True, "first": 1, "last": 2,
+                                                                            "width": 8, "height": 4}})["session"]
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(name=names, shape=st.sampled_from([[4, 8, 3], [3, 8, 3], [4, 8, 4], [4, 8]]),
+           frame=st.sampled_from([1, 2, 3]))
+    def shm_names_fuzz(name, shape, frame):
+        reply = call(shm_sock, {"id": "f", "op": "put_frame", "session": shm_sid, "frame": frame, "shape": shape,
+                                "dtype": "uint8", "shm": name})
+        assert reply["ok"] or reply["error"]["code"] in ("shm_error", "bad_frame", "frame_out_of_range",
+                                                         "bad_request", "too_large"), reply
+
+    try:
+        shm_names_fuzz()
+        shm_sock.close()
+        time.sleep(0.5)  # the connection's cleanup has run
+        assert os.path.exists(f"/dev/shm/{victim.name}"), "another program's segment was removed"
+        assert os.path.exists(f"/dev/shm/sem.{sem_name}"), "a semaphore was removed"
+    finally:
+        protocol.shm_unlink(victim)
+        del semaphore
+        try:
+            sem_unlink("/" + sem_name)
+        except OSError:
+            pass
+
+    # After close_session, pipelined requests naming the session are unknown_session
+    session_ops = ["put_frame", "add_prompts", "clear_prompts", "propagate", "cancel", "close_session", "frame_numbers"]
+    ac_sock = connect_raw(bridge)  # (the fuzz above left the first connection at its 64 sessions)
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(batch=st.lists(st.tuples(st.sampled_from(session_ops), fields), min_size=1, max_size=5))
+    def after_close(batch):
+        sid = call(ac_sock, {"id": "o", "op": "open_session", "source": {"push": True, "first": 1, "last": 2,
+                                                                        "width": 8, "height": 4}})["session"]
+        protocol.send_message(ac_sock, {"id": "c", "op": "close_session", "session": sid})
+        for i, (op, extra) in enumerate(batch):
+            protocol.send_message(ac_sock, {**extra, "id": i, "op": op, "session": sid})
+        replies = {}
+        while len(replies) < len(batch) + 1:
+            reply, _ = protocol.recv_message(ac_sock)
+            if "ok" in reply:
+                replies[reply["id"]] = reply
+        assert replies["c"]["ok"]
+        for i in range(len(batch)):
+            assert replies[i]["error"]["code"] == "unknown_session", (batch[i], replies[i])
+
+    after_close()
+    ac_sock.close()
+    assert status(sock)["ok"]
     sock.close()
     with connect_raw(bridge) as fresh:
         assert call(fresh, {"id": 1, "op": "ping"})["ok"]
+
+    # the slow clients: dropped at the hello deadline
+    stop_drip.set()
+    for s in slow:
+        assert hung_up(s, max(0.5, 12.0 - (time.monotonic() - slow_since))), "a slow client was not dropped"
+        s.close()
 
 
 # --- restart: last, it replaces the module's bridge --------------------------------------------

@@ -32,9 +32,17 @@ def samroto(env, *args):
                           text=True, timeout=180)
 
 
-def test_doctor_reports_and_exits_zero_on_this_machine(env, tmp_path):
+def add_model(env, tmp_path, name="ft"):
+    ckpt = tmp_path / f"{name}.pt"
+    ckpt.write_bytes(b"w" * 2048)
+    config = ROOT / "core" / "configs" / "sam2.1_hiera_s.yaml"
+    added = samroto(env, "models", "add", name, "--checkpoint", str(ckpt), "--config", str(config))
+    assert added.returncode == 0, added.stderr
+
+
+def test_doctor_reports_and_fails_without_the_default_model(env, tmp_path):
     result = samroto(env, "doctor")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr  # `samroto track` could not run as it is
     out = result.stdout
     assert f"python        {sys.version.split()[0]}" in out
     assert "torch         " in out and "tensor test ok" in out
@@ -44,22 +52,23 @@ def test_doctor_reports_and_exits_zero_on_this_machine(env, tmp_path):
     assert "default model sam2.1_hiera_base_plus not present" in out
     for host in ("nuke", "blender", "resolve"):
         assert f"samroto install {host}" in out  # nothing installed in this fresh home
-    assert out.rstrip().splitlines()[-1].startswith("result: OK - the engine can run on ")
+    assert out.rstrip().splitlines()[-1].startswith(
+        "result: FAIL - the default model sam2.1_hiera_base_plus is not downloaded: run `samroto models download")
+    add_model(env, tmp_path)
+    result = samroto(env, "doctor", "--set", "model=ft")  # --set after the command, too
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.rstrip().splitlines()[-1].startswith("result: OK - the engine can run on ")
 
 
 def test_doctor_json_sees_models_and_installed_plugins(env, tmp_path):
-    ckpt = tmp_path / "ft.pt"
-    ckpt.write_bytes(b"w" * 2048)
-    config = ROOT / "core" / "configs" / "sam2.1_hiera_s.yaml"
-    added = samroto(env, "models", "add", "ft", "--checkpoint", str(ckpt), "--config", str(config))
-    assert added.returncode == 0, added.stderr
+    add_model(env, tmp_path)
     (tmp_path / "cache" / "sam2.1_hiera_large.pt.part").write_bytes(b"half")
     # The Blender add-on as `samroto install blender` lays it out (Blender's per-user add-ons dir).
     addon = tmp_path / "home" / ".config" / "blender" / "4.2" / "scripts" / "addons" / "samroto_blender"
     addon.mkdir(parents=True)
     (addon / "__init__.py").write_text("bl_info = {'name': 'samroto'}\n")
 
-    result = samroto(env, "doctor", "--json")
+    result = samroto(env, "--set", "model=ft", "doctor", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["ok"] is True and report["problems"] == []
@@ -98,7 +107,7 @@ def test_doctor_reads_bridge_discovery_without_showing_the_token(env, tmp_path, 
         path.write_text(json.dumps({"address": {"family": "tcp", "host": "127.0.0.1", "port": port},
                                     "pid": os.getpid(), "token": "SECRET-TOKEN-123"}))
         result = samroto(env, "doctor")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # no default model in this fresh cache
     assert "SECRET-TOKEN-123" not in result.stdout
     assert f"bridge        listening 127.0.0.1:{port} (pid {os.getpid()})" in result.stdout
     # The bridge went away but left its file behind.

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fake_bridge import FakeBridge
@@ -277,3 +278,59 @@ def test_expected_frames_before_the_bridge_counts():
     assert shot(direction="backward", start=15).expected_frames() == 6
     assert shot(direction="both", start=15).expected_frames() == 10
     assert shot(direction="forward").expected_frames() == 10   # start unknown: at most the range
+
+
+# --- what a Track covers -----------------------------------------------------------------------
+
+def test_the_frames_a_track_covers():
+    """Forward from the current frame to the end of the range, backward from its start to the
+    current frame, both the whole range, "frame" the current frame; clamped into the range."""
+    assert hostkit.shot_frames("forward", 1001, 1010, 1004) == (1004, 1010)
+    assert hostkit.shot_frames("backward", 1001, 1010, 1004) == (1001, 1004)
+    assert hostkit.shot_frames("both", 1001, 1010, 1004) == (1001, 1010)
+    assert hostkit.shot_frames("frame", 1001, 1010, 1004) == (1004, 1004)
+    assert hostkit.shot_frames("forward", 1001, 1010, 990) == (1001, 1010)
+    assert hostkit.shot_frames("backward", 1001, 1010, 2000) == (1001, 1010)
+
+
+def test_only_the_prompts_on_the_shot_are_sent():
+    doc = prompts(1001, 1005)   # hero on 1001 and 1005, my car on 1001
+    kept = hostkit.prompts_within(doc, 1003, 1010, "forward")
+    assert kept == {"version": doc["version"], "objects": [dict(doc["objects"][0], prompts=[doc["objects"][0]["prompts"][1]])]}
+    assert hostkit.prompts_within(doc, 1001, 1005) == doc
+    with pytest.raises(hostkit.HostError, match=r"No prompt on frames 1006-1010, which this Track covers "
+                                                r"\(forward from the current frame to the end of the range\)") as none:
+        hostkit.prompts_within(doc, 1006, 1010, "forward")
+    assert none.value.code == "no_prompts"
+    with pytest.raises(hostkit.HostError, match=r"No prompt on frame 1002, .*\(the current frame alone\)"):
+        hostkit.prompts_within(doc, 1002, 1002, "frame")
+
+
+# --- spline shapes -----------------------------------------------------------------------------
+
+def test_export_shapes_says_what_to_do(tmp_path):
+    """Convert to Roto / Mask run samroto's exporter in samroto's Python; every failure is a
+    sentence for the artist (the exporter's own reason when it ran)."""
+    out = tmp_path / "mask.json"
+    with pytest.raises(hostkit.HostError, match="no mattes to convert yet: Track first"):
+        hostkit.export_shapes(sys.executable, "blender", out, [])
+    objects = [("hero", str(tmp_path / "hero.####.exr"))]
+    with pytest.raises(hostkit.HostError, match="samroto's Python is unknown, and the shapes are fitted there: "
+                                                "set it here") as unknown:
+        hostkit.export_shapes("", "blender", out, objects, how_to_set="set it here")
+    assert unknown.value.code == "no_python"
+    with pytest.raises(hostkit.HostError, match="The samroto Python /no/such/python does not exist"):
+        hostkit.export_shapes("/no/such/python", "blender", out, objects)
+    bare = tmp_path / "python"   # a Python without samroto
+    bare.write_text("#!/bin/sh\necho \"ModuleNotFoundError: No module named 'samroto'\" >&2\nexit 1\n")
+    bare.chmod(0o755)
+    with pytest.raises(hostkit.HostError, match="has no samroto installed: set it here"):
+        hostkit.export_shapes(str(bare), "blender", out, objects, how_to_set="set it here")
+    from samroto.core.io.mattes import MatteWriter
+
+    with MatteWriter(str(tmp_path / "{name}.####.exr"), layout="files") as writer:   # tracked, never found
+        writer.write(1001, {"hero": np.zeros((8, 8), np.float32)})
+    with pytest.raises(hostkit.HostError, match="Fitting the shapes failed: every matte is empty: there is "
+                                                "nothing to convert") as empty:
+        hostkit.export_shapes(sys.executable, "blender", out, objects)
+    assert empty.value.code == "export_failed" and not out.exists()

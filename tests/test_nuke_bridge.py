@@ -1,9 +1,10 @@
 """End to end: the installed Nuke plugin (on the fake ``nuke``) tracks through a real
 `samroto serve` on the micro fixture checkpoint: Read fast path, render-to-EXR path,
-progress, cancel, and internal Read nodes on mattes with the plate's frame numbers."""
+progress, cancel, and internal Read nodes on mattes with the plate's frame numbers. The
+mattes are `samroto track`'s on the same shot, bit for bit (tests/plugin_parity.py): both
+ways over the whole input, and backward from the current frame over a custom sub-range."""
 
 import importlib.util
-import os
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fake_nuke"))
 import nuke_testing as nt  # noqa: E402
+import plugin_parity  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "sam2_parity"
 SAMROTO = Path(sys.executable).with_name("samroto")
@@ -24,19 +26,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("samroto.bridge.server"
 @pytest.fixture(scope="module")
 def bridge(tmp_path_factory):
     """A private `samroto serve` on the micro checkpoint; the plugin finds it by discovery."""
-    config = tmp_path_factory.mktemp("config")
-    env = dict(os.environ, SAMROTO_CONFIG_DIR=str(config), SAMROTO_DEVICE="cpu")
-    proc = subprocess.Popen([str(SAMROTO), "serve", "--model", str(DATA / "config.yaml"),
-                             "--checkpoint", str(DATA / "checkpoint.pt")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 60
-    while not (config / "bridge.json").exists():
-        assert proc.poll() is None, proc.stdout.read().decode()
-        assert time.time() < deadline, "samroto serve did not start"
-        time.sleep(0.1)
-    yield config
-    proc.terminate()
-    proc.wait(30)
+    with plugin_parity.running_bridge(tmp_path_factory.mktemp("config")) as config:
+        yield config
 
 
 @pytest.fixture
@@ -87,6 +78,17 @@ def prompt_two_objects(nuke, node):
         node["o2_box1"].setValueAt(v, 1002, i)
 
 
+def same_as_cli(job, node, tmp_path):
+    """The job's mattes against `samroto track` on its shot (the Read's files, the prompts
+    the node sent, its direction and frames, the Read's colour space)."""
+    req = job.request
+    names = {o["id"]: o["name"] for o in req["prompts"]["objects"]}
+    patterns = {names[i]: node["o%d_matte" % i].value() for i in names}
+    first, last = req["range"]
+    return plugin_parity.assert_same_as_cli(tmp_path / "cli", patterns, job.done_frames, req["source"]["path"],
+                                            req["prompts"], req["direction"], first, last, req["source"]["color"])
+
+
 def test_track_both_through_the_bridge_read_fast_path(nk, tmp_path):
     nuke, plugin = nk
     frames = list(range(1001, 1005))
@@ -110,6 +112,34 @@ def test_track_both_through_the_bridge_read_fast_path(nk, tmp_path):
             assert pixels.shape[:2] == (48, 64) and channels == ["A"]
         assert inside["Copy_o%d" % obj].input(1) is matte
     assert node["status"].value() == "finished: 4 frame(s) tracked (1001-1004)"
+    # both ways over the input = `samroto track --direction both --range 1001-1004`, bit for bit
+    covered = same_as_cli(job, node, tmp_path)
+    assert covered["object1"] and covered["object2"]
+
+
+def test_backward_over_a_custom_range_is_the_cli_shot(nk, tmp_path):
+    """Backward from the current frame over a custom range: the shot is the range's start
+    to the current frame (prompts elsewhere stay in the node), as `samroto track --range`."""
+    nuke, plugin = nk
+    read, node = plate_node(nuke, plugin, tmp_path, list(range(1001, 1009)))
+    prompt_two_objects(nuke, node)          # o1 points on 1001 and 1003, o2's box on 1002
+    nuke.frame(1007)
+    node["o1_pos1"].setValueAt(40.0, 1007, 0)  # a key after the current frame: not sent
+    node["o1_pos1"].setValueAt(26.0, 1007, 1)
+    node["range"].setValue("custom")
+    node["range_first"].setValue(1002)
+    node["range_last"].setValue(1007)
+    nuke.frame(1005)
+    node["track_backward"].execute()
+    job = wait(nuke, plugin, node)
+    assert job.state == "finished", job.message
+    req = job.request
+    assert (req["range"], req["direction"]) == ([1002, 1005], "backward")
+    assert [[p["frame"] for p in o["prompts"]] for o in req["prompts"]["objects"]] == [[1003], [1002]]
+    assert job.done_frames == [1002, 1003]   # from the last prompted frame back to the range's start
+    covered = same_as_cli(job, node, tmp_path)
+    assert covered["object1"] and covered["object2"]
+    assert node["status"].value() == "finished: 2 frame(s) tracked (1002-1003)"
 
 
 def test_render_path_and_cancel(nk, tmp_path):
@@ -153,7 +183,7 @@ def test_the_node_starts_the_bridge_with_its_model(nk, tmp_path, monkeypatch):
         node["track_frame"].execute()
         job = wait(nuke, plugin, node)
         assert (job.state, job.done_frames, nuke._MESSAGES) == ("finished", [1002], []), job.message
-        assert [o["id"] for o in job.request["prompts"]["objects"]] == [1, 2]   # 1003 keys left out
+        assert [o["id"] for o in job.request["prompts"]["objects"]] == [2]   # the prompts on 1002 alone
         assert "--checkpoint" in plugin.tracking.connect_args(job.request)["serve_args"]
     finally:   # stop the bridge the node started (through its discovery file)
         from samroto.bridge.client import Client, NotRunning

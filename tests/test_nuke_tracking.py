@@ -43,17 +43,29 @@ def test_request_from_the_node(env):
     nuke, plugin, node, read = env
     req = plugin.tracking.build_request(node, "both")
     assert req["source"]["path"] == read["file"].value() and not req["source"]["rendered"]
-    assert (req["range"], req["start"], req["direction"]) == ([1001, 1004], 1002, "both")
+    assert (req["range"], req["direction"]) == ([1001, 1004], "both")   # both: the whole range
+    assert "start" not in req   # each pass starts where the bridge's one rule says
     assert [o["id"] for o in req["prompts"]["objects"]] == [1, 2]
     assert req["mattes"] == {"transport": "file", "format": "exr", "layout": "files",
                              "pattern": node["matte_dir"].value() + "/SAM2Matte1.{name}.%04d.exr"}
     assert req["prompts"]["objects"][0]["prompts"][0] == {"frame": 1002, "points": [[32.0, 24.0]], "labels": [1]}
     frame_only = plugin.tracking.build_request(node, "frame")
     assert (frame_only["range"], frame_only["direction"]) == ([1002, 1002], "forward")
+    # forward from the current frame to the range's end, backward from its start to it
+    assert plugin.tracking.build_request(node, "forward")["range"] == [1002, 1004]
+    assert plugin.tracking.build_request(node, "backward")["range"] == [1001, 1002]
     node["range"].setValue("custom")
-    node["range_first"].setValue(1003)
+    node["range_first"].setValue(1001)
     node["range_last"].setValue(1010)      # clipped to the Read's frames
-    assert plugin.tracking.build_request(node, "forward")["range"] == [1003, 1004]
+    assert plugin.tracking.build_request(node, "both")["range"] == [1001, 1004]
+    nuke.frame(1003)
+    with pytest.raises(plugin.kit.hostkit.HostError, match="No prompt on frames 1003-1004, which this Track "
+                                                           "covers .forward from the current frame"):
+        plugin.tracking.build_request(node, "forward")   # the prompts on 1002 are before the shot
+    node["o1_pos1"].setValueAt(40.0, 1004, 0)
+    req = plugin.tracking.build_request(node, "forward")
+    assert req["prompts"]["objects"] == [{"id": 1, "name": "object1", "prompts": [
+        {"frame": 1004, "points": [[40.0, 24.0]], "labels": [1]}]}]   # only the prompts on the shot
 
 
 def test_request_renders_a_non_read_input(env, tmp_path):
@@ -64,7 +76,9 @@ def test_request_renders_a_non_read_input(env, tmp_path):
     req = plugin.tracking.build_request(node, "forward")
     src = req["source"]
     assert src["rendered"] and src["path"] == str(tmp_path / "mattes" / "plate" / "plate.%04d.exr")
-    assert (src["first"], src["last"]) == (1001, 1004) and Path(src["path"] % 1004).is_file()
+    # only the frames this Track covers (forward from 1002) are rendered; the node reads the range
+    assert (src["first"], src["last"]) == (1002, 1004) and Path(src["path"] % 1004).is_file()
+    assert not Path(src["path"] % 1001).exists() and req["plate_range"] == [1001, 1004]
 
 
 def fake_bridge(monkeypatch, plugin, **kwargs):
@@ -85,8 +99,8 @@ def test_track_forward_progress_and_internal_reads(env, monkeypatch):
     assert bridge.frames == [1002, 1003, 1004] and job.state == "finished" and bridge.closed
     how, call = bridge.calls   # how the node connected, then what it asked for
     assert how["name"] == "samroto-nuke" and "SAMROTO_PYTHON" in how["how_to_set"]
-    assert (call["source"], call["source_first"], call["source_last"]) == (read["file"].value(), 1001, 1004)
-    assert (call["first"], call["last"], call["start"], call["direction"]) == (1001, 1004, 1002, "forward")
+    assert (call["source"], call["source_first"], call["source_last"]) == (read["file"].value(), None, None)
+    assert (call["first"], call["last"], call["start"], call["direction"]) == (1002, 1004, None, "forward")
     assert call["mattes"] == job.request["mattes"] and call["prompts"] == job.request["prompts"]
     task = nuke._TASKS[-1]
     assert task.progress == 100 and task.messages[-1] == "frame 1004 (3 of 3)"

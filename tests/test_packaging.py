@@ -20,8 +20,13 @@ def build(tmp_path, hook):
     out = tmp_path / "dist"
     out.mkdir()
     code = f"from setuptools import build_meta; print(build_meta.{hook}({str(out)!r}))"
-    name = run([sys.executable, "-c", code], cwd=ROOT).stdout.strip().splitlines()[-1]
+    proc = run([sys.executable, "-c", code], cwd=ROOT)
+    BUILD_LOGS[hook] = proc.stdout + proc.stderr
+    name = proc.stdout.strip().splitlines()[-1]
     return out / name
+
+
+BUILD_LOGS: dict[str, str] = {}
 
 
 def fresh_venv(path):
@@ -43,6 +48,41 @@ def test_wheel_maps_folders_into_one_namespace(wheel):
     # No bare top-level packages would land in site-packages.
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
     assert tops == {"samroto"}, tops
+
+
+def test_the_build_warns_about_nothing_it_ships(wheel):
+    """Folders holding only data (configs, Nuke startup, Resolve macros) are listed packages:
+    setuptools used to print ~100 lines of "Package would be ignored" warnings."""
+    log = BUILD_LOGS["build_wheel"]
+    for warning in ("would be ignored", "is absent from the `packages` configuration", "SetuptoolsDeprecationWarning"):
+        assert warning not in log, log[log.find(warning) - 300:log.find(warning) + 200]
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.startswith("samroto/core/configs/") and n.endswith(".yaml") for n in names)
+    assert any(n.startswith("samroto/plugins/nuke/startup/") for n in names)
+
+
+def test_constraints_pin_every_dependency_and_lowest_bounds_are_installable():
+    """CI installs with constraints.txt (what was tested); scripts/lowest-constraints.py turns
+    pyproject's lower bounds into the pins scripts/test-lowest.sh installs."""
+    import re
+
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not pinned with =="
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["test"]
+    for req in wanted:
+        name = re.sub(r"[-_.]+", "-", re.split(r"[<>=!~ \[;]", req)[0]).lower()
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+    assert "-c \"$ROOT/constraints.txt\"" in (ROOT / "scripts" / "setup-env.sh").read_text()
+    lowest = run([sys.executable, ROOT / "scripts" / "lowest-constraints.py"]).stdout.split()
+    assert "numpy==1.24" in lowest and "torch==2.3" in lowest and len(lowest) == len(wanted)
 
 
 def test_wheel_installs_into_fresh_venv_and_runs(wheel, tmp_path):

@@ -1,9 +1,10 @@
 """The Resolve plugin's tracking against a REAL `samroto serve` on the micro fixture
 checkpoint (tests/data/sam2_parity), driven through the FAKE Resolve/Fusion: prompts on two
-frames for two objects, progress, matte files with the clip's frame numbers, cancel."""
+frames for two objects, progress, matte files with the clip's frame numbers, cancel. The
+mattes are `samroto track`'s on the same shot, bit for bit (tests/plugin_parity.py): both
+ways and forward, over the clip's used range plus handles (a sub-range of the movie)."""
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -14,28 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "plugins" / "resolve"))
 
+import plugin_parity  # noqa: E402
 from fake_resolve import scene  # noqa: E402
 from samroto_resolve import headless, prompts  # noqa: E402
-
-DATA = ROOT / "tests" / "data" / "sam2_parity"
 
 
 @pytest.fixture(scope="module")
 def bridge(tmp_path_factory):
-    config = tmp_path_factory.mktemp("config")
-    env = dict(os.environ, SAMROTO_CONFIG_DIR=str(config), SAMROTO_DEVICE="cpu")
-    proc = subprocess.Popen([sys.executable, "-m", "samroto", "serve", "--model", str(DATA / "config.yaml"),
-                             "--checkpoint", str(DATA / "checkpoint.pt")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 120
-    while not (config / "bridge.json").exists():
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail("samroto serve did not start: %s" % proc.stdout.read().decode(errors="replace"))
-        time.sleep(0.2)
-    yield str(config)
-    proc.terminate()
-    proc.wait(30)
+    with plugin_parity.running_bridge(tmp_path_factory.mktemp("config")) as config:
+        yield config
 
 
 def _clip(tmp_path):
@@ -51,18 +39,33 @@ def _clip(tmp_path):
     return resolve, item
 
 
-def test_track_both_writes_and_imports_mattes(bridge, tmp_path):
+def same_as_cli(job, plan, tmp_path):
+    """The job's mattes against `samroto track` on the plan's shot (the clip's file, the
+    prompts read from the comp, its direction and frames, the clip's colour)."""
+    names = {o["id"]: o["name"] for o in plan.prompts["objects"]}
+    shot = plan.shot()
+    return plugin_parity.assert_same_as_cli(tmp_path / "cli", {names[i]: p for i, p in job.patterns.items()},
+                                            job.frames, shot.source, shot.prompts, shot.direction, shot.first,
+                                            shot.last, shot.color)
+
+
+@pytest.mark.parametrize("direction", ["both", "forward"])
+def test_track_writes_and_imports_the_cli_mattes(bridge, tmp_path, direction):
     resolve, item = _clip(tmp_path)
     lines = []
-    done, plan, imported = headless.track(resolve, "both", out=lines.append, poll=0.05, handles=1,
+    done, plan, imported = headless.track(resolve, direction, out=lines.append, poll=0.05, handles=1,
                                           config_dir=bridge, python=sys.executable)
     assert done.state == "done", done.summary()
-    assert plan.range == (1, 8) and sorted(done.frames) == list(range(1, 9))
+    assert plan.range == (1, 8) and plan.prompt_frames == [3, 5]
+    assert sorted(done.frames) == (list(range(1, 9)) if direction == "both" else list(range(3, 9)))
     for name in ("car", "hero"):
-        for f in range(1, 9):
+        for f in done.frames:
             assert os.path.isfile(plan.pattern.replace("{name}", name) % f)
     assert sorted(imported) == ["car", "hero"]
     assert any("%" in line for line in lines)  # progress was reported
+    # the used range plus handles of the movie = `samroto track --range 1-8`, bit for bit
+    covered = same_as_cli(done, plan, tmp_path)
+    assert covered["car"] and covered["hero"]
 
 
 def test_cancel_stops_and_keeps_finished_mattes(bridge, tmp_path):

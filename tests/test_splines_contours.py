@@ -101,3 +101,17 @@ def test_one_shape_per_contour_followed_over_the_shot():
     x, y = hand.points[3, :, 0], hand.points[3, :, 1]
     assert np.ptp(x) == 0 and np.ptp(y) == 0, "the missing piece collapses to a point"
     assert np.linalg.norm(hand.points[4].mean(0) - [250 - 24, 60]) < 3, "the hand stays the hand"
+
+
+def test_every_frame_is_keyed_and_a_missing_piece_collapses():
+    """A piece is keyed on every frame of the shot: before it appears, where its matte is
+    empty and after it has gone, collapsed to a point (hosts hold or interpolate keys)."""
+    empty = np.zeros((H, W), np.float32)
+    mattes = {1000: empty, 1001: _moving(0), 1002: empty, 1003: _moving(2), 1004: empty}
+    (shape,) = shot_shape_tracks(mattes, name="hero")
+    assert shape.frames == sorted(mattes) and shape.meta == {"object": "hero"}
+    for i, f in enumerate(shape.frames):
+        spread = np.ptp(shape.points[i], axis=0).max()
+        assert (spread == 0) == (f in (1000, 1002, 1004)), f
+    for i in (0, 2, 4):   # at the nearest frame's centre (1002: 1001's, the earlier of two)
+        assert np.linalg.norm(shape.points[i][0] - shape.points[1 if i < 3 else 3].mean(0)) < 2

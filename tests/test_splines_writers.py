@@ -235,3 +235,65 @@ def test_writers_refuse_empty_input():
     for fn in (roto_nk, mask_data, polygon_setting):
         with pytest.raises(ValueError, match="no shapes"):
             fn([])
+
+
+# ---------------------------------------------------------------- the one exporter
+
+@pytest.fixture(scope="module")
+def sequences(tmp_path_factory, shot):
+    """Two objects' matte sequences as the bridge writes them (one EXR per object a frame):
+    "hero 1" (the moving ellipse) and "pair" (two discs, a second piece)."""
+    from samroto.core.io.mattes import MatteWriter
+
+    _, mattes = shot
+    folder = tmp_path_factory.mktemp("mattes")
+    with MatteWriter(str(folder / "{name}.%04d.exr"), layout="files") as writer:
+        for f, m in mattes.items():
+            pair = np.zeros((H, W), np.float32)
+            cv2.circle(pair, (60, 40), 20, 1.0, -1)
+            cv2.circle(pair, (250, 140), 15, 1.0, -1)
+            writer.write(f, {"hero 1": m, "pair": pair})
+    return [("hero 1", str(folder / "hero_1.%04d.exr")), ("pair", str(folder / "pair.####.exr"))]
+
+
+@pytest.mark.parametrize("host, writer", [("nuke", lambda p, s: write_roto_nk(p, s, node_name="N_roto")),
+                                          ("blender", lambda p, s: write_mask_json(p, s, mask_name="N_roto")),
+                                          ("fusion", lambda p, s: write_polygon_setting(p, s, frame_offset=-1000))])
+def test_exporter_writes_cores_shapes_for_each_host(sequences, tmp_path, host, writer):
+    """`python -m samroto.core.splines.export --host H` = core's shapes of each object's
+    matte sequence (one per piece), through that host's writer."""
+    from samroto.core.splines import shot_shape_tracks
+    from samroto.core.splines.export import main, read_sequence
+
+    args = ["--host", host, str(tmp_path / "out"), "--name", "N_roto", "--frame-offset", "-1000", "--tolerance", "1"]
+    assert main(args + [f"--object={n}={p}" for n, p in sequences]) == 0
+    shapes = [s for n, p in sequences for s in shot_shape_tracks(read_sequence(p), tolerance=1.0, name=n)]
+    assert [s.name for s in shapes] == ["hero 1", "pair", "pair_2"]
+    writer(tmp_path / "want", shapes)
+    assert (tmp_path / "out").read_text() == (tmp_path / "want").read_text()
+    if host == "blender":   # each layer says whose piece it is: the add-on makes a Mask per object
+        layers = json.loads((tmp_path / "out").read_text())["layers"]
+        assert [(layer["name"], layer["object"]) for layer in layers] == [
+            ("hero 1", "hero 1"), ("pair", "pair"), ("pair_2", "pair")]
+
+
+def test_exporter_errors_are_one_line(sequences, tmp_path, capsys):
+    from samroto.core.splines.export import main
+
+    assert main(["--host", "nuke", str(tmp_path / "x.nk"), "--object", "nothing"]) == 1
+    assert capsys.readouterr().err == "--object wants NAME=PATTERN, got 'nothing'\n"
+    assert main(["--host", "nuke", str(tmp_path / "x.nk"), "--object", "a=" + str(tmp_path / "a.exr")]) == 1
+    assert "is not a matte sequence" in capsys.readouterr().err
+    assert main(["--host", "nuke", str(tmp_path / "x.nk"), "--object", "a=" + str(tmp_path / "a.%04d.exr")]) == 1
+    assert capsys.readouterr().err.startswith("no matte files for a: nothing matches ")
+    assert not (tmp_path / "x.nk").exists()
+
+
+def test_hosts_run_the_exporter_in_samrotos_python(sequences, tmp_path):
+    """What Convert to Roto / Convert to Mask run (bridge/hostkit.py, export_shapes)."""
+    from samroto.bridge import hostkit
+
+    out = tmp_path / "mask.json"
+    assert hostkit.export_shapes(sys.executable, "blender", out, sequences, options=["--name", "shot"]) == out
+    data = json.loads(out.read_text())
+    assert data["name"] == "shot" and [layer["object"] for layer in data["layers"]] == ["hero 1", "pair", "pair"]

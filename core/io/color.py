@@ -121,6 +121,20 @@ def build_transform(spec: "ColorSpec | dict | str | None", data_is_float: bool) 
         if config.getColorSpace(name) is not None:
             return _ocio_transform(config, spec.ocio_config, name, spec.display)
     if key == "auto":
+        config_ref = spec.ocio_config or os.environ.get("OCIO")
+        if data_is_float and config_ref:
+            # a facility's config ($OCIO or color.ocio_config) says what its float plates are:
+            # its scene_linear role (ACEScg in ACES configs), not linear Rec.709
+            config = load_ocio_config(config_ref)
+            linear = config.getColorSpace("scene_linear")
+            if linear is None:
+                raise ColorError(
+                    f"the OCIO config {config_ref!r} has no scene_linear role, so color.input=auto cannot "
+                    f"tell what float plates are: name their colour space (--colorspace NAME)")
+            transform = _ocio_transform(config, config_ref, linear.getName(), spec.display)
+            transform.description = f"auto: scene_linear role ({linear.getName()}) of {config_ref}; " \
+                                    f"{transform.description}"
+            return transform
         key = "linear" if data_is_float else "srgb"
     if key == "srgb":
         return ColorTransform("srgb (display-referred, passed through)", True, lambda x: x)

@@ -10,6 +10,7 @@ colour transform.
 from __future__ import annotations
 
 import abc
+import logging
 import os
 import re
 import threading
@@ -22,6 +23,7 @@ import numpy as np
 
 from .color import ColorSpec, ColorTransform, build_transform
 from .errors import FrameSourceError, SamrotoIOError
+from .plate import PlateFormat, timecode_to_frames
 from .patterns import (
     SequencePattern,
     compress_ranges,
@@ -34,6 +36,9 @@ VIDEO_EXTENSIONS = {
     ".mov", ".mp4", ".m4v", ".mkv", ".mxf", ".avi", ".webm", ".mpg", ".mpeg", ".ts", ".mts",
     ".m2ts", ".wmv", ".flv", ".y4m", ".nut",
 }
+DAMAGE_POLICIES = ("error", "warn")
+log = logging.getLogger("samroto.io")
+
 IMAGE_EXTENSIONS = {
     ".exr", ".sxr", ".dpx", ".cin", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".hdr", ".tga",
     ".sgi", ".rgb", ".bmp", ".webp", ".jp2", ".jxl", ".psd", ".iff",
@@ -50,7 +55,7 @@ class FrameSource(abc.ABC):
     kind = "frames"
 
     def __init__(self, frame_numbers: Sequence[int], width: int, height: int,
-                 fps: float | None, color: Any = None):
+                 fps: float | None, color: Any = None, plate: PlateFormat | None = None):
         self._frame_numbers = [int(n) for n in frame_numbers]
         if not self._frame_numbers:
             raise FrameSourceError(f"{self.kind} source has no frames")
@@ -58,6 +63,7 @@ class FrameSource(abc.ABC):
         self.width = int(width)
         self.height = int(height)
         self.fps = fps
+        self.plate = plate or PlateFormat(self.width, self.height, fps=fps, first_frame=self._frame_numbers[0])
         self.color = ColorSpec.coerce(color)
         self._transform: ColorTransform | None = None
         # The two raw frames decoded last: the tracker reads one frame ahead (a worker
@@ -165,6 +171,9 @@ class FrameSource(abc.ABC):
             "width": self.width,
             "height": self.height,
             "fps": self.fps,
+            "pixel_aspect": self.plate.pixel_aspect,
+            "data_window": list(self.plate.window),
+            "timecode": self.plate.timecode_of(self.first),
             "color": {**self.color.to_dict(), "transform": self.transform.description},
         }
 
@@ -246,7 +255,12 @@ class ImageSequenceFrames(FrameSource):
         spec = _read_spec(first_path)
         self._float = spec.format.basetype in _float_basetypes()
         fps = _spec_fps(spec)
-        super().__init__(list(self._paths), spec.full_width, spec.full_height, fps, color)
+        first = next(iter(self._paths))
+        plate = PlateFormat(
+            spec.full_width, spec.full_height, (spec.full_x, spec.full_y),
+            (spec.x, spec.y, spec.width, spec.height), _spec_pixel_aspect(spec), fps,
+            _spec_timecode(spec), first)
+        super().__init__(list(self._paths), spec.full_width, spec.full_height, fps, color, plate)
 
     @property
     def label(self) -> str:
@@ -300,6 +314,42 @@ def _spec_fps(spec) -> float | None:
         return float(value) if value else None
     except (TypeError, ValueError):
         return None
+
+
+def _spec_pixel_aspect(spec) -> float:
+    try:
+        value = float(spec.getattribute("PixelAspectRatio") or 1.0)
+    except (TypeError, ValueError):
+        return 1.0
+    return value if np.isfinite(value) and value > 0 else 1.0
+
+
+def _spec_timecode(spec) -> str | None:
+    """An EXR/DPX ``smpte:TimeCode`` (SMPTE 12M packed BCD) as ``HH:MM:SS:FF``."""
+    value = spec.getattribute("smpte:TimeCode")
+    if not isinstance(value, (tuple, list)) or not value:
+        return None
+    return unpack_timecode(int(value[0]))
+
+
+def unpack_timecode(bits: int) -> str:
+    """SMPTE 12M time-and-flags word -> ``HH:MM:SS:FF`` (``;`` before frames when drop-frame)."""
+    def bcd(shift, tens_bits):
+        return ((bits >> (shift + 4)) & ((1 << tens_bits) - 1)) * 10 + ((bits >> shift) & 0xF)
+    sep = ";" if bits & (1 << 6) else ":"
+    return f"{bcd(24, 2):02d}:{bcd(16, 3):02d}:{bcd(8, 3):02d}{sep}{bcd(0, 2):02d}"
+
+
+def pack_timecode(text: str) -> int:
+    """``HH:MM:SS:FF`` -> SMPTE 12M time-and-flags word (what EXR's ``timeCode`` holds)."""
+    parts = re.split(r"[:;.]", text)
+    hh, mm, ss, ff = (int(p) for p in parts)
+    word = 0
+    for value, shift in ((ff, 0), (ss, 8), (mm, 16), (hh, 24)):
+        word |= ((value // 10) << (shift + 4)) | ((value % 10) << shift)
+    if ";" in text:
+        word |= 1 << 6
+    return word
 
 
 def read_image_rgb(path: Path, frame_number: int | None = None) -> np.ndarray:
@@ -368,7 +418,7 @@ def _select_range(found: list[int], first: int | None, last: int | None, label: 
         raise FrameSourceError(
             f"{label}: frames {compress_ranges(missing)} are missing from the range {lo}-{hi} "
             f"(on disk: {compress_ranges(found)}). Render the missing frames, or ask for a range "
-            f"without gaps, e.g. first={runs[0][0]}, last={runs[0][1]}."
+            f"without gaps, e.g. frames {runs[0][0]}-{runs[0][1]}."
         )
     return list(range(lo, hi + 1))
 
@@ -437,10 +487,15 @@ class VideoFrames(FrameSource):
     kind = "video"
     FORWARD_DECODE_LIMIT = 48  # jumps ahead up to this many frames decode on rather than seek
 
-    def __init__(self, path: str | os.PathLike, first: int | None = None, last: int | None = None,
-                 color: Any = None):
+    def __init__(self, path: str | os.PathLike, first: int | str | None = None, last: int | None = None,
+                 color: Any = None, on_damage: str = "error", start: int | None = None):
         import av
 
+        if on_damage not in DAMAGE_POLICIES:
+            raise FrameSourceError(f"on_damage must be one of {', '.join(DAMAGE_POLICIES)}, not {on_damage!r}")
+        self.on_damage = on_damage
+        self.damaged: list[int] = []  # frames read despite decoder errors (on_damage="warn")
+        self._tainted = False
         self.path = Path(path)
         try:
             self._container = av.open(str(self.path))
@@ -465,18 +520,76 @@ class VideoFrames(FrameSource):
         self._start_pts = frame0.pts if frame0.pts is not None else 0
         self._pos = 0
         count = stream.frames or self._count_packets()
+        timecode = self._source_timecode()
+        if first == "timecode":
+            if timecode is None:
+                self._container.close()
+                raise FrameSourceError(
+                    f"{self.path} has no timecode to number its frames by: give the first frame number instead")
+            try:
+                first = timecode_to_frames(timecode, float(self._rate))
+            except SamrotoIOError as exc:
+                self._container.close()
+                raise FrameSourceError(f"{self.path}: {exc}") from exc
+        elif first is not None and (isinstance(first, bool) or not isinstance(first, (int, np.integer))):
+            self._container.close()
+            raise FrameSourceError(f"first frame must be a frame number or 'timecode', not {first!r}")
         offset = 0 if first is None else int(first)
         end = offset + count - 1
         if last is not None:
             if last > end:
+                self._container.close()
                 raise FrameSourceError(
                     f"last frame {last} is past the end of {self.path} (frames {offset}-{end})"
                 )
             end = int(last)
-        super().__init__(range(offset, end + 1), frame0.width, frame0.height, float(self._rate), color)
+        begin = offset if start is None else int(start)
+        if not offset <= begin <= end:
+            self._container.close()
+            raise FrameSourceError(f"frames {begin}-{end} are not in {self.path} (frames {offset}-{offset + count - 1})")
+        cc = stream.codec_context
+        sar = stream.sample_aspect_ratio or cc.sample_aspect_ratio
+        tags = {"color_primaries": cc.color_primaries, "color_trc": cc.color_trc, "colorspace": cc.colorspace}
+        plate = PlateFormat(frame0.width, frame0.height, pixel_aspect=float(sar) if sar else 1.0,
+                            fps=float(self._rate), timecode=timecode, first_frame=offset,
+                            color_tags={k: int(v) for k, v in tags.items() if v not in (None, 2)})
+        super().__init__(range(begin, end + 1), frame0.width, frame0.height, float(self._rate), color, plate)
         self._offset = offset
         self._codec = stream.codec_context.name
-        self._remember(offset, frame_to_rgb(frame0))
+        self._note_damage(frame0)
+        if not self._tainted and begin == offset:  # a damaged first frame is decoded again (and reported)
+            self._remember(offset, frame_to_rgb(frame0))
+
+    def _source_timecode(self) -> str | None:
+        """The start timecode: the video stream's, a timecode track's, or the container's."""
+        streams = [self._stream, *(s for s in self._container.streams if s.type == "data")]
+        for meta in [*(s.metadata for s in streams), self._container.metadata]:
+            value = next((v for k, v in meta.items() if k.lower() == "timecode"), None)  # MKV: TIMECODE
+            if value and re.fullmatch(r"\d{1,2}[:;.]\d\d[:;.]\d\d[:;.]\d\d", value.strip()):
+                return value.strip()
+        return None
+
+    def _note_damage(self, frame) -> None:
+        """Follow decoder damage: a frame the decoder flagged corrupt (it concealed errors)
+        taints every frame after it up to the next keyframe, which may reference it."""
+        if frame.key_frame:
+            self._tainted = False
+        if frame.is_corrupt:
+            self._tainted = True
+
+    def _check_damage(self, frame_number: int) -> None:
+        """The frame just decoded is handed out: a FrameSourceError when it is damaged
+        (``on_damage="error"``), else a warning, once per frame, and ``damaged`` lists it."""
+        if not self._tainted:
+            return
+        msg = (f"frame {frame_number} of {self.path} is damaged: the decoder found errors in it or in a "
+               f"frame it depends on and concealed them (guessed pixels)")
+        if self.on_damage == "error":
+            raise FrameSourceError(f"{msg}. Re-export or re-copy the movie, or track a range without it "
+                                   f"(video.on_damage=warn tracks through the damage)")
+        if frame_number not in self.damaged:
+            self.damaged.append(frame_number)
+            log.warning("%s; tracking on (video.on_damage=warn)", msg)
 
     @property
     def label(self) -> str:
@@ -506,6 +619,7 @@ class VideoFrames(FrameSource):
         self._container.seek(max(target, self._start_pts), stream=self._stream, backward=True)
         self._frames = self._container.decode(self._stream)
         self._pos = None
+        self._tainted = False
 
     def _read_raw(self, frame_number: int) -> np.ndarray:
         index = frame_number - self._offset
@@ -529,12 +643,16 @@ class VideoFrames(FrameSource):
             for frame in self._frames:
                 got = self._index_of_pts(frame.pts) if frame.pts is not None else (self._pos or 0) + 1
                 self._pos = got
+                self._note_damage(frame)
                 if got == index:
+                    self._check_damage(frame_number)
                     return frame_to_rgb(frame)
                 if got > index:
                     return None
         except av.FFmpegError as exc:
-            raise FrameSourceError(f"cannot decode frame {frame_number} of {self.path}: {exc}") from exc
+            self._pos = None  # the decoder is in an unknown state: the next read seeks afresh
+            raise FrameSourceError(f"cannot decode frame {frame_number} of {self.path}: {exc}. The movie is "
+                                   f"damaged: re-export or re-copy it, or track a range without it") from exc
         raise FrameSourceError(
             f"frame {frame_number} of {self.path} could not be decoded: the stream ends at frame "
             f"{self._offset + (self._pos or 0)} (the file may be truncated)"
@@ -570,22 +688,33 @@ def frame_to_rgb(frame) -> np.ndarray:
 
 # --- entry point ------------------------------------------------------------------------------
 
-def open_frames(source: Any, *, first: int | None = None, last: int | None = None,
-                color: Any = None) -> FrameSource:
+def open_frames(source: Any, *, first: int | str | None = None, last: int | None = None,
+                color: Any = None, on_damage: str = "error", start: int | None = None) -> FrameSource:
     """Open frames from a video path, a sequence pattern (``%04d``/``####``/``@@@@``), one frame
     file of a sequence, a list of paths, or arrays.
 
     For sequences and numbered lists ``first``/``last`` choose a range of the frames on disk
     (every frame in it must exist). For movies, arrays and un-numbered lists ``first`` is the
-    number of the first frame (default 0) and ``last`` cuts the end.
+    number of the first frame (default 0) and ``last`` cuts the end; a movie's ``first`` may be
+    ``"timecode"`` (its start timecode as a frame count: 10:00:00:00 at 25 fps is 900000).
+    ``on_damage``: what a movie frame the decoder found errors in does when read: ``"error"``
+    (a FrameSourceError) or ``"warn"`` (logged, listed in ``source.damaged``). ``start``
+    (movies): the first frame to use, in the movie's numbering (with ``last``: a range of it).
     """
+    not_a_movie = FrameSourceError(
+        f"first={first!r}: only movies are numbered by their timecode; give a frame number") \
+        if isinstance(first, str) else None
     if isinstance(source, FrameSource):
         if first is not None or last is not None:
             raise FrameSourceError("first/last cannot be applied to an already open FrameSource")
         return source
-    if isinstance(source, np.ndarray) or (
-        isinstance(source, (list, tuple)) and source and isinstance(source[0], np.ndarray)
-    ):
+    is_arrays = isinstance(source, np.ndarray) or (
+        isinstance(source, (list, tuple)) and len(source) and isinstance(source[0], np.ndarray))
+    text = os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
+    if not_a_movie and (not text or Path(text).suffix.lower() in IMAGE_EXTENSIONS or "%" in text
+                        or has_frame_token(text)):
+        raise not_a_movie
+    if is_arrays:
         frames = ArrayFrames(source, first=first or 0, color=color)
         if last is not None:
             frames = ArrayFrames(list(source)[: last - frames.first + 1], first=frames.first, color=color)
@@ -599,7 +728,6 @@ def open_frames(source: Any, *, first: int | None = None, last: int | None = Non
             f"cannot open frames from a {type(source).__name__}: give a video path, a sequence "
             f"pattern (plate.%04d.exr), a list of paths, or arrays"
         )
-    text = os.fspath(source)
     try:
         if has_frame_token(text) or "%" in os.path.basename(text):
             pattern = parse_pattern(text)
@@ -621,7 +749,7 @@ def open_frames(source: Any, *, first: int | None = None, last: int | None = Non
     if ext in VIDEO_EXTENSIONS:
         if not path.is_file():
             raise FrameSourceError(f"video file {path} does not exist")
-        return VideoFrames(path, first=first, last=last, color=color)
+        return VideoFrames(path, first=first, last=last, color=color, on_damage=on_damage, start=start)
     numbered = pattern_from_frame_file(path)
     if numbered is not None and (path.is_file() or numbered[0].scan()):
         return _open_pattern(numbered[0], first, last, color)  # one frame of a sequence
@@ -633,4 +761,37 @@ def open_frames(source: Any, *, first: int | None = None, last: int | None = Non
     if ext in IMAGE_EXTENSIONS:
         frames = ImageSequenceFrames({first or 0: path}, str(path), color)  # a single still
         return frames
-    return VideoFrames(path, first=first, last=last, color=color)  # unknown extension: let FFmpeg try
+    return VideoFrames(path, first=first, last=last, color=color, on_damage=on_damage, start=start)  # unknown: FFmpeg tries
+
+
+def open_shot(source: Any, first: int | None = None, last: int | None = None, *,
+              numbering: int | str | None = None, color: Any = None, on_damage: str = "error") -> FrameSource:
+    """Frames ``first``..``last`` of a source as a shot, in the source's own numbering: a
+    sequence's file numbers, a movie's frames numbered from ``numbering`` (default 0; a
+    number or ``"timecode"``). None: from the start / to the end. The one way ``samroto
+    track --range`` and the bridge's ``open_session`` open a shot, so both see the same
+    frames. A range reaching outside a movie is refused, not clamped."""
+    options = {"color": color, "on_damage": on_damage}
+    text = os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
+    is_movie = bool(text) and Path(text).suffix.lower() in VIDEO_EXTENSIONS
+    numbered = {"first": numbering} if numbering not in (None, 0) else {}
+    if not is_movie:
+        if numbered:
+            raise FrameSourceError(f"a first-frame number applies to movies; {text or 'this source'} is numbered "
+                                   "by its file names")
+        return open_frames(source, first=first, last=last, **options)
+    frames = open_frames(source, **numbered, **options)
+    if first is None and last is None:
+        return frames
+    lo = frames.first if first is None else int(first)
+    hi = frames.last if last is None else int(last)
+    outside = [n for n in (lo, hi) if not frames.first <= n <= frames.last]
+    if outside or lo > hi:
+        frames.close()
+        what = f"frame {outside[0]} is not in it" if outside else f"{lo} comes after {hi}"
+        raise FrameSourceError(f"{text}: frames {lo}-{hi}: {what} (frames {frames.first}-{frames.last}); "
+                               "give a range inside it")
+    if (lo, hi) == (frames.first, frames.last):
+        return frames
+    frames.close()  # a movie's numbering stays; start/last cut it
+    return open_frames(source, **numbered, start=lo, last=hi, **options)

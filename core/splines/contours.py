@@ -328,10 +328,13 @@ def shot_shapes(mattes: dict, tolerance: float = DEFAULT_TOLERANCE, n_points: in
 def shot_shape_tracks(mattes: dict, tolerance: float = DEFAULT_TOLERANCE, name: str = "object",
                       min_points: int = 8, max_jump: float | None = None) -> list[AnimatedShape]:
     """One animated shape per contour of the object (an arm that separates from the body is
-    its own shape), each keyed on the frames where its piece exists, largest piece first.
+    its own shape), largest piece first.
 
     Pieces are followed from frame to frame by their centroid (nearest within ``max_jump``
     px, default a tenth of the plate's diagonal); a piece that appears starts a new shape.
+    Every shape is keyed on every frame of ``mattes``: where its piece is missing (an empty
+    matte, a piece not there yet or gone) collapsed to a point, so hosts that hold or
+    interpolate keys never show it there.
     Names: ``name`` for the largest piece, ``name_2``, ``name_3``… for the others; each
     shape's ``meta["object"]`` is ``name``.
     """
@@ -341,9 +344,8 @@ def shot_shape_tracks(mattes: dict, tolerance: float = DEFAULT_TOLERANCE, name: 
     jump = max_jump if max_jump is not None else 0.1 * float(np.hypot(*size))
     tracks = _track_contours(per_frame, jump)
     tracks.sort(key=lambda t: -max(abs(_signed_area(p)) for p in t.values()))
-    shot = sorted(mattes)
     shapes = [_animate(t, tolerance, None, name if k == 0 else f"{name}_{k + 1}", min_points, size,
-                       all_frames=shot[shot.index(min(t)):shot.index(max(t)) + 1] if len(tracks) > 1 else ())
+                       all_frames=sorted(mattes))
               for k, t in enumerate(tracks)]
     for shape in shapes:
         shape.meta["object"] = name

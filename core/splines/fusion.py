@@ -1,6 +1,9 @@
 """Fusion / DaVinci Resolve: an animated polygon mask as a .setting (paste into a comp).
 
-One ``PolylineMask`` tool per object whose ``Polyline`` input is driven by a
+One ``PolylineMask`` tool per object, laid out as Fusion itself saves one (``DrawMode
+"ModifyOnly"``: the shape is finished and opens for editing, not for drawing; ``OutputSize
+"Custom"`` with the plate's ``MaskWidth``/``MaskHeight``/``PixelAspect``, so the mask has
+the plate's size whatever the comp's default format), whose ``Polyline`` input is driven by a
 ``BezierSpline`` with one key per frame, each holding the whole closed polyline (Fusion
 animates a mask's points together). Points carry Bezier handles (LX/LY, RX/RY, offsets
 from the point).
@@ -66,9 +69,11 @@ def polygon_setting(shapes: list[AnimatedShape], pixel_aspect: float = 1.0, fram
                 f"Value = Polyline {{\n\t\t\t\t\t\tClosed = true,\n\t\t\t\t\t\tPoints = {{\n{pts}\n"
                 f"\t\t\t\t\t\t}}\n\t\t\t\t\t}} }}")
         tools.append(f"""\t\t{name} = PolylineMask {{
-\t\t\tDrawMode = "ClosedPolyline",
+\t\t\tDrawMode = "ModifyOnly",
+\t\t\tDrawMode2 = "InsertAndModify",
 \t\t\tCtrlWZoom = false,
 \t\t\tInputs = {{
+\t\t\t\tOutputSize = Input {{ Value = FuID {{ "Custom" }}, }},
 \t\t\t\tMaskWidth = Input {{ Value = {w}, }},
 \t\t\t\tMaskHeight = Input {{ Value = {h}, }},
 \t\t\t\tPixelAspect = Input {{ Value = {{ {_num(pixel_aspect)}, 1 }}, }},

@@ -1,8 +1,9 @@
 """``samroto doctor``: what this machine has, and whether the engine can run here.
 
-Exit status 0 when torch imports and a tensor operation works on the chosen device (the
-``device`` setting); 1 otherwise, with the reason. Everything else (missing optional
-libraries, no checkpoint yet, no bridge, no plugins) is reported but does not fail.
+Exit status 0 when torch imports, a tensor operation works on the chosen device (the
+``device`` setting) and the default model (the ``model`` setting) is on disk: ``samroto
+track`` can run as it is. 1 otherwise, with each reason. Everything else (missing optional
+libraries, no bridge, no plugins) is reported but does not fail.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ HOSTS = ["nuke", "blender", "resolve"]
 
 
 def register(sub):
-    p = sub.add_parser("doctor", help="check this machine: Python, torch, GPU, libraries, models, plugins")
+    p = sub.add_parser("doctor", help="check this machine: Python, torch, GPU, libraries, models, plugins",
+                       description="Check this machine: Python, torch and the device, libraries, checkpoints, "
+                                   "the bridge and the host plugins. Exit status 0 when the engine can run here "
+                                   "with the default model; 1 with every reason otherwise.")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.set_defaults(run=run)
 
@@ -64,6 +68,12 @@ def collect(settings) -> dict:
     problems = list(report["torch"].get("problems", []))
     problems += [f"{lib['label']} ({lib['module']}) is missing; reinstall samroto"
                  for lib in report["libraries"] if lib["required"] and not lib["version"]]
+    c = report["checkpoints"]
+    if c.get("error"):
+        problems.append(f"the model store cannot be read: {c['error']}")
+    elif not c.get("default_model_present", True):
+        problems.append(f"the default model {c['default_model']} is not downloaded: run `samroto models download "
+                        f"{c['default_model']}`, or set `model` to one you have (samroto models list)")
     report["problems"] = problems
     report["ok"] = not problems
     return report
@@ -161,8 +171,13 @@ def _checkpoints(settings) -> dict:
     info["partial"] = sorted(p.name for p in settings.cache_dir.glob("*.part")) \
         if settings.cache_dir.is_dir() else []
     info["default_model_present"] = any(m.name == store.canonical(settings["model"]) or m.name == settings["model"]
-                                        for m in models if m.downloaded)
+                                        for m in models if m.downloaded) or _is_model_file(settings["model"])
     return info
+
+
+def _is_model_file(name: str) -> bool:
+    """``model`` may be an official-format config YAML (its checkpoint given with it)."""
+    return str(name).endswith((".yaml", ".yml")) and Path(name).is_file()
 
 
 def _bridge() -> dict:

@@ -4,7 +4,7 @@ Shared by ``samroto track``, ``samroto demo`` and ``samroto serve``."""
 
 from __future__ import annotations
 
-from samroto.cli.errors import CommandError
+from samroto.cli.errors import CommandError, CommandFailed
 
 
 def load_model(settings, name=None, checkpoint=None, device=None):
@@ -25,8 +25,10 @@ def load_model(settings, name=None, checkpoint=None, device=None):
         device = pick_device(device or settings["device"])
         model = build_model(config, checkpoint, device=device,
                             compile_image_encoder=bool(settings["compile"]) and device.type == "cuda")
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # a wrong config or checkpoint: what was asked
         raise CommandError(f"cannot build model {name}: {exc}") from None
+    except RuntimeError as exc:  # the device or the machine failed (out of memory, driver): exit 1
+        raise CommandFailed(f"cannot build model {name}: {exc}") from None
     model.samroto_name = name
     model.checkpoint_path = str(checkpoint)
     return model

@@ -21,7 +21,9 @@ def installer(host: str):
 
 
 def register(sub):
-    p = sub.add_parser("install", help="install a host plugin (nuke, resolve, blender)")
+    p = sub.add_parser("install", help="install a host plugin (nuke, resolve, blender)",
+                       description="Install a host plugin and the bridge client where that host finds them "
+                                   "(its per-user folder, or --target), set up to start the bridge with --python.")
     p.add_argument("host", choices=HOSTS)
     p.add_argument("--target", type=Path, help="install here instead of the host's per-user folder")
     p.add_argument("--python", default=sys.executable,

@@ -9,7 +9,9 @@ from samroto.cli.errors import CommandError
 
 
 def register(sub):
-    p = sub.add_parser("models", help="list, download, verify and register SAM 2 checkpoints")
+    p = sub.add_parser("models", help="list, download, verify and register SAM 2 checkpoints",
+                       description="The checkpoint store: list the known and registered models, download official "
+                                   "checkpoints (resumable, SHA-256 checked), verify them, register fine-tuned ones.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     a = actions.add_parser("list", help="every known and registered model and its state")

@@ -25,6 +25,11 @@ def register(sub):
     p.add_argument("--port", type=int, help="TCP port (default 0: any free port)")
     p.add_argument("--idle-timeout", type=float, help="seconds without clients before exiting (0: never)")
     p.add_argument("--session-timeout", type=float, help="seconds before an unused session is evicted")
+    p.add_argument("--read-root", action="append", metavar="DIR",
+                   help="a folder requests may read frames and mask prompts from (repeat for more; default: "
+                   "setting bridge.read_roots, else anywhere you may; required with a --host beyond loopback)")
+    p.add_argument("--write-root", action="append", metavar="DIR",
+                   help="a folder requests may write mattes into (as --read-root; setting bridge.write_roots)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--detach", action="store_true", help="run in the background; print where it listens")
     g.add_argument("--status", action="store_true", help="show the running bridge and exit")
@@ -148,6 +153,20 @@ def detach(args, timeout: float = 300.0) -> int:
     raise CommandError(f"the bridge did not come up within {timeout:.0f} s; see {log_path}")
 
 
+def _roots(flags: list[str] | None, settings, key: str) -> list[str] | None:
+    """Folders from the flags, else the setting (a list; empty: unrestricted) -> absolute
+    paths, or None (unrestricted)."""
+    roots = flags
+    if roots is None:
+        try:
+            roots = settings[key] or None
+        except KeyError:  # a samroto whose settings table does not have the key yet
+            roots = None
+    if isinstance(roots, str):
+        roots = [roots]
+    return [os.path.abspath(os.path.expanduser(r)) for r in roots] if roots else None
+
+
 def _rebuild_argv(args) -> list[str]:
     argv = []
     for flag in args.set:
@@ -157,6 +176,9 @@ def _rebuild_argv(args) -> list[str]:
         value = getattr(args, name)
         if value is not None:
             argv += ["--" + name.replace("_", "-"), str(value)]
+    for name in ("read_root", "write_root"):
+        for value in getattr(args, name, None) or []:
+            argv += ["--" + name.replace("_", "-"), value]
     if args.verbose:
         argv.append("--verbose")
     return argv
@@ -167,13 +189,19 @@ def foreground(args, settings) -> int:
     import logging
     import signal
 
-    from samroto.bridge.server import BridgeServer, ServerConfig, install_signal_handlers
+    from samroto.bridge.server import BridgeServer, ConfigError, ServerConfig, install_signal_handlers, loopback
     from samroto.cli.engine import load_model
     from samroto.core.finishing.pipeline import Finisher
     from samroto.core.video import VideoSession
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s samroto-bridge %(levelname)s %(message)s")
+    read_roots = _roots(args.read_root, settings, "bridge.read_roots")
+    write_roots = _roots(args.write_root, settings, "bridge.write_roots")
+    if settings["bridge.host"] and not loopback(settings["bridge.host"]) and not (read_roots and write_roots):
+        raise CommandError(f"--host {settings['bridge.host']} serves other machines: give the folders the bridge "
+                           "may read and write (--read-root and --write-root, or settings bridge.read_roots and "
+                           "bridge.write_roots)")
     t0 = time.monotonic()
     model = load_model(settings, checkpoint=args.checkpoint)
     info = {"name": model.samroto_name, "config": model.config_path, "checkpoint": model.checkpoint_path,
@@ -189,7 +217,8 @@ def foreground(args, settings) -> int:
         host=settings["bridge.host"], port=settings["bridge.port"], idle_timeout=settings["bridge.idle_timeout"],
         session_timeout=settings["bridge.session_timeout"], max_payload=int(settings["bridge.max_payload_mb"]) << 20,
         color={"input": settings["color.input"], "ocio_config": settings["color.ocio_config"] or None,
-               "display": settings["color.display"]})
+               "display": settings["color.display"]},
+        read_roots=read_roots, write_roots=write_roots)
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` dumps every thread's stack to the log
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     Finisher(settings)  # bad finish.* settings stop the bridge here, not at the first matte
@@ -198,7 +227,10 @@ def foreground(args, settings) -> int:
         return Finisher(settings, device=model.device, **overrides)
 
     server = BridgeServer(config, engine, info, finisher_factory=finisher)
-    address = server.bind()
+    try:
+        address = server.bind()
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
     install_signal_handlers(server)
     print(f"samroto bridge pid {server.pid}: model {info['name']} on {info['device']} "
           f"(loaded in {time.monotonic() - t0:.1f} s), listening on {_where(address)}", flush=True)

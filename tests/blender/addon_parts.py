@@ -16,14 +16,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from helpers import (args, enable_addon, image_alpha, load_clip, mask_raster, render_alpha,  # noqa: E402
+from helpers import (args, enable_addon, image_alpha, load_clip, mask_keys, mask_raster, render_alpha,  # noqa: E402
                      result, set_source_frame)
 
 a = args()
 out = {}
 addon = enable_addon()
 bpy.ops.wm.read_homefile(use_empty=True)  # a clip-only scene (the default cube would render)
-from samroto_blender import clipinfo, contours, overlay, results, to_mask, tracking  # noqa: E402
+from samroto_blender import clipinfo, overlay, results, tracking  # noqa: E402
+from samroto_blender.kit import hostkit  # noqa: E402
 
 # --- UI registration ----------------------------------------------------------------------
 out["panel"] = hasattr(bpy.types, "SAMROTO_PT_main")
@@ -63,7 +64,18 @@ bpy.ops.samroto.add_point(co=(0.75, 0.25))
 out_of_frame = bpy.ops.samroto.add_point(co=(1.5, 0.5))
 out["outside_click"] = sorted(out_of_frame)
 request = tracking.build_request(bpy.context, clip)
-out["request"] = {k: request[k] for k in ("source", "color", "range", "start", "direction", "prompts", "size")}
+out["request"] = {k: request[k] for k in ("source", "color", "range", "direction", "prompts", "size")}
+# Forward from the current frame (1004): the shot is 1004 to the clip's end, its prompts those on it.
+forward = tracking.build_request(bpy.context, clip, "FORWARD")
+out["forward"] = {"range": forward["range"], "frames": [[p["frame"] for p in o["prompts"]]
+                                                        for o in forward["prompts"]["objects"]]}
+set_source_frame(clip, 1006)
+try:
+    tracking.build_request(bpy.context, clip, "FORWARD")
+    out["forward_no_prompts"] = None
+except hostkit.HostError as exc:
+    out["forward_no_prompts"] = str(exc)
+set_source_frame(clip, 1004)
 out["request_outputs"] = {str(k): v for k, v in request["outputs"].items()}
 
 # The overlay draws the current frame's prompts in each object's colour.
@@ -170,6 +182,7 @@ for frame in (1001, 1006):
     set_source_frame(clip, frame)
     pts.append([tuple(p.co) for p in layer.splines[0].points])
 out["mask_moves"] = float(np.abs(np.array(pts[0]) - np.array(pts[1])).max())
+out["mask_keys"] = mask_keys(clip, mask, range(1001, 1007))
 
 # --- movie clip ---------------------------------------------------------------------------------
 movie = load_clip(a["movie"])
@@ -177,7 +190,7 @@ bpy.ops.samroto.object_add(name="ball")
 set_source_frame(movie, 3)
 bpy.ops.samroto.add_point(co=(0.5, 0.5))
 req = tracking.build_request(bpy.context, movie)
-out["movie"] = {"source": req["source"], "range": req["range"], "start": req["start"],
+out["movie"] = {"source": req["source"], "range": req["range"],
                 "size": req["size"], "prompts": req["prompts"]}
 
 # --- save + reload: the .blend owns the prompts ----------------------------------------------------

@@ -112,3 +112,16 @@ def mask_raster(mask, frame, size, path):
     alpha = image_alpha(path)
     bpy.data.scenes.remove(scene)
     return alpha
+
+
+def mask_keys(clip, mask, frames):
+    """What ``mask`` shows on each source frame: {layer name: {frame: [[co x, co y, handle_left
+    x, y, handle_right x, y] per point]}} (one spline a layer), as the mask JSON writes them."""
+    out = {}
+    for frame in frames:
+        set_source_frame(clip, frame)
+        for layer in mask.layers:
+            (spline,) = layer.splines
+            out.setdefault(layer.name, {})[str(frame)] = [
+                list(p.co) + list(p.handle_left) + list(p.handle_right) for p in spline.points]
+    return out

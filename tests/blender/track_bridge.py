@@ -1,6 +1,9 @@
 """Inside Blender: track against a real bridge (`samroto serve` on the micro fixture model,
 started by the pytest driver; the add-on finds it through the discovery file in the
-"Bridge folder" preference).
+"Bridge folder" preference). Each run reports its shot (source, prompts, direction,
+frames, colour) and its matte sequences, which the driver compares with `samroto track`'s
+(tests/plugin_parity.py); Convert to Mask reports the Mask's keys, which it compares with
+core's shapes.
 
 Blender's timers do not fire in background mode, so the script starts the job as the Track
 operator's invoke does (``tracking.start_job``) and calls the add-on's event handler
@@ -17,13 +20,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from helpers import (args, enable_addon, image_alpha, load_clip, render_alpha, result,  # noqa: E402
+from helpers import (args, enable_addon, image_alpha, load_clip, mask_keys, render_alpha, result,  # noqa: E402
                      set_source_frame)
 
 a = args()
 addon = enable_addon()
 bpy.ops.wm.read_homefile(use_empty=True)
-from samroto_blender import clipinfo, contours, prefs, results, to_mask, tracking  # noqa: E402
+from samroto_blender import prefs, results, to_mask, tracking  # noqa: E402
 
 out = {}
 p = prefs.get()
@@ -54,6 +57,16 @@ def pump(name, limit=120.0):
     return state, steps
 
 
+def shot(job, clip):
+    """What the job tracked and where its mattes are (absolute patterns), for the driver."""
+    req = job.request
+    return {"source": req["source"], "prompts": req["prompts"], "direction": req["direction"],
+            "first": req["range"][0], "last": req["range"][1], "color": req["color"],
+            "frames": sorted(job.done_frames),
+            "patterns": {o.name: bpy.path.abspath(o.matte_pattern) for o in clip.samroto.objects
+                         if o.obj_id in req["outputs"]}}
+
+
 # 2. Track the image sequence, both ways from 1003.
 p.config_dir = a["config_dir"]
 t0 = time.time()
@@ -62,7 +75,8 @@ state, steps = pump(clip.name)
 car = clip.samroto.objects["car"]
 pattern = bpy.path.abspath(car.matte_pattern)
 out["seq"] = {"state": state, "message": clip.samroto.last_message, "frames": sorted(job.done_frames),
-              "seconds": round(time.time() - t0, 2), "pattern": car.matte_pattern, "steps": steps}
+              "seconds": round(time.time() - t0, 2), "pattern": car.matte_pattern, "steps": steps,
+              "shot": shot(job, clip)}
 if state != "FINISHED":  # nothing more to check: let the driver show the message
     result(out)
     sys.exit(0)
@@ -87,20 +101,24 @@ for frame in (1001, 1004):
     coverage.append(float(matte.mean()))
 out["render_error"], out["coverage"] = errors, coverage
 
-# Convert to Mask: a key on every tracked frame, each the outline fitted to that frame's matte.
-mask, count, keyed = to_mask.convert(bpy.context, clip, car)
-fitted = contours.fit_sequence(
-    [contours.outline(to_mask.read_matte(results.matte_file(pattern, f))) for f in range(1001, 1007)], count)[1]
-W, H = clip.size
-key_errors = []
-spline = mask.layers[0].splines[0]
-for i, frame in enumerate(range(1001, 1007)):
-    set_source_frame(clip, frame)
-    got = np.array([tuple(pt.co) for pt in spline.points])
-    want = np.array([clipinfo.mask_coords((x / W, y / H), (W, H)) for x, y in fitted[i]])
-    key_errors.append(float(np.abs(got - want).max()))
-out["mask"] = {"splines": len(mask.layers[0].splines), "points": len(spline.points), "count": count,
-               "keyed": keyed, "key_error": max(key_errors)}
+# Convert to Mask: a key on every tracked frame, each core's shape for that frame's matte.
+p.python = a["python"]  # the exporter runs in samroto's Python
+(made,) = to_mask.convert(bpy.context, clip, [car])
+mask, points, keyed = made
+out["mask"] = {"layers": len(mask.layers), "points": points, "keyed": keyed, "pattern": pattern,
+               "keys": mask_keys(clip, mask, range(1001, 1007))}
+
+# Backward from source frame 1005 over the scene's frames 1002-1006: the shot is 1002-1005
+# (the scene range's start to the current frame), into another folder.
+clip.samroto.frame_range, clip.samroto.direction = "SCENE", "BACKWARD"
+clip.samroto.output_dir = os.path.join(a["out"], "backward")
+scene.frame_start, scene.frame_end = scene.frame_start + 1, scene.frame_end
+set_source_frame(clip, 1005)
+job = tracking.start_job(bpy.context, clip)
+state, _ = pump(clip.name)
+out["backward"] = {"state": state, "message": clip.samroto.last_message, "shot": shot(job, clip)}
+clip.samroto.frame_range, clip.samroto.direction, clip.samroto.output_dir = "CLIP", "BOTH", ""
+car.matte_pattern = out["seq"]["pattern"]
 
 # 3. The movie clip, forward from frame 2.
 movie = load_clip(a["movie"])
@@ -113,7 +131,8 @@ state, _ = pump(movie.name)
 ball = movie.samroto.objects["ball"]
 mpattern = bpy.path.abspath(ball.matte_pattern)
 out["movie"] = {"state": state, "message": movie.samroto.last_message, "frames": sorted(job.done_frames),
-                "files": [os.path.isfile(results.matte_file(mpattern, f)) for f in range(0, 8)]}
+                "files": [os.path.isfile(results.matte_file(mpattern, f)) for f in range(0, 8)],
+                "shot": shot(job, movie)}
 
 # 4. Save, reload: prompts and the matte paths are in the .blend.
 clip_name = clip.name

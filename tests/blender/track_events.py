@@ -41,14 +41,18 @@ seen = {}
 
 
 class StandIn:
-    """A connected client's ``track_shot``: forward from start to last, then back to first."""
+    """A connected client's ``track_shot``: forward from start to last, then back to first;
+    without a start, the bridge's rule (the first prompted frame, the last one backward)."""
 
     def __init__(self, delay, fail=None):
         self.delay, self.fail = delay, fail
 
     def track_shot(self, source, prompts, direction="both", start=None, first=None, last=None,
                    mattes=None, on_event=None, cancelled=None, **rest):
-        seen["shot"] = {"direction": direction, "start": start, "source": source}
+        seen["shot"] = {"direction": direction, "start": start, "first": first, "last": last, "source": source}
+        if start is None:
+            prompted = sorted(p["frame"] for o in prompts["objects"] for p in o["prompts"])
+            start = prompted[-1] if direction == "backward" else prompted[0]
         order = list(range(start, last + 1)) if direction != "backward" else []
         order += list(range(start - (direction == "both"), first - 1, -1)) if direction != "forward" else []
         objects = [{"id": o["id"], "name": o["name"]} for o in prompts["objects"]]
@@ -109,6 +113,7 @@ car = clip.samroto.objects["car"]
 out["full"] = {"state": state, "steps": steps, "frames": sorted(job.done_frames), "message": clip.samroto.last_message,
                "pattern": car.matte_pattern, "image": car.image_name in bpy.data.images,
                "direction": seen["shot"]["direction"], "start": seen["shot"]["start"],
+               "shot": [seen["shot"]["first"], seen["shot"]["last"]],
                "tree": sorted(n.name for n in results.compositor_tree(bpy.context.scene, False).nodes
                               if n.name.startswith("samroto"))}
 out["files"] = sorted(os.listdir(os.path.dirname(bpy.path.abspath(car.matte_pattern))))
@@ -123,7 +128,7 @@ out["cancel"] = {"state": state, "frames": len(job.done_frames), "message": clip
                  "active_left": clip.name in tracking.ACTIVE}
 
 # 3. A bridge error: shown in the panel and reported, the job ends.
-hostkit.connect = stand_in(0.0, fail=(1002, "model not found"))
+hostkit.connect = stand_in(0.0, fail=(1004, "model not found"))
 tracking.start_job(bpy.context, clip)
 state, _ = pump()
 out["error"] = {"state": state, "message": clip.samroto.last_message}

@@ -11,7 +11,8 @@ number in the sequence's file name (0 for a movie).
 
 Coordinates. Blender's clip space is normalised, origin at the bottom-left, y up; samroto's
 prompts are pixels, origin at the top-left corner of the top-left pixel, y down
-(``hostkit.from_normalised``); a Mask's space is the clip's with the aspect kept.
+(``hostkit.from_normalised``). Mask coordinates come with the shapes from samroto's exporter
+(core/splines/blender.py).
 """
 
 import os
@@ -100,17 +101,3 @@ def color_input(blender_name):
     """samroto's colour input for a Blender colour-space name."""
     return _COLOR_SPACES.get((blender_name or "").strip().lower(), blender_name or "auto")
 
-
-def mask_coords(co, size):
-    """Normalised clip coords -> Blender Mask space.
-
-    A Mask keeps the frame's aspect: the longer side spans 0..1 and the shorter one is
-    centred (BKE_mask_coord_from_frame).
-    """
-    width, height = float(size[0]), float(size[1])
-    x, y = float(co[0]), float(co[1])
-    if width > height:
-        y = (y - 0.5) * height / width + 0.5
-    elif height > width:
-        x = (x - 0.5) * width / height + 0.5
-    return (x, y)

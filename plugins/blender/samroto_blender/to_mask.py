@@ -1,54 +1,47 @@
 """Convert to Mask: an animated Mask datablock per object, fitted to its matte.
 
-One spline per object (the outline of the largest region on each frame; islands and holes
-stay in the image matte), the same number of points on every frame, one shape key per
-frame. Mask shape keys have no Python API of their own: they are inserted with
-``mask.shape_key_insert`` in a Movie Clip Editor in Mask mode (an area is borrowed and
-given back when there is none).
+The shapes are samroto's (``samroto.core.splines``, the same fitting as Nuke's Convert to
+Roto): samroto's Python runs the shared exporter through the host kit
+(``hostkit.export_shapes(..., "blender", ...)``), which writes mask JSON (one layer per
+piece of each object, one cyclic spline with the same point count on every frame, free
+Bezier handles, Blender's mask coordinates; core/splines/blender.py). This module only
+turns that JSON into Mask datablocks. Mask shape keys have no Python API of their own:
+they are inserted with ``mask.shape_key_insert`` in a Movie Clip Editor in Mask mode (an
+area is borrowed and given back when there is none).
 """
 
+import json
 import os
+import shutil
+import tempfile
 
 import bpy
-import numpy as np
 
-from . import clipinfo, contours
-from .results import matte_file
+from . import clipinfo, prefs
+from .kit import HOW_TO_SET, hostkit
 
 
-def read_matte(path):
-    """A matte file's alpha as float32 [rows bottom-up, columns]."""
-    image = bpy.data.images.load(path, check_existing=False)
+def matte_sequences(objects):
+    """[(object name, absolute matte pattern)] of the objects with matte files on disk."""
+    found = []
+    for obj in objects:
+        pattern = bpy.path.abspath(obj.matte_pattern) if obj.matte_pattern else ""
+        if pattern and hostkit.frames_on_disk(pattern):
+            found.append((obj.name, pattern))
+    return found
+
+
+def export_masks(context, objects):
+    """The exporter's mask JSON (a dict) for ``objects``' matte sequences."""
+    folder = tempfile.mkdtemp(prefix="samroto_mask_")
     try:
-        width, height = image.size
-        channels = image.channels
-        pixels = np.empty(width * height * channels, np.float32)
-        image.pixels.foreach_get(pixels)
+        out = os.path.join(folder, "mask.json")
+        hostkit.export_shapes(prefs.bridge(context)["python"], "blender", out, matte_sequences(objects),
+                              how_to_set=HOW_TO_SET)
+        with open(out) as fh:
+            return json.load(fh)
     finally:
-        bpy.data.images.remove(image)
-    pixels = pixels.reshape(height, width, channels)
-    return pixels[..., 3] if channels == 4 else pixels[..., 0]
-
-
-def matte_frames(obj):
-    """Source frames that have a matte file for ``obj``, ascending."""
-    pattern = bpy.path.abspath(obj.matte_pattern)
-    folder = os.path.dirname(pattern)
-    if not obj.matte_pattern or not os.path.isdir(folder):
-        return []
-    names = set(os.listdir(folder))
-    frames = []
-    for frame in range(*_guess_range(obj)):
-        if os.path.basename(matte_file(pattern, frame)) in names:
-            frames.append(frame)
-    return frames
-
-
-def _guess_range(obj):
-    clip = obj.id_data
-    first = clipinfo.first_file_number(clip.filepath, clip.source)
-    lo, hi = clipinfo.source_range(clip.frame_start, clip.frame_offset, clip.frame_duration, first)
-    return lo, hi + 1
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 class _ClipEditorArea:
@@ -79,56 +72,65 @@ class _ClipEditorArea:
             self.space.clip, self.space.mode = clip, mode
 
 
-def convert(context, clip, obj):
-    """Build (or rebuild) the Mask for ``obj``; returns (mask, point count, frames keyed)."""
-    frames = matte_frames(obj)
-    if not frames:
-        raise clipinfo.ClipError(
-            "%s has no matte files yet: track the clip first, then Convert to Mask." % obj.name)
-    width, height = clip.size
-    outlines = [contours.outline(read_matte(matte_file(bpy.path.abspath(obj.matte_pattern), f)))
-                for f in frames]
-    count, fitted = contours.fit_sequence(outlines)
-
-    name = "%s %s" % (clip.name, obj.name)
+def build_mask(context, clip, name, layers):
+    """The Mask ``name`` (rebuilt when it exists) holding ``layers`` (the JSON's), one shape
+    key per keyed frame; returns (mask, points, frames keyed)."""
     mask = bpy.data.masks.get(name) or bpy.data.masks.new(name=name)
     while mask.layers:
         mask.layers.remove(mask.layers[0])
-    layer = mask.layers.new(name=obj.name)
-    spline = layer.splines.new()
-    spline.points.add(count - 1)
-    spline.use_cyclic = True
-    spline.use_fill = True
-    for point in spline.points:
-        point.handle_type = "AUTO"
-        point.select = True  # shape_key_insert keys only layers with selected points
-
+    made = []  # (spline data, its keys by source frame, the Blender spline)
+    for layer_data in layers:
+        layer = mask.layers.new(name=layer_data["name"])
+        for data in layer_data["splines"]:
+            spline = layer.splines.new()
+            spline.points.add(data["n_points"] - 1)
+            spline.use_cyclic = bool(data["cyclic"])
+            spline.use_fill = True
+            for point in spline.points:
+                point.handle_type = data["handle_type"]
+            made.append(({k["frame"]: k["points"] for k in data["keys"]}, spline))
     first = clipinfo.first_file_number(clip.filepath, clip.source)
-    scene = context.scene
+    frames = sorted({f for keys, _ in made for f in keys})
     scene_frames = [clipinfo.scene_frame(f, clip.frame_start, clip.frame_offset, first) for f in frames]
     mask.frame_start, mask.frame_end = min(scene_frames), max(scene_frames)
+    scene = context.scene
     keep_frame = scene.frame_current
     borrowed = _ClipEditorArea(context, clip, mask)
     try:
         with borrowed.override():
-            for frame, points in zip(scene_frames, fitted):
-                scene.frame_set(frame)
-                for point, (x, y) in zip(spline.points, points):
-                    point.co = clipinfo.mask_coords((x / width, y / height), (width, height))
-                result = bpy.ops.mask.shape_key_insert()
-                if "FINISHED" not in result:
+            for frame, at in zip(frames, scene_frames):
+                scene.frame_set(at)
+                for keys, spline in made:
+                    rows = keys.get(frame)
+                    for i, point in enumerate(spline.points):
+                        point.select = rows is not None  # shape_key_insert keys layers with selected points
+                        if rows is not None:
+                            r = rows[i]
+                            point.co, point.handle_left, point.handle_right = r[0:2], r[2:4], r[4:6]
+                if "FINISHED" not in bpy.ops.mask.shape_key_insert():
                     raise clipinfo.ClipError("Blender refused to key the mask on frame %d" % frame)
     finally:
         borrowed.restore()
         scene.frame_set(keep_frame)
-    return mask, count, len(frames)
+    return mask, sum(len(s.points) for _, s in made), len(frames)
+
+
+def convert(context, clip, objects):
+    """Build (or rebuild) a Mask ``<clip> <object>`` per object that has mattes; returns
+    [(mask, points, frames keyed)]."""
+    data = export_masks(context, objects)
+    by_object = {}
+    for layer in data["layers"]:
+        by_object.setdefault(layer["object"], []).append(layer)
+    return [build_mask(context, clip, "%s %s" % (clip.name, obj.name), by_object[obj.name])
+            for obj in objects if obj.name in by_object]
 
 
 class SAMROTO_OT_convert_to_mask(bpy.types.Operator):
     bl_idname = "samroto.convert_to_mask"
     bl_label = "Convert to Mask"
-    bl_description = ("Make an animated Mask per object from its matte (one spline, a shape "
-                      "key per frame) to refine by hand")
+    bl_description = ("Make an animated Mask per object from its matte (a spline per piece, a "
+                      "shape key per frame) to refine by hand")
     bl_options = {"REGISTER", "UNDO"}
 
     all_objects: bpy.props.BoolProperty(name="All Objects", default=True)
@@ -143,18 +145,14 @@ class SAMROTO_OT_convert_to_mask(bpy.types.Operator):
         clip = target_clip(context)
         settings = clip.samroto
         objects = list(settings.objects) if self.all_objects else [settings.active_object()]
-        made = []
-        for obj in objects:
-            if obj is None:
-                continue
-            try:
-                mask, count, keyed = convert(context, clip, obj)
-            except clipinfo.ClipError as exc:
-                self.report({"ERROR"}, str(exc))
-                return {"CANCELLED"}
-            made.append("%s (%d points, %d keys)" % (mask.name, count, keyed))
-        if not made:
+        objects = [o for o in objects if o is not None]
+        if not objects:
             self.report({"ERROR"}, "No objects: add one and track it first")
             return {"CANCELLED"}
-        self.report({"INFO"}, "Masks: " + ", ".join(made))
+        try:
+            made = convert(context, clip, objects)
+        except hostkit.HostError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, "Masks: " + ", ".join("%s (%d points, %d keys)" % (m.name, n, k) for m, n, k in made))
         return {"FINISHED"}

@@ -34,7 +34,12 @@ def prompts_document(clip):
 
 
 def build_request(context, clip, direction=None):
-    """Everything the worker needs, as plain data (the thread must not touch bpy)."""
+    """Everything the worker needs, as plain data (the thread must not touch bpy).
+
+    The Range setting and the current frame say which frames a Track covers
+    (``hostkit.shot_frames``: forward from the current frame, backward to it, both the whole
+    range); those frames are the shot the bridge opens, with the prompts on them, so the
+    mattes are ``samroto track --range A-B --direction D`` 's on the same clip."""
     settings = clip.samroto
     if not settings.objects or not any(len(o.points) or len(o.boxes) for o in settings.objects):
         raise clipinfo.ClipError(
@@ -50,16 +55,16 @@ def build_request(context, clip, direction=None):
         lo, hi = max(lo, s_lo), min(hi, s_hi)
         if lo > hi:
             raise clipinfo.ClipError("The scene's frame range does not overlap the clip.")
-    start = min(max(current_source_frame(context, clip), lo), hi)
+    direction = (direction or settings.direction).lower()
+    lo, hi = hostkit.shot_frames(direction, lo, hi, current_source_frame(context, clip))
+    prompts = hostkit.prompts_within(prompts_document(clip), lo, hi, direction)
     out_dir = results.matte_dir(clip, settings)
     pattern = os.path.join(out_dir, "{name}.####.exr")
-    prompts = prompts_document(clip)
     return {
         "source": clipinfo.frames_source(path, clip.source),
         "color": clipinfo.color_input(clip.colorspace_settings.name),
         "range": [lo, hi],
-        "start": start,
-        "direction": (direction or settings.direction).lower(),
+        "direction": direction,
         "prompts": prompts,
         "pattern": pattern,
         "outputs": {o["id"]: hostkit.object_pattern(pattern, o["name"]) for o in prompts["objects"]},
@@ -71,7 +76,7 @@ def build_request(context, clip, direction=None):
 def shot(request):
     lo, hi = request["range"]
     return hostkit.Shot(request["source"], request["prompts"], lo, hi, mattes=hostkit.file_mattes(request["pattern"]),
-                        direction=request["direction"], start=request["start"], color=request["color"])
+                        direction=request["direction"], color=request["color"])
 
 
 class TrackJob:

@@ -26,7 +26,13 @@ class TrackError(hostkit.HostError):
 
 
 def build_request(group, direction):
-    """Everything the job needs, as plain data (main thread)."""
+    """Everything the job needs, as plain data (main thread).
+
+    The node's range (``range`` knob, within the input's frames) and the current frame say
+    which frames a Track covers (``hostkit.shot_frames``: forward from the current frame,
+    backward to it, both the whole range, "frame" the current frame alone). Those frames are
+    the shot the bridge opens, with the prompts keyed on them, so the node's mattes are
+    ``samroto track --range A-B --direction D`` 's on the same plate."""
     if group.input(0) is None:
         raise TrackError("%s has no input: connect the plate to it." % group.name())
     root = nuke.root()
@@ -45,22 +51,17 @@ def build_request(group, direction):
     current = nuke.frame()
     if direction == "frame" and not lo <= current <= hi:
         raise TrackError("Frame %d is outside the tracking range %d-%d." % (current, lo, hi))
-    height = group.format().height()
-    prompts = knobs.collect(group, height)
+    first, last = hostkit.shot_frames(direction, lo, hi, current)
+    prompts = hostkit.prompts_within(knobs.collect(group, group.format().height()), first, last, direction)
     outdir = group_mod.matte_dir(group)
     if source is None:
-        source = frames.render_source(group, lo, hi, os.path.join(outdir, "plate"))
-    prompts = within(prompts, source["first"], source["last"])
-    start = min(max(current, lo), hi)
-    if direction == "frame":
-        lo = hi = start
+        source = frames.render_source(group, first, last, os.path.join(outdir, "plate"))
     model = group["model"].value()
     return {
         "node": group.fullName(),
         "source": source,
-        "range": [lo, hi],
-        "plate_range": [source["first"], source["last"]],
-        "start": start,
+        "range": [first, last],
+        "plate_range": [lo, hi] if source["rendered"] else [source["first"], source["last"]],
         "direction": "forward" if direction == "frame" else direction,
         "prompts": prompts,
         "mattes": group_mod.matte_request(group),
@@ -73,27 +74,12 @@ def build_request(group, direction):
     }
 
 
-def within(doc, first, last):
-    """Only the prompts on the input's frames (handles keyed elsewhere stay in the node)."""
-    objects = []
-    for obj in doc["objects"]:
-        kept = [p for p in obj["prompts"] if first <= p["frame"] <= last]
-        if kept:
-            objects.append(dict(obj, prompts=kept))
-    if not objects:
-        raise TrackError("No prompt is keyed on the input's frames %d-%d: key a handle on one of them."
-                         % (first, last))
-    return dict(doc, objects=objects)
-
-
 def shot(request):
-    """The request as the kit's Shot: the session covers the whole input (prompts may sit
-    outside the tracked range), tracking covers the range."""
-    src = request["source"]
+    """The request as the kit's Shot: the tracked frames are the shot."""
     lo, hi = request["range"]
-    return hostkit.Shot(src["path"], request["prompts"], lo, hi, mattes=request["mattes"],
-                        direction=request["direction"], start=request["start"], source_first=src["first"],
-                        source_last=src["last"], color=src["color"], model=request["model"] or None)
+    return hostkit.Shot(request["source"]["path"], request["prompts"], lo, hi, mattes=request["mattes"],
+                        direction=request["direction"], color=request["source"]["color"],
+                        model=request["model"] or None)
 
 
 def connect_args(request):
