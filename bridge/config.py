@@ -22,8 +22,8 @@ class ServerConfig:
     # for a bind beyond loopback (bridge/paths.py).
     read_roots: list[str] | None = None
     write_roots: list[str] | None = None
-    # Connections: in all, from one peer (a TCP address; every local client is one peer), and
-    # not yet past hello. Beyond these a new connection gets `busy` and is closed.
+    # Connections: in all, from one TCP address (clients on the Unix socket: the total only),
+    # and not yet past hello. Beyond these a new connection gets `busy` and is closed.
     max_connections: int = 128
     max_connections_per_peer: int = 64
     max_unauthenticated: int = 32

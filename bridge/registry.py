@@ -137,17 +137,52 @@ class SessionRegistry:
 
 
 _last_collect = [0.0]
+_collect_pending = [False]
 
 
 def free_device_memory() -> None:
     """Hand a closed session's GPU memory back. Its tensors are freed by reference counting;
-    a full garbage collection (slow with torch loaded) runs at most every few seconds."""
-    import gc
-
-    now = time.monotonic()
-    if now - _last_collect[0] > 5.0:
-        _last_collect[0] = now
-        gc.collect()
+    a full garbage collection (slow with torch loaded) runs at most every few seconds, the
+    one left over by the server's sweep (``collect_pending``)."""
+    if time.monotonic() - _last_collect[0] > 5.0:
+        _collect()
+    else:
+        _collect_pending[0] = True
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def collect_pending() -> None:
+    """The collection a burst of closed sessions put off, once it is due."""
+    if _collect_pending[0] and time.monotonic() - _last_collect[0] > 5.0:
+        _collect()
+
+
+def _collect() -> None:
+    """Collect cycles, then give the freed heap back to the system (glibc keeps it otherwise,
+    and a long-running bridge's resident memory would only ever grow)."""
+    import gc
+
+    _last_collect[0] = time.monotonic()
+    _collect_pending[0] = False
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+_trim_fn: list = []
+
+
+def _malloc_trim():
+    if not _trim_fn:
+        fn = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+                fn = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):
+                fn = None
+        _trim_fn.append(fn)
+    return _trim_fn[0]

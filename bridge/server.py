@@ -35,7 +35,7 @@ from .config import ServerConfig
 from .connection import Connection
 from .dispatch import Dispatcher, EngineFactory
 from .emission import FinisherFactory, MatteEmitter
-from .registry import SessionRegistry
+from .registry import SessionRegistry, collect_pending
 from .workqueue import WorkQueue
 
 __all__ = ["BridgeServer", "ConfigError", "Connection", "MatteEmitter", "ServerConfig", "install_signal_handlers"]
@@ -144,6 +144,7 @@ class BridgeServer:
                     last_sweep = now
                     try:
                         self.registry.evict_idle(self.config.session_timeout)
+                        collect_pending()
                     except Exception:  # noqa: BLE001
                         log.exception("bridge: evicting idle sessions failed")
                     if self._idle_for() > self.config.idle_timeout > 0:
@@ -234,7 +235,7 @@ class BridgeServer:
             conns = list(self.connections.values())
             if len(conns) >= cfg.max_connections:
                 refused = f"{len(conns)} connections are open, the most this bridge takes"
-            elif sum(c.peer_key == key for c in conns) >= cfg.max_connections_per_peer:
+            elif key != LOCAL_PEER and sum(c.peer_key == key for c in conns) >= cfg.max_connections_per_peer:
                 refused = f"{cfg.max_connections_per_peer} connections from {key} are open, the most one peer may hold"
             elif sum(not c.authed and not c.closed.is_set() for c in conns) >= cfg.max_unauthenticated:
                 refused = f"{cfg.max_unauthenticated} connections are waiting to say hello"
@@ -291,12 +292,15 @@ def loopback(host: str) -> bool:
         return False
 
 
+LOCAL_PEER = "local"
+
+
 def peer_key(sock: socket.socket, peer: Any) -> str:
-    """What the per-peer cap counts: the IP address of a TCP peer; every local (Unix socket)
-    client is one peer (the socket is the user's alone)."""
+    """What the per-peer cap counts: the IP address of a TCP peer. Clients on the Unix socket
+    (the user's alone) are all LOCAL_PEER, under the total cap only."""
     if isinstance(peer, tuple) and peer:
         return str(peer[0])
-    return "local"
+    return LOCAL_PEER
 
 
 def _close_quietly(sock: socket.socket) -> None:

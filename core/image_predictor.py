@@ -119,6 +119,23 @@ class ImagePredictor:
         return masks, ious, lows
 
     @torch.inference_mode()
+    def predict_low_res(self, point_coords, point_labels, mask_input=None, multimask_output=True,
+                        normalize_coords=True, img_idx=0):
+        """The mask decoder's own output for a batch of point prompts, left on the device and
+        not upsampled: (low-res logits [B, C, h, w], not clamped; IoU [B, C]), for callers
+        that upsample only the masks they keep (core/automask).
+
+        point_coords [B, N, 2] (numpy or torch) in pixels of the image (fractions with
+        normalize_coords=False), point_labels [B, N]; mask_input [B, 1, h, w] low-res logits."""
+        if self._features is None:
+            raise RuntimeError("no image set: call set_image() before predict_low_res()")
+        mask_input, coords, labels, _ = self._prep_prompts(
+            point_coords, point_labels, None, mask_input, normalize_coords, img_idx
+        )
+        with self._autocast():
+            return self._decode(coords, labels, None, mask_input, multimask_output, img_idx)
+
+    @torch.inference_mode()
     def _predict_image(self, img_idx, point_coords, point_labels, box, mask_input,
                        multimask_output, return_logits, normalize_coords):
         mask_input, coords, labels, boxes = self._prep_prompts(
@@ -144,12 +161,17 @@ class ImagePredictor:
                 xy[..., 1] = xy[..., 1] / height
             return xy * size
 
+        def tensor(value, dtype):
+            if isinstance(value, torch.Tensor):  # already on a device: no round trip through numpy
+                return value.to(device=device, dtype=dtype)
+            return torch.as_tensor(np.asarray(value), dtype=dtype, device=device)
+
         coords = labels = boxes = masks = None
         if point_coords is not None:
             if point_labels is None:
                 raise ValueError("point_coords given without point_labels")
-            coords = torch.as_tensor(np.asarray(point_coords), dtype=torch.float32, device=device)
-            labels = torch.as_tensor(np.asarray(point_labels), dtype=torch.int32, device=device)
+            coords = tensor(point_coords, torch.float32)
+            labels = tensor(point_labels, torch.int32)
             if coords.shape[-1] != 2 or coords.shape[:-1] != labels.shape:
                 raise ValueError(
                     f"point_coords {tuple(coords.shape)} must be [N, 2] with point_labels [N] "
@@ -164,7 +186,7 @@ class ImagePredictor:
                 raise ValueError(f"box must be [x0, y0, x1, y1] or [B, 4], got shape {tuple(boxes.shape)}")
             boxes = to_model_pixels(boxes.reshape(-1, 2, 2))
         if mask_logits is not None:
-            masks = torch.as_tensor(np.asarray(mask_logits), dtype=torch.float32, device=device)
+            masks = tensor(mask_logits, torch.float32)
             if masks.dim() == 3:
                 masks = masks[None]
             expected = self.model.sam_prompt_encoder.mask_input_size
@@ -176,6 +198,15 @@ class ImagePredictor:
         return masks, coords, labels, boxes
 
     def _predict(self, coords, labels, boxes, mask_input, multimask_output, return_logits, img_idx):
+        low_res, iou = self._decode(coords, labels, boxes, mask_input, multimask_output, img_idx)
+        masks = F.interpolate(low_res.float(), self._orig_hw[img_idx], mode="bilinear", align_corners=False)
+        low_res = torch.clamp(low_res, -32.0, 32.0)
+        if not return_logits:
+            masks = masks > self.mask_threshold
+        return masks, iou, low_res
+
+    def _decode(self, coords, labels, boxes, mask_input, multimask_output, img_idx):
+        """Prompt encoder and mask decoder: (low-res logits [B, C, h, w], IoU [B, C])."""
         model = self.model
         points = (coords, labels) if coords is not None else None
         if boxes is not None:
@@ -203,8 +234,4 @@ class ImagePredictor:
             repeat_image=batched,
             high_res_features=high_res,
         )
-        masks = F.interpolate(low_res.float(), self._orig_hw[img_idx], mode="bilinear", align_corners=False)
-        low_res = torch.clamp(low_res, -32.0, 32.0)
-        if not return_logits:
-            masks = masks > self.mask_threshold
-        return masks, iou, low_res
+        return low_res, iou

@@ -1,13 +1,26 @@
-"""The Blender add-on, tested inside real Blender: the `bpy` module from PyPI (Blender 4.5 LTS
-and 5.0.1, each in its own virtualenv made by scripts/setup-blender.sh).
+"""The Blender add-on, tested inside real Blender: the `bpy` module from PyPI, one virtualenv
+per version of the matrix (4.2 LTS, 4.5 LTS, 5.0 on Python 3.11; 5.1, 5.2 LTS, 5.3 on
+Python 3.13), made by scripts/setup-blender.sh. A version the machine cannot run is skipped
+with the reason the setup script wrote (``.venv-blender-<v>/.samroto-missing``), so the test run says
+which versions ran and which did not, and why.
 
 pytest (samroto's Python) makes the data (an image sequence, an H.264 movie, mattes),
 installs the add-on with `samroto install blender`'s installer into a temp scripts folder,
 then runs tests/blender/*.py with each Blender's Python in a subprocess; those print a
-``RESULT`` JSON line that the tests here check. Against a real bridge, the add-on's mattes
-are `samroto track`'s on the same shot, bit for bit (both ways over a sequence, backward
-over a scene sub-range, forward through a movie; tests/plugin_parity.py), and its
-Convert to Mask keys are core's shapes.
+``RESULT`` JSON line that the tests here check.
+
+Every version: Blender's own extension validator on the manifest and the zip; the add-on
+registering, two objects tracked (stand-in client) and composited, with the plate's colours
+unchanged; a job failing on Blender's side ending. The full checks (the add-on's parts, the
+job's events, the zip installing as an extension, and against a real bridge the mattes
+being `samroto track`'s bit for bit: both ways over a sequence, backward over a scene
+sub-range, forward through a movie; tests/plugin_parity.py) run on ``FULL``: one 4.x LTS and
+the newest 5.x, to keep the suite's time (each Blender start costs seconds).
+
+bpy 4.2 crashes at interpreter exit after some work (a known bug of the 4.2 module: C++
+clean-up after Python finalised; not the add-on). ``run_in_blender`` accepts that crash on
+4.2 only, only after the script printed its result and its end marker, and says so in the
+test output; any other crash, or one before the end marker, fails.
 """
 
 from __future__ import annotations
@@ -26,16 +39,35 @@ import plugin_parity
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = Path(__file__).resolve().parent / "blender"
-VERSIONS = {"4.5": ROOT / ".venv-blender-4.5", "5.0": ROOT / ".venv-blender-5.0"}
+MATRIX = {"4.2": "3.11", "4.5": "3.11", "5.0": "3.11", "5.1": "3.13", "5.2": "3.13", "5.3": "3.13"}  # Python
+VERSIONS = {v: ROOT / f".venv-blender-{v}" for v in MATRIX}
 W, H, FIRST, COUNT = 96, 64, 1001, 6
+EXIT_CRASH = {"4.2"}  # bpy versions known to crash at interpreter exit (see the module docstring)
+END = "SAMROTO-SCRIPT-END"  # printed by helpers.result after the RESULT line
 
 pytestmark = pytest.mark.blender
+
+
+def available(version: str) -> bool:
+    return (VERSIONS[version] / "bin" / "python").exists()
+
+
+def _full():
+    """The versions that run every check: 4.5 LTS and the newest 5.x this machine has."""
+    newest = [v for v in ("5.3", "5.2", "5.1", "5.0") if available(v)]
+    return ["4.5"] + newest[:1] if newest else ["4.5", "5.0"]
+
+
+FULL = _full()
 
 
 def blender_python(version: str) -> Path:
     python = VERSIONS[version] / "bin" / "python"
     if not python.exists():
-        pytest.skip(f"Blender {version} virtualenv {VERSIONS[version]} is absent: run scripts/setup-blender.sh")
+        missing = VERSIONS[version] / ".samroto-missing"
+        why = missing.read_text().strip() if missing.is_file() else (
+            f"{VERSIONS[version].name} is absent: run scripts/setup-blender.sh (Python {MATRIX[version]})")
+        pytest.skip(f"Blender {version} not available: {why}")
     return python
 
 
@@ -44,6 +76,14 @@ def disc(frame: int, shape=(H, W)) -> np.ndarray:
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]] + 0.5
     cx, cy = 30 + 4 * (frame - FIRST), 30
     return (((xx - cx) / 18) ** 2 + ((yy - cy) / 14) ** 2 <= 1.0).astype(np.float32)
+
+
+def block(frame: int, shape=(H, W)) -> np.ndarray:
+    """A second object: a rectangle with a one-pixel half-transparent border (rows top-down)."""
+    alpha = np.zeros(shape, np.float32)
+    alpha[9:51, 59:87] = 0.5
+    alpha[10:50, 60:86] = 1.0
+    return alpha
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +117,7 @@ def data(tmp_path_factory):
     (root / "mattes").mkdir()
     with MatteWriter(str(root / "mattes" / "{name}.####.exr"), layout="files") as writer:
         for f in range(FIRST, FIRST + COUNT):
-            writer.write(f, {"car": disc(f)})
+            writer.write(f, {"car": disc(f), "tree": block(f)})
     return root
 
 
@@ -97,10 +137,28 @@ def run_in_blender(version: str, script: str, arguments: dict, scripts_dir: Path
     proc = subprocess.run([str(python), str(SCRIPTS / script), json.dumps(arguments)],
                           capture_output=True, text=True, timeout=timeout, env=environment)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"Blender {version} {script} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    finished = bool(lines) and proc.stdout.rstrip().endswith(END)
+    failed = f"Blender {version} {script} failed (exit status {proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    if proc.returncode != 0 and version in EXIT_CRASH and finished:
+        # bpy 4.2's known crash in C++ clean-up after Python finalised: the script's work is
+        # done and reported; say so rather than pass silently.
+        print(f"NOTE: Blender {version} crashed at interpreter exit (status {proc.returncode}) after {script} "
+              "finished: the known bpy 4.2 exit bug, accepted")
+    else:
+        assert proc.returncode == 0 and finished, failed
     out = json.loads(lines[-1][len("RESULT "):])
     print(json.dumps(out)[:3000])
     return out
+
+
+def validate_extension(version: str, path: Path) -> dict:
+    """Blender's own validator (the bpy wheel's bl_pkg, `blender --command extension validate`)."""
+    python = blender_python(version)
+    proc = subprocess.run([str(python), str(SCRIPTS / "validate_extension.py"), json.dumps({"path": str(path)})],
+                          capture_output=True, text=True, timeout=120)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"the validator did not run:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return json.loads(lines[-1][len("RESULT "):])
 
 
 def assert_core_mask(keys, pattern, name):
@@ -122,7 +180,7 @@ def assert_core_mask(keys, pattern, name):
             np.testing.assert_allclose(keys[layer][frame], points, rtol=0, atol=2e-6, err_msg=f"{layer} {frame}")
 
 
-@pytest.mark.parametrize("version", list(VERSIONS))
+@pytest.mark.parametrize("version", FULL)
 def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     out = run_in_blender(version, "addon_parts.py", {
         "sequence": str(data / "plate" / f"plate.{FIRST}.png"),
@@ -182,7 +240,7 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     assert np.allclose(out["drag_preview"], [[0.1, 0.1], [0.3, 0.2]])
 
     # Compositor: our nodes in the 4.x tree / 5.0 group; the rendered alpha is the matte.
-    assert out["tree_kind"] == ("compositing_node_group" if version == "5.0" else "scene.node_tree")
+    assert out["tree_kind"] == ("compositing_node_group" if version >= "5.0" else "scene.node_tree")
     assert {"samroto: Clip", "samroto: Matte car", "samroto: Set Alpha"} <= set(out["tree"])
     assert max(out["render_alpha_error"]) < 1e-3, out["render_alpha_error"]
     assert (tmp_path / "composited.png").is_file()
@@ -204,6 +262,36 @@ def test_addon_parts_in_blender(version, data, addon_dir, tmp_path):
     assert out["prompts_survive"] and out["mask_survives"]
     assert "missing on disk" in out["missing_error"] and "relink" in out["missing_error"]
     assert out["disabled"]
+
+
+@pytest.mark.parametrize("version", list(VERSIONS))
+def test_manifest_passes_blenders_validator(version, tmp_path):
+    """Defect 11: Blender's own validator (from this version's bpy wheel) accepts the add-on
+    folder and the zip (it refused a 78-character tagline and permission texts over 64)."""
+    from samroto.plugins.blender import install
+
+    blender_python(version)
+    archive = install.build_zip(tmp_path / "dist")
+    for path in (install.SOURCE, archive):
+        out = validate_extension(version, path)
+        assert out["tags"], "Blender's tags list is missing from the wheel"
+        assert out["rc"] == 0 and not any("ERROR" in m for m in out["messages"]), (path, out["messages"])
+
+
+def test_zip_records_no_builder_python(tmp_path):
+    """Defect 11: the zip goes to other machines, so the Python that built it is not in it."""
+    import zipfile
+
+    from samroto.plugins.blender import install
+
+    archive = install.build_zip(tmp_path / "dist")
+    with zipfile.ZipFile(archive) as zf:
+        names = zf.namelist()
+        text = b"".join(zf.read(n) for n in names)
+    assert "samroto_blender/_installed.py" not in names and "samroto_blender/blender_manifest.toml" in names
+    assert sys.executable.encode() not in text and os.path.realpath(sys.executable).encode() not in text
+    with zipfile.ZipFile(install.build_zip(tmp_path / "studio", python="/opt/samroto/bin/python")) as zf:
+        assert "PYTHON = '/opt/samroto/bin/python'" in zf.read("samroto_blender/_installed.py").decode()
 
 
 @pytest.mark.parametrize("version", list(VERSIONS))
@@ -252,14 +340,100 @@ def test_default_target_is_newest_blender(tmp_path, monkeypatch):
 
     monkeypatch.delenv("BLENDER_USER_SCRIPTS", raising=False)
     monkeypatch.setattr(install, "_config_root", lambda: tmp_path)
-    assert install.default_target() == tmp_path / "4.5" / "scripts" / "addons"
+    monkeypatch.setattr(install, "_blender_programs", lambda: [])
     for v in ("3.6", "4.2", "4.10", "5.0"):
         (tmp_path / v).mkdir()
     assert install.default_target() == tmp_path / "5.0" / "scripts" / "addons"
     assert install.installed() is None
 
 
+def test_install_goes_into_every_blender_version(tmp_path, monkeypatch):
+    """Defect 12: `samroto install blender` (no --target) installs into every Blender
+    version folder (4.2 or newer), not only the newest; --target installs there alone."""
+    from samroto.plugins.blender import install
+
+    monkeypatch.delenv("BLENDER_USER_SCRIPTS", raising=False)
+    monkeypatch.setattr(install, "_config_root", lambda: tmp_path / "config")
+    monkeypatch.setattr(install, "_blender_programs", lambda: [])
+    for v in ("3.6", "4.2", "4.5", "5.0"):
+        (tmp_path / "config" / v).mkdir(parents=True)
+    written = install.install(install.default_target(), python="/x/python")  # what the CLI passes
+    for v in ("4.2", "4.5", "5.0"):
+        addon = tmp_path / "config" / v / "scripts" / "addons" / "samroto_blender"
+        assert addon / "__init__.py" in written and (addon / "vendor" / "hostkit.py").is_file()
+    assert not (tmp_path / "config" / "3.6" / "scripts").exists()  # older than the add-on's minimum
+    assert install.installed() == tmp_path / "config" / "5.0" / "scripts" / "addons" / "samroto_blender"
+    only = tmp_path / "elsewhere"
+    assert all(only in p.parents for p in install.install(only, python="/x"))
+
+
+def test_fresh_blender_5_user_gets_the_5_folder(tmp_path, monkeypatch):
+    """Defect 12: a user who installed Blender 5.x and never started it has no version folder
+    yet: the add-on goes into the folder that Blender creates (its version, read from the
+    installation's data folder), not into 4.5's."""
+    from samroto.plugins.blender import install
+
+    monkeypatch.delenv("BLENDER_USER_SCRIPTS", raising=False)
+    monkeypatch.setattr(install, "_config_root", lambda: tmp_path / "config")
+    program = tmp_path / "blender-5.1.2-linux-x64"
+    (program / "5.1" / "scripts").mkdir(parents=True)
+    (program / "blender").write_text("#!/bin/sh\n")
+    (program / "blender").chmod(0o755)
+    monkeypatch.setenv("PATH", str(program) + os.pathsep + os.environ.get("PATH", ""))
+    assert "5.1" in install.installed_blender_versions()
+    assert install.default_target() == tmp_path / "config" / "5.1" / "scripts" / "addons"
+    install.install(None, python="/x/python")
+    assert (tmp_path / "config" / "5.1" / "scripts" / "addons" / "samroto_blender" / "__init__.py").is_file()
+    assert not (tmp_path / "config" / "4.5").exists()
+    # nothing found at all: the newest release samroto is tested with, never an older one
+    monkeypatch.setattr(install, "_blender_programs", lambda: [])
+    empty = tmp_path / "nothing"
+    monkeypatch.setattr(install, "_config_root", lambda: empty)
+    assert install.default_target() == empty / max(MATRIX, key=lambda v: tuple(map(int, v.split(".")))) / "scripts" / "addons"
+
+
 @pytest.mark.parametrize("version", list(VERSIONS))
+def test_two_objects_tracked_and_composited(version, data, addon_dir, tmp_path):
+    """Defects 9 and 10 on every Blender of the matrix: two objects tracked and wired (5.x
+    has no CompositorNodeMath: the union must still be built, and the job must end); a job
+    that fails on Blender's side ends and the clip can be tracked again; the composited plate
+    keeps its colours (Standard view transform: within 1e-4 of the plate where the matte is
+    opaque), and the alpha is the union of both mattes."""
+    import OpenImageIO as oiio
+
+    frame = FIRST + 2
+    out = run_in_blender(version, "smoke.py", {
+        "sequence": str(data / "plate" / f"plate.{FIRST}.png"), "mattes": str(data / "mattes" / "{name}.####.exr"),
+        "blend": str(tmp_path / "shot.blend"), "out": str(tmp_path), "prompt_frame": FIRST + 1, "render_frame": frame,
+    }, addon_dir)
+    two = out["two"]
+    assert two["state"] == "FINISHED" and not two["active_left"], two["message"]
+    assert two["frames"] == list(range(FIRST, FIRST + COUNT))
+    nodes = dict(two["nodes"])
+    assert {"samroto: Matte car", "samroto: Matte tree", "samroto: Set Alpha"} <= set(nodes)
+    assert [k for n, k in nodes.items() if n.startswith("samroto: Union")] == [
+        "ShaderNodeMath" if version >= "5.0" else "CompositorNodeMath"]
+
+    alpha = plugin_parity.read_exr(tmp_path / "two.exr")[0][..., 3]
+    union = np.maximum(disc(frame), block(frame))
+    assert np.abs(alpha - union).max() < 1e-3
+    rendered = oiio.ImageBuf(str(tmp_path / "two.png"))
+    assert rendered.spec().format == oiio.UINT16 and rendered.nchannels == 4
+    rgba = np.asarray(rendered.get_pixels(oiio.FLOAT)).reshape(H, W, 4)
+    plate = np.asarray(oiio.ImageBuf(str(data / "plate" / f"plate.{frame}.png")).get_pixels(oiio.FLOAT)).reshape(H, W, 3)
+    opaque = union >= 1.0
+    assert opaque.sum() > 100
+    error = np.abs(rgba[..., :3] - plate)[opaque].max()
+    assert error < 1e-4, f"the composited plate's colours changed by up to {error:.4f} (view transform {two['view_transform']})"
+    assert two["view_transform"] == ["Standard", "None"]
+
+    failed = out["failed"]
+    assert failed["state"] == "ERROR" and not failed["active_left"]
+    assert "Tracking failed in Blender: RuntimeError: simulated failure" in failed["message"]
+    assert out["again"] == "FINISHED"
+
+
+@pytest.mark.parametrize("version", FULL)
 def test_track_job_events_in_blender(version, data, addon_dir, tmp_path):
     (tmp_path / "no_bridge").mkdir()
     out = run_in_blender(version, "track_events.py", {
@@ -294,7 +468,7 @@ def test_track_job_events_in_blender(version, data, addon_dir, tmp_path):
 def bridge(tmp_path_factory):
     """`samroto serve` (samroto's own Python) on the micro fixture model, in a private config
     dir; yields that dir (the add-on's "Bridge folder" preference points at it)."""
-    if not any(VERSIONS[v].joinpath("bin", "python").exists() for v in VERSIONS):  # before starting a bridge
+    if not any(available(v) for v in FULL):  # before starting a bridge
         pytest.skip(f"no Blender virtualenv ({', '.join(str(p) for p in VERSIONS.values())}): "
                     "run scripts/setup-blender.sh")
     with plugin_parity.running_bridge(tmp_path_factory.mktemp("bridge_config")) as config:
@@ -308,7 +482,7 @@ def same_as_cli(run, workdir):
                                             shot["direction"], shot["first"], shot["last"], shot["color"])
 
 
-@pytest.mark.parametrize("version", list(VERSIONS))
+@pytest.mark.parametrize("version", FULL)
 def test_track_against_real_bridge(version, data, addon_dir, bridge, tmp_path):
     blender_python(version)
     (tmp_path / "no_bridge").mkdir()
@@ -359,9 +533,9 @@ def test_track_against_real_bridge(version, data, addon_dir, bridge, tmp_path):
 
 
 def test_addon_starts_the_bridge(data, addon_dir, tmp_path):
-    """The one setting a plugin needs: the samroto Python. Blender 5.0 only (the start path
-    is the client's, the same in every Blender)."""
-    blender_python("5.0")
+    """The one setting a plugin needs: the samroto Python. The newest Blender only (the start
+    path is the client's, the same in every Blender)."""
+    blender_python(FULL[-1])
     samroto = [sys.executable, "-m", "samroto"]
     serve = subprocess.run(samroto + ["serve", "--help"], capture_output=True, text=True)
     assert serve.returncode == 0, f"`samroto serve` is broken, so no add-on can start it:\n{serve.stderr}"
@@ -372,7 +546,7 @@ def test_addon_starts_the_bridge(data, addon_dir, tmp_path):
     subprocess.run(samroto + ["models", "add", "--checkpoint", str(fixture / "checkpoint.pt"),
                               "--config", str(fixture / "config.yaml"), "micro"], check=True, env=env,
                    capture_output=True)
-    out = run_in_blender("5.0", "bridge_start.py", {"python": sys.executable, "config_dir": str(config)},
+    out = run_in_blender(FULL[-1], "bridge_start.py", {"python": sys.executable, "config_dir": str(config)},
                          addon_dir, env={"SAMROTO_MODEL": "micro", "SAMROTO_DEVICE": "cpu"}, timeout=180)
     assert out["status_op"] == "FINISHED"
     assert out["describe"].startswith("samroto bridge is running")

@@ -19,10 +19,6 @@ import plugin_parity  # noqa: E402
 DATA = Path(__file__).resolve().parent / "data" / "sam2_parity"
 SAMROTO = Path(sys.executable).with_name("samroto")
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("samroto.bridge.server") is None,
-                                reason="the bridge server (issue 5) has not landed")
-
-
 @pytest.fixture(scope="module")
 def bridge(tmp_path_factory):
     """A private `samroto serve` on the micro checkpoint; the plugin finds it by discovery."""

@@ -72,3 +72,18 @@ def test_installed_reports_the_default_target(tmp_path, monkeypatch):
     assert installer.installed() == tmp_path / ".nuke" / "samroto"
     os.remove(tmp_path / ".nuke" / "init.py")   # not on Nuke's plugin path: not installed
     assert installer.installed() is None
+
+
+def test_windows_home_is_nukes_home(tmp_path, monkeypatch):
+    """Defect 8: on Windows Nuke's ~ is %HOME% when it is set (Python's Path.home() reads
+    only %USERPROFILE% there)."""
+    from pathlib import Path
+
+    from samroto.plugins.nuke import install
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path / "profile"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert install.default_target() == tmp_path / "home" / ".nuke"
+    monkeypatch.delenv("HOME")
+    assert install.default_target() == tmp_path / "profile" / ".nuke"

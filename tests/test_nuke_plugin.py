@@ -171,3 +171,17 @@ def test_plugin_is_python37_and_stdlib_only():
             for name in names:
                 if (path.name, name) != ("kit.py", "samroto.bridge"):
                     assert name.split(".")[0] in allowed, (path.name, name)
+
+
+def test_add_layer_arguments_are_one_tcl_word_each(env):
+    """Defect 6: nuke.tcl passes each argument as one Tcl word without re-parsing it, so the
+    layer list goes without braces (with them, add_layer gets a one-element list whose element
+    'sam2 sam2.obj2' is no layer name, which the fake refuses as Nuke does)."""
+    nuke, plugin, read, _ = env
+    with pytest.raises(RuntimeError, match="bad layer name"):
+        nuke.tcl("add_layer", "{x1 x1.a}")
+    nuke.tcl("add_layer {x2 x2.a}")      # the program form parses braces
+    nuke.tcl("add_layer", "x3 x3.a")     # a list as one word
+    node = make_node(nuke, plugin, read)
+    node["add_object"].execute()
+    assert node["o2_channel"].value() == "sam2.obj2"

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "plugins" / "resolve"))
 import plugin_parity  # noqa: E402
 from fake_resolve import scene  # noqa: E402
 from samroto_resolve import headless, prompts  # noqa: E402
+from samroto_resolve.kit import hostkit  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,94 @@ def test_cancel_stops_and_keeps_finished_mattes(bridge, tmp_path):
     assert j.state in ("cancelled", "done")
     for f in j.frames:
         assert os.path.isfile(plan.pattern.replace("{name}", "hero") % f)
+
+
+def _trimmed(tmp_path, name, speed=1.0):
+    """A 24-frame movie (each frame different) whose timeline item plays source frames 6-13
+    (at ``speed``); a box keyed on comp times 8 and 10 (= source frames 8 and 10: the comp's
+    global range is the whole source) and an include point keyed on 9."""
+    from test_io_support import write_clip
+    path = write_clip(tmp_path / name, "h264", frames=24)
+    resolve, item = scene.build(path, frames=24, left=6, duration=8, width=256, height=128, speed=speed, name=name)
+    comp = prompts.clip_comp(item)
+    box = comp.AddTool("RectangleMask"); box.SetAttrs({"TOOLS_Name": "samroto_hero_box"})
+    box.SetInput("Center", {1: 0.25, 2: 0.5}, 8); box.SetInput("Center", {1: 0.3, 2: 0.5}, 10)
+    box.SetInput("Width", 0.25, 8); box.SetInput("Height", 0.25, 8)
+    pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
+    pos.SetInput("Center", {1: 0.75, 2: 0.5}, 9)
+    return resolve, item, path
+
+
+def _expected_prompts():
+    """The prompts, worked out by hand: source frames, pixels from the top-left."""
+    return hostkit.prompts_document([{"id": 1, "name": "hero", "points": [(9, 192.0, 64.0, True)],
+                                      "boxes": [(8, 32.0, 32.0, 96.0, 96.0), (10, 44.8, 32.0, 108.8, 96.0)]}])
+
+
+@pytest.mark.parametrize("speed", [1.0, 2.0])
+def test_trimmed_and_retimed_movie_clips_track_their_source_frames(bridge, tmp_path, speed):
+    """Defects 1 and 3: a movie clip trimmed in Resolve to source frames 6-13, with 2 handles,
+    is `samroto track movie --range 4-15` with the prompts on the source frames the comp shows,
+    bit for bit (the range and prompts are worked out here, not taken from the plugin);
+    retimed to 200 % (4 timeline frames, GetLeftOffset 3) it is the same shot."""
+    resolve, item, movie = _trimmed(tmp_path, "trim%d.mp4" % speed, speed)
+    done, plan, _ = headless.track(resolve, "both", out=lambda s: None, poll=0.05, handles=2,
+                                   config_dir=bridge, python=sys.executable)
+    assert done.state == "done", done.summary()
+    assert plan.range == (4, 15) and sorted(done.frames) == list(range(4, 16))
+    assert plan.prompts == _expected_prompts()
+    names = {o["id"]: o["name"] for o in plan.prompts["objects"]}
+    covered = plugin_parity.assert_same_as_cli(tmp_path / "cli", {names[i]: p for i, p in done.patterns.items()},
+                                               done.frames, str(movie), _expected_prompts(), "both", 4, 15, "srgb")
+    assert covered["hero"]
+
+
+def test_lua_scripts_track_and_import(bridge, tmp_path):
+    """Defect 2: free Resolve 21.1+ runs Lua scripts only. The installed Lua entries load;
+    samroto.lua (from the installed support folder, in Lua 5.1 like Resolve's LuaJIT) reads
+    the trimmed clip, tracks it through samroto's Python on the bridge, and imports the
+    mattes, which are `samroto track --range 4-15`'s, bit for bit."""
+    lupa = pytest.importorskip("lupa.lua51", reason="lupa (Lua 5.1) is a test dependency")
+    from samroto.plugins.resolve import install
+    from test_io_support import write_clip
+
+    target = tmp_path / "Fusion"
+    install.install(target, python=sys.executable)
+    support = target / "samroto"
+    lua = lupa.LuaRuntime(unpack_returned_tuples=True)
+    entries = sorted(p.name for p in (target / install.LUA_SCRIPTS_DIR).iterdir())
+    assert entries == ["Track Backward.lua", "Track Both.lua", "Track Forward.lua"]
+    for name in entries:
+        lua.execute("assert(loadfile(%r))" % str(target / install.LUA_SCRIPTS_DIR / name))
+    movie = write_clip(tmp_path / "trim.mp4", "h264", frames=24)
+    resolve = lua.execute("""
+local fake = dofile(%r)
+return fake.build({name = "trim.mp4", left = 6, duration = 8, right = 10, current_time = 6,
+  props = {["Clip Name"] = "trim.mp4", ["File Path"] = %r, FPS = "24", ["Start TC"] = "01:00:00:00", Start = "0",
+           End = "23", Frames = "24", Resolution = "256x128", ["Input Color Space"] = "Rec.709 Gamma 2.4"},
+  tools = {
+    {name = "samroto_hero_box", regid = "RectangleMask", values = {Center = {0.25, 0.5}, Width = 0.25, Height = 0.25},
+     keys = {Center = {[8] = {0.25, 0.5}, [10] = {0.3, 0.5}}}},
+    {name = "samroto_hero_pos", regid = "EllipseMask", values = {Center = {0.75, 0.5}, Width = 0.01, Height = 0.01},
+     keys = {Center = {[9] = {0.75, 0.5}}}}}})
+""" % (str(ROOT / "tests" / "fake_resolve" / "fake_resolve.lua"), str(movie)))
+    samroto = lua.execute("return dofile(%r)" % str(support / "samroto.lua"))
+    lines = []
+    opts = lua.table(support=str(support), python=sys.executable, out=lines.append,
+                     settings=lua.table(handles=2, config_dir=bridge))
+    result = samroto.track(resolve, "both", opts)
+    assert result is not None and result.ok, "\n".join(lines)
+    assert any("%" in line for line in lines)  # progress reached the Console
+    (imp,) = list(result.imports.values())
+    assert (imp.first, imp.last, imp.tc) == (4, 15, "01:00:00:04")
+    imported = [dict(i) for i in resolve.pool.imports.values()]
+    assert imported == [{"bin": "trim", "pattern": imp.pattern, "first": 4, "last": 15}]
+    assert list(resolve.item.media.mattes.values()) == [imp.first_file]
+    covered = plugin_parity.assert_same_as_cli(tmp_path / "cli", {"hero": imp.pattern}, list(range(4, 16)), str(movie),
+                                               _expected_prompts(), "both", 4, 15, "srgb")
+    assert covered["hero"]
+    # tracking again replaces the import instead of piling up copies
+    samroto.track(resolve, "forward", lua.table(support=str(support), python=sys.executable, out=lines.append,
+                                                settings=lua.table(handles=2, config_dir=bridge)))
+    folder = resolve.pool.root.subs[1].subs[1]
+    assert len(list(folder.clips.values())) == 1

@@ -192,3 +192,147 @@ def test_bridge_errors_reach_the_window(tmp_path):
     assert (ctl.job_done.state, texts["Status"]) == ("error", "Cannot reach the bridge")
     assert enabled["Forward"] is True and enabled["Cancel"] is False
     assert not os.path.isdir(tmp_path / "samroto_mattes")   # nothing written, nothing imported
+
+
+# --- issue 17: retimed clips, Loader inputs, bin clean-up, Start TC ---------------------------
+
+def test_retimed_clip_uses_its_source_frames(tmp_path):
+    """Defect 3: on a clip at 200 %, GetLeftOffset is the source offset / 2 (timeline frames):
+    the in-point comes from GetSourceStartFrame/GetSourceEndFrame (source frames 10-29 here,
+    10 timeline frames), and handles extend that."""
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=60, left=10, duration=20, speed=2.0)
+    assert (item.GetLeftOffset(), item.GetDuration()) == (5, 10)  # what Resolve reports
+    info = cliplib.ClipInfo(item)
+    assert info.used_range == (10, 29) and info.speed == 2.0 and info.retimed
+    assert info.track_range(2) == (8, 31)
+    # slow motion: 50 % plays 10 source frames over 20 timeline frames
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=60, left=10, duration=10, speed=0.5)
+    assert cliplib.ClipInfo(item).used_range == (10, 19)
+    # a Resolve without the source-frame calls: the left offset as it is (docs say so)
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=60, left=10, duration=20, has_source_frames=False)
+    assert cliplib.ClipInfo(item).used_range == (10, 29)
+
+
+def test_retimed_clip_prompts_map_to_source_frames(tmp_path):
+    """Defect 3: prompts on a retimed clip land on source frames, also where the comp's global
+    range is not the whole source (the render range then maps at the clip's speed)."""
+    from fake_resolve.fusion import Composition
+
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=60, left=10, duration=20, speed=2.0)
+    info = cliplib.ClipInfo(item)
+    comp = Composition(global_range=(0, 1000), render_range=(100, 109))  # 10 timeline frames
+    clock = prompts.CompTime(comp, info)
+    assert [clock.to_frame(t) for t in (100, 101, 109)] == [10, 12, 28]
+    assert clock.to_time(12) == 101
+
+
+def test_loader_inputs_are_set_outside_lock(tmp_path):
+    """Defect 4: Loader inputs set inside comp.Lock() read back but do not render; the Loader
+    is added inside Lock (no file dialog) and its inputs set after Unlock."""
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    _two_objects(prompts.clip_comp(item))
+    done, plan, _ = headless.track(resolve, "both", out=lambda s: None, poll=0.01,
+                                   connect=FakeBridge, handles=2, add_loader=True)
+    loader = item.GetFusionCompByIndex(1).FindTool("samroto_hero_matte")
+    first = plan.pattern.replace("{name}", "hero") % 3
+    assert loader.GetInput("Clip") == first
+    assert (loader.rendered("Clip"), loader.rendered("GlobalIn"), loader.rendered("GlobalOut")) == (first, 3, 26)
+    assert item.GetFusionCompByIndex(1).locked == 0
+
+
+def test_bin_cleanup_takes_only_the_same_sequence(tmp_path):
+    """Defect 4: re-importing obj1's matte replaces obj1's clip and leaves obj10's alone (the
+    old clean-up deleted every clip whose name started like obj1's)."""
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    info = cliplib.ClipInfo(item)
+    project = resolve.GetProjectManager().GetCurrentProject()
+    pattern = str(tmp_path / "m" / "shot010_{name}.%04d.exr")
+    os.makedirs(tmp_path / "m")
+    for name in ("obj1", "obj10"):
+        for f in range(5, 25):
+            open(pattern.replace("{name}", name) % f, "wb").close()
+    both = {n: pattern.replace("{name}", n) for n in ("obj1", "obj10")}
+    media.import_mattes(resolve, project, info, both, (5, 24), attach_clip_matte=False)
+    media.import_mattes(resolve, project, info, {"obj1": both["obj1"]}, (5, 24), attach_clip_matte=False)
+    folder = media.ensure_bin(project.GetMediaPool(), [media.BIN, "shot010"])
+    assert sorted(c.GetName() for c in folder.GetClipList()) == ["shot010_obj1.[0005-0024].exr",
+                                                                  "shot010_obj10.[0005-0024].exr"]
+
+
+def test_refused_start_tc_is_reported(tmp_path):
+    """Defect 4: SetClipProperty's result is checked: where Resolve keeps a clip's Start TC
+    read-only, the colorist is told, instead of a matte silently out of sync."""
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20, read_only={"Start TC"})
+    _two_objects(prompts.clip_comp(item))
+    lines = []
+    done, plan, imported = headless.track(resolve, "both", out=lines.append, poll=0.01,
+                                          connect=FakeBridge, handles=2)
+    assert sorted(imported) == ["car", "hero"]
+    refused = [line for line in lines if "refused the Start TC 01:00:00:03" in line]
+    assert len(refused) == 2 and "source frame 3" in refused[0]
+
+
+# --- issue 17, defect 2: the Lua scripts (free Resolve 21.1+) ---------------------------------
+
+LUA_SCENE = """
+local fake = dofile(%(fake)r)
+return fake.build({name = "shot010.mp4", left = 5, duration = 20, right = 15, speed = %(speed)s, current_time = 12,
+  props = {["Clip Name"] = "shot010.mp4", ["File Path"] = %(path)r, FPS = "24", ["Start TC"] = "01:00:00:00",
+           Start = "0", End = "39", Frames = "40", Resolution = "256x128", ["Input Color Space"] = "Rec.709 Gamma 2.4"},
+  tools = {
+    {name = "samroto_hero_box", regid = "RectangleMask", values = {Center = {0.5, 0.5}, Width = 0.25, Height = 0.125},
+     keys = {Center = {[8] = {0.5, 0.5}, [14] = {0.6, 0.5}}}},
+    {name = "samroto_hero_pos", regid = "EllipseMask", values = {Center = {0.5, 0.5}, Width = 0.01, Height = 0.01}},
+    {name = "samroto_car_neg", regid = "EllipseMask", values = {Center = {0.1, 0.1}, Width = 0.01, Height = 0.01},
+     keys = {Center = {[10] = {0.1, 0.1}}}},
+    {name = "samroto_car_pos2", regid = "EllipseMask", off = true, values = {Center = {0.3, 0.3}, Width = 0.01, Height = 0.01}},
+    {name = "Ellipse1", regid = "EllipseMask", values = {Center = {0.3, 0.3}, Width = 0.01, Height = 0.01}},
+  }})
+"""
+
+
+def lua_runtime():
+    lupa = pytest.importorskip("lupa.lua51", reason="lupa (Lua 5.1, as Resolve's LuaJIT) is a test dependency")
+    return lupa.LuaRuntime(unpack_returned_tuples=True)
+
+
+def lua_scene(lua, tmp_path, speed=1):
+    return lua.execute(LUA_SCENE % {"fake": str(ROOT / "tests" / "fake_resolve" / "fake_resolve.lua"),
+                                    "path": str(tmp_path / "shot010.mp4"), "speed": speed})
+
+
+def _python_scene(tmp_path, speed=1.0):
+    """The same scene in the Python fake."""
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20, speed=speed)
+    comp = prompts.clip_comp(item)
+    box = comp.AddTool("RectangleMask"); box.SetAttrs({"TOOLS_Name": "samroto_hero_box"})
+    box.SetInput("Width", 0.25); box.SetInput("Height", 0.125)
+    box.SetInput("Center", {1: 0.5, 2: 0.5}, 8); box.SetInput("Center", {1: 0.6, 2: 0.5}, 14)
+    pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
+    pos.SetInput("Center", {1: 0.5, 2: 0.5})
+    neg = comp.AddTool("EllipseMask"); neg.SetAttrs({"TOOLS_Name": "samroto_car_neg"})
+    neg.SetInput("Center", {1: 0.1, 2: 0.1}, 10)
+    comp.CurrentTime = 12.0
+    return resolve
+
+
+@pytest.mark.parametrize("speed", [1, 2])
+def test_lua_snapshot_plans_what_the_python_scripts_plan(tmp_path, speed):
+    """Defect 2: the Lua scripts read the clip and the comp with the same calls; replayed in
+    samroto's Python, the snapshot makes the plan the Python scripts make (range, handles,
+    prompts, matte files), retimed clips included."""
+    import json
+
+    from samroto_resolve import replay
+
+    lua = lua_runtime()
+    samroto = lua.execute("return dofile(%r)" % str(ROOT / "plugins" / "resolve" / "lua" / "samroto.lua"))
+    resolve_lua = lua_scene(lua, tmp_path, speed)
+    snapshot = json.loads(samroto.json(samroto.snapshot(resolve_lua, "both", lua.table(handles=2))))
+    from_lua = workflow.Plan(replay.Snapshot(snapshot), "both", handles=2)
+    from_python = workflow.Plan(_python_scene(tmp_path, float(speed)), "both", handles=2)
+    assert from_lua.range == from_python.range == (3, 26)
+    assert from_lua.prompts == from_python.prompts and len(from_lua.prompts["objects"]) == 2
+    assert from_lua.pattern == from_python.pattern and from_lua.clip.speed == speed
+    assert replay.lua_literal({"a": [1, "x\"y\\z é"], "b": None}) == '{["a"] = {1, "x\\034y\\092z \\195\\169"}, ["b"] = nil}'
+    assert lua.execute("return " + replay.lua_literal({"a": [1, 'x"y\\z é']}))["a"][2] == 'x"y\\z é'

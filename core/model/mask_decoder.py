@@ -87,24 +87,28 @@ class MaskDecoder(nn.Module):
         output_tokens = output_tokens.unsqueeze(0).expand(sparse_prompt_embeddings.size(0), -1, -1)
         tokens = torch.cat((output_tokens, sparse_prompt_embeddings), dim=1)
 
+        dense = dense_prompt_embeddings
         if repeat_image:
-            src = torch.repeat_interleave(image_embeddings, tokens.shape[0], dim=0)
-        else:
-            if image_embeddings.shape[0] != tokens.shape[0]:
-                raise ValueError(
-                    f"MaskDecoder: {image_embeddings.shape[0]} image embeddings for {tokens.shape[0]} "
-                    "prompt sets; pass repeat_image=True to share one image"
-                )
-            src = image_embeddings
-        src = src + dense_prompt_embeddings
-        pos_src = torch.repeat_interleave(image_pe, tokens.shape[0], dim=0)
-        b, c, h, w = src.shape
+            if image_embeddings.shape[0] != 1:
+                raise ValueError(f"MaskDecoder: repeat_image shares one image, got {image_embeddings.shape[0]}")
+            # One image for every prompt set: broadcast, not copied (Meta repeats it per set).
+            # Without mask prompts the dense embedding is one vector expanded over the batch,
+            # so the image tokens stay one set until the first image-to-token attention.
+            if dense.stride(0) == 0:
+                dense = dense[:1]
+        elif image_embeddings.shape[0] != tokens.shape[0]:
+            raise ValueError(
+                f"MaskDecoder: {image_embeddings.shape[0]} image embeddings for {tokens.shape[0]} "
+                "prompt sets; pass repeat_image=True to share one image"
+            )
+        src = image_embeddings + dense
+        c, h, w = src.shape[1:]
 
-        hs, src = self.transformer(src, pos_src, tokens)
+        hs, src = self.transformer(src, image_pe, tokens)
         iou_token_out = hs[:, first, :]
         mask_tokens_out = hs[:, first + 1: first + 1 + self.num_mask_tokens, :]
 
-        src = src.transpose(1, 2).view(b, c, h, w)
+        src = src.transpose(1, 2).view(src.shape[0], c, h, w)
         if not self.use_high_res_features:
             upscaled = self.output_upscaling(src)
         else:

@@ -42,6 +42,9 @@ class Attention(nn.Module):
 
     def _attend(self, q, k, v):
         dropout_p = self.dropout_p if self.training else 0.0
+        if q.shape[0] != k.shape[0]:  # one side shared by the batch (the mask decoder's first block)
+            b = max(q.shape[0], k.shape[0])
+            q, k, v = (t.expand(b, -1, -1, -1) for t in (q, k, v))
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
         return self.out_proj(self._recombine_heads(out))
 
@@ -203,12 +206,11 @@ class TwoWayAttentionBlock(nn.Module):
         queries = self.norm1(queries)
 
         q = queries + query_pe
-        k = keys + key_pe
+        k = keys + key_pe  # keys are not changed until norm4: one sum serves both attentions
         queries = self.norm2(queries + self.cross_attn_token_to_image(q=q, k=k, v=keys))
         queries = self.norm3(queries + self.mlp(queries))
 
         q = queries + query_pe
-        k = keys + key_pe
         keys = self.norm4(keys + self.cross_attn_image_to_token(q=k, k=q, v=queries))
         return queries, keys
 
@@ -230,10 +232,13 @@ class TwoWayTransformer(nn.Module):
         self.norm_final_attn = nn.LayerNorm(embedding_dim)
 
     def forward(self, image_embedding, image_pe, point_embedding):
-        """image_embedding, image_pe: [B, C, h, w]; point_embedding: [B, N, C].
-        Returns (tokens [B, N, C], image tokens [B, h*w, C])."""
-        image_embedding = image_embedding.flatten(2).permute(0, 2, 1)
-        image_pe = image_pe.flatten(2).permute(0, 2, 1)
+        """image_embedding, image_pe: [B, C, h, w] or [1, C, h, w] (shared by the batch: the
+        image tokens stay one set until the first image-to-token attention makes them B);
+        point_embedding: [B, N, C]. Returns (tokens [B, N, C], image tokens [B, h*w, C])."""
+        # token-major copies made once: every later sum and projection then reads memory in
+        # order (a permuted view costs a strided pass in each of them)
+        image_embedding = image_embedding.flatten(2).transpose(1, 2).contiguous()
+        image_pe = image_pe.flatten(2).transpose(1, 2).contiguous()
         queries, keys = point_embedding, image_embedding
         for layer in self.layers:
             queries, keys = layer(queries=queries, keys=keys, query_pe=point_embedding, key_pe=image_pe)

@@ -12,7 +12,9 @@ Runs in samroto's Python, not Nuke's. Layout written into the target (default ``
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,9 +26,18 @@ HERE = Path(__file__).resolve().parent
 MARK = "# samroto (added by `samroto install nuke`)"
 
 
+def home() -> Path:
+    """The home folder as Nuke sees it: on Windows Nuke uses %HOME% when it is set (else the
+    user's profile folder), where Python's Path.home() reads only %USERPROFILE%."""
+    if sys.platform == "win32" and os.environ.get("HOME"):
+        return Path(os.environ["HOME"])
+    return Path.home()
+
+
 def default_target() -> Path:
-    """Nuke's per-user folder, ~/.nuke (the same on Linux, macOS and Windows)."""
-    return Path.home() / ".nuke"
+    """Nuke's per-user folder, ~/.nuke (the same on Linux, macOS and Windows, with
+    Windows' ~ being %HOME% when set)."""
+    return home() / ".nuke"
 
 
 def _stage(folder: Path, python: str) -> Path:

@@ -4,6 +4,8 @@ Resolve's per-user Fusion folder.
 Runs in samroto's Python, not Resolve's. Into the Fusion folder (``target``) it writes:
 
 - ``Scripts/Utility/samroto/*.py`` — the Workspace > Scripts > samroto entries;
+- ``Scripts/Utility/samroto (Lua)/*.lua`` — Track Forward/Backward/Both as Lua scripts (free
+  Resolve 21.1+ lists Lua scripts only), running ``samroto/samroto.lua``;
 - ``samroto/samroto_resolve/`` — the support package, with the stdlib bridge client in
   ``samroto_resolve/vendor/``; ``samroto/installed.json`` records the Python that ran the
   installer (the scripts start the bridge with it);
@@ -24,6 +26,7 @@ from samroto.plugins.vendoring import copy_source, replace_dir, vendor_client
 HERE = Path(__file__).resolve().parent
 PACKAGE = "samroto_resolve"
 SCRIPTS_DIR = Path("Scripts") / "Utility" / "samroto"
+LUA_SCRIPTS_DIR = Path("Scripts") / "Utility" / "samroto (Lua)"
 SUPPORT_DIR = Path("samroto")
 MACRO = Path("Macros") / "samroto" / "samroto Prompts.setting"
 
@@ -67,6 +70,29 @@ except Exception as exc:  # Resolve's console shows this line; the exception say
 '''
 
 
+# Lua menu entries (every edition; the only scripts free Resolve 21.1+ lists) -> Lua call
+LUA_ENTRIES = {
+    "Track Forward": 'samroto.track(resolve, "forward", OPTS)',
+    "Track Backward": 'samroto.track(resolve, "backward", OPTS)',
+    "Track Both": 'samroto.track(resolve, "both", OPTS)',
+}
+
+LUA_SCRIPT = """-- samroto: {entry} (Lua; written by `samroto install resolve`; see docs/resolve.md)
+local resolve = resolve or Resolve()
+local samroto = dofile({lua_file})
+local OPTS = {{support = {support}, python = {python}}}
+{call}
+"""
+
+
+def _lua_string(text: str) -> str:
+    """A Lua long string literal that holds ``text`` as it is (paths with quotes, backslashes)."""
+    level = 0
+    while "]" + "=" * level + "]" in text:
+        level += 1
+    return "[" + "=" * level + "[" + text + "]" + "=" * level + "]"
+
+
 def _fusion_root() -> Path:
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Application Support" / "Blackmagic Design" / "DaVinci Resolve" / "Fusion"
@@ -107,13 +133,22 @@ def install(target: Path | None, python: str) -> list[Path]:
         for entry, call in ENTRIES.items():
             (scripts / f"{entry}.py").write_text(
                 SCRIPT.format(entry=entry, support=str(support), call=call), encoding="utf-8")
+        lua = staging / "lua"
+        lua.mkdir()
+        shutil.copy(HERE / "lua" / "samroto.lua", staging / "support" / "samroto.lua")
+        for entry, call in LUA_ENTRIES.items():
+            (lua / f"{entry}.lua").write_text(LUA_SCRIPT.format(
+                entry=entry, lua_file=_lua_string(str(support / "samroto.lua")), support=_lua_string(str(support)),
+                python=_lua_string(str(python)), call=call), encoding="utf-8")
         replace_dir(staging / "support", support)
         replace_dir(scripts, target / SCRIPTS_DIR)
+        replace_dir(lua, target / LUA_SCRIPTS_DIR)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _atomic_write(target / MACRO, (HERE / "macros" / MACRO.name).read_text(encoding="utf-8"))
     files = [p for p in (support.rglob("*")) if p.is_file()]
     files += [p for p in (target / SCRIPTS_DIR).rglob("*") if p.is_file()]
+    files += [p for p in (target / LUA_SCRIPTS_DIR).rglob("*") if p.is_file()]
     files.append(target / MACRO)
     return sorted(files)
 

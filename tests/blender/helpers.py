@@ -2,7 +2,8 @@
 
 tests/test_blender.py runs each script with a bpy virtualenv's Python, passing one JSON
 argument, with BLENDER_USER_SCRIPTS pointing at a folder where `samroto install blender`
-put the add-on. A script prints ``RESULT <json>`` as its last line; any exception fails it.
+put the add-on. A script prints ``RESULT <json>`` and then the end marker as its last lines; any exception
+fails it.
 """
 
 import json
@@ -17,8 +18,13 @@ def args():
     return json.loads(sys.argv[1])
 
 
+END = "SAMROTO-SCRIPT-END"  # the last line a script prints (tests/test_blender.py: run_in_blender)
+
+
 def result(data):
+    """Print the script's result and the end marker: everything after is interpreter exit."""
     print("RESULT " + json.dumps(data), flush=True)
+    print(END, flush=True)
 
 
 def enable_addon():

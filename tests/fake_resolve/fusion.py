@@ -41,11 +41,15 @@ class Composition(object):
         if regid not in DEFAULT_INPUTS:
             return None
         n = 1 + sum(1 for t in self._tools if t._regid == regid)
-        tool = Tool(regid, "%s%d" % (regid, n))
+        tool = Tool(regid, "%s%d" % (regid, n), self)
         self._tools.append(tool)
         return tool
 
     def Lock(self):
+        """Scripting Guide: "Lock() - puts the composition in a locked state: no dialogs
+        (e.g. a Loader's file dialog on AddTool) and no updates until Unlock()". Values set
+        on a Loader while locked read back but are reported not to render (issue 17,
+        defect 4): the fake keeps them out of what the Loader renders."""
         self.locked += 1
 
     def Unlock(self):
@@ -77,8 +81,10 @@ class Tool(object):
     """Operator: GetAttrs/SetAttrs (TOOLS_Name, TOOLS_RegID, TOOLB_PassThrough),
     GetInput(id, time), SetInput(id, value, time); inputs as attributes (tool.Center)."""
 
-    def __init__(self, regid, name):
+    def __init__(self, regid, name, comp=None):
         self._regid = regid
+        self._comp = comp
+        self._rendered = {}
         self._attrs = {"TOOLS_Name": name, "TOOLS_RegID": regid, "TOOLB_PassThrough": False}
         self._values = dict(DEFAULT_INPUTS[regid])
         self._keys = {}  # input -> {time: value}
@@ -113,9 +119,18 @@ class Tool(object):
             value = self._values[name]
         return _table(list(value) + [0.0]) if isinstance(value, tuple) else value
 
+    def rendered(self, name):
+        """What the tool renders for input ``name`` (tests): the value set while the comp was
+        unlocked; a Loader input set inside Lock()/Unlock() does not count."""
+        return self._rendered.get(name)
+
     def SetInput(self, name, value, time=None):
         if name not in self._values:
             return False
+        if self._comp is None or not self._comp.locked or self._regid != "Loader":
+            self._rendered[name] = value
+        else:
+            self._rendered.pop(name, None)
         if isinstance(value, dict):
             value = tuple(float(value[k]) for k in sorted(value))[:2]
         elif isinstance(value, list):

@@ -87,7 +87,8 @@ class Folder(object):
 class MediaPool(object):
     """README "MediaPool"."""
 
-    def __init__(self):
+    def __init__(self, read_only=()):
+        self._read_only = set(read_only)  # properties the clips it imports refuse to change
         self._root = Folder("Master")
         self._current = self._root
         self.imports = []  # recorded (folder name path, clipInfo list)
@@ -122,7 +123,7 @@ class MediaPool(object):
             name = os.path.basename(pattern[:m.start()] + "[%0*d-%0*d]" % (width, a, width, b) + pattern[m.end():])
             item = MediaPoolItem({"Clip Name": name, "File Path": os.path.join(os.path.dirname(pattern), name),
                                   "Start": str(a), "End": str(b), "Frames": str(b - a + 1),
-                                  "Start TC": "00:00:00:00"})
+                                  "Start TC": "00:00:00:00"}, read_only=self._read_only)
             self._current._clips.append(item)
             made.append(item)
         self.imports.append((self._current.GetName(), list(items)))
@@ -151,10 +152,6 @@ def _walk(folder):
 class MediaPoolItem(object):
     """README "MediaPoolItem"; properties as in "Looking up clip properties" (all strings)."""
 
-    def __init__(self, properties):
-        self._props = dict(properties)
-        self._mattes = []
-
     def GetName(self):  # --> string
         return self._props.get("Clip Name", "")
 
@@ -163,8 +160,18 @@ class MediaPoolItem(object):
             return dict(self._props)
         return self._props.get(propertyName, "")
 
+    # README "Looking up Project and Clip properties": "Some properties may be read only -
+    # these include intrinsic clip properties ..."; "please check the return value". Which
+    # keys a given clip refuses varies (tests pass ``read_only``); these never change.
+    READ_ONLY = {"File Path", "Clip Name", "Resolution", "Frames", "Start", "End", "Date Created", "Type"}
+
+    def __init__(self, properties, read_only=()):
+        self._props = dict(properties)
+        self._mattes = []
+        self._read_only = set(self.READ_ONLY) | set(read_only)
+
     def SetClipProperty(self, propertyName, propertyValue):  # --> Bool
-        if not isinstance(propertyValue, str):
+        if not isinstance(propertyValue, str) or propertyName in self._read_only:
             return False
         self._props[propertyName] = propertyValue
         return True
@@ -185,27 +192,56 @@ class Timeline(object):
 
 
 class TimelineItem(object):
-    """README "TimelineItem": offsets are frames of the source outside the used range."""
+    """README "TimelineItem". ``left_offset``/``right_offset``: the source frames outside the
+    used range; ``duration``: the source frames used; ``speed``: a retime (2.0 = 200 %).
 
-    def __init__(self, name, media, left_offset, duration, right_offset, start=86400):
+    What the calls return follows the README and, where it is silent, what people who ran
+    Resolve measured:
+    - GetDuration: timeline frames (the source frames used / speed);
+    - GetLeftOffset/GetRightOffset: "the maximum extension by frame" in *timeline* frames:
+      on a retimed clip the source offset divided by the speed (measured: "GetLeftOffset()/
+      GetDuration() count in timeline frames, also for 50p clips in a 25p timeline (source
+      frame = 2 x offset)", a Resolve 21.1 user; issue 17, defect 3);
+    - GetSourceStartFrame/GetSourceEndFrame: the source frame offsets played, end inclusive
+      (README: "the start/end frame position of the media pool clip in the timeline clip";
+      inclusive as measured by users). ``has_source_frames=False`` models a Resolve without
+      them (before 18.5).
+    The ``subframe_precision`` argument (Resolve 19+) is accepted, defaulting to False."""
+
+    def __init__(self, name, media, left_offset, duration, right_offset, start=86400, speed=1.0,
+                 has_source_frames=True):
         self._name, self._media = name, media
         self._left, self._duration, self._right, self._start = left_offset, duration, right_offset, start
+        self._speed = float(speed)
         self._comps = []
+        if not has_source_frames:
+            self.GetSourceStartFrame = None  # what a missing call looks like through fusionscript
+            self.GetSourceEndFrame = None
+
+    def _timeline(self, frames, subframe_precision):
+        value = frames / self._speed
+        return value if subframe_precision else int(value)
 
     def GetName(self):  # --> string
         return self._name
 
-    def GetDuration(self):  # --> int
-        return self._duration
+    def GetDuration(self, subframe_precision=False):  # --> int (timeline frames)
+        return self._timeline(self._duration, subframe_precision)
 
-    def GetStart(self):  # --> int
+    def GetStart(self, subframe_precision=False):  # --> int
         return self._start
 
-    def GetLeftOffset(self):  # --> int ("maximum extension by frame for clip from left side")
+    def GetLeftOffset(self, subframe_precision=False):  # --> int ("maximum extension by frame ... from left side")
+        return self._timeline(self._left, subframe_precision)
+
+    def GetRightOffset(self, subframe_precision=False):  # --> int
+        return self._timeline(self._right, subframe_precision)
+
+    def GetSourceStartFrame(self):  # --> int
         return self._left
 
-    def GetRightOffset(self):  # --> int
-        return self._right
+    def GetSourceEndFrame(self):  # --> int (inclusive)
+        return self._left + self._duration - 1
 
     def GetMediaPoolItem(self):  # --> MediaPoolItem
         return self._media

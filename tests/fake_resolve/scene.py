@@ -5,15 +5,17 @@ from . import resolve as fr
 
 
 def build(media_path, frames=40, left=5, duration=20, width=256, height=128, fps="24",
-          start_tc="01:00:00:00", name="shot010.mp4"):
+          start_tc="01:00:00:00", name="shot010.mp4", speed=1.0, has_source_frames=True, read_only=()):
     """One timeline with one item using source frames left..left+duration-1 of ``media_path``."""
     media = fr.MediaPoolItem({"Clip Name": name, "File Path": str(media_path), "FPS": fps,
                               "Start TC": start_tc, "Start": "0", "End": str(frames - 1),
                               "Frames": str(frames), "Resolution": "%dx%d" % (width, height),
-                              "Input Color Space": "Rec.709 Gamma 2.4"})
-    item = fr.TimelineItem(name, media, left, duration, frames - left - duration)
+                              "Input Color Space": "Rec.709 Gamma 2.4"}, read_only=read_only)
+    item = fr.TimelineItem(name, media, left, duration, frames - left - duration, speed=speed,
+                           has_source_frames=has_source_frames)
     timeline = fr.Timeline("Timeline 1", [item])
     project = fr.Project("samroto test", timeline)
+    project.GetMediaPool()._read_only = set(read_only)
     resolve = fr.Resolve(project)
     DaVinciResolveScript.install(resolve)
     return resolve, item

@@ -9,7 +9,12 @@ everything else in the tree is left alone):
 
 Blender 4.x keeps the tree in ``scene.node_tree`` (with a Composite node); Blender 5.0 has
 no ``scene.node_tree``: the compositor is a node group (``scene.compositing_node_group``)
-whose Group Output is the result.
+whose Group Output is the result. 5.0 also dropped ``CompositorNodeMath``: compositor trees
+take ``ShaderNodeMath`` there (which 4.x refuses in a compositor tree).
+
+The scene's view transform is set to Standard (no look, exposure 0, gamma 1), like the
+render size: Blender's default (Filmic in 4.x, AgX from 4.0) would change the plate's
+colours in the composited output.
 """
 
 import os
@@ -150,7 +155,7 @@ def build_compositor(scene, clip, objects, set_resolution=True):
         if alpha is None:
             alpha = matte.outputs["Alpha"]
         else:
-            union = _node(tree, "Union %d" % i, "CompositorNodeMath", (-300, -120 - 260 * i))
+            union = _node(tree, "Union %d" % i, math_node_type(), (-300, -120 - 260 * i))
             _set_math_max(union)
             tree.links.new(alpha, union.inputs[0])
             tree.links.new(matte.outputs["Alpha"], union.inputs[1])
@@ -170,7 +175,26 @@ def build_compositor(scene, clip, objects, set_resolution=True):
         scene.render.resolution_x, scene.render.resolution_y = clip.size[0], clip.size[1]
         scene.render.resolution_percentage = 100
         scene.render.film_transparent = True
+        plate_view_transform(scene)
     return tree
+
+
+def math_node_type():
+    """The Math node a compositor tree takes: ``CompositorNodeMath`` up to 4.5; 5.0 removed
+    it and compositor node groups use the shader ``ShaderNodeMath`` (4.x refuses that one)."""
+    return "CompositorNodeMath" if hasattr(bpy.types, "CompositorNodeMath") else "ShaderNodeMath"
+
+
+def plate_view_transform(scene):
+    """Composite the plate with its colours as they are: the Standard view transform (the
+    display's own curve and nothing else), no look, exposure 0, gamma 1, no curves. New
+    scenes default to AgX (Filmic before 4.0), which tone-maps the plate."""
+    view = scene.view_settings
+    view.view_transform = "Standard"
+    view.look = "None"
+    view.exposure = 0.0
+    view.gamma = 1.0
+    view.use_curve_mapping = False
 
 
 def _set_math_max(node):

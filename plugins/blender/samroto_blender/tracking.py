@@ -11,6 +11,7 @@ scripts use ``bpy.ops.samroto.track()`` (EXEC: blocks until done) or call
 
 import os
 import time
+import traceback
 
 import bpy
 
@@ -99,7 +100,27 @@ class TrackJob:
 
     # -- main thread --------------------------------------------------------------------------
     def step(self, context):
-        """Apply what arrived from the worker; returns the job state."""
+        """Apply what arrived from the worker; returns the job state. Whatever goes wrong on
+        Blender's side ends the job (state ERROR, the worker cancelled, the clip free to track
+        again) instead of leaving it active."""
+        try:
+            return self._step(context)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not leave the clip "being tracked"
+            traceback.print_exc()
+            self._abort(context, "Tracking failed in Blender: %s: %s (the mattes written so far are kept)"
+                        % (type(exc).__name__, exc))
+            return self.state
+
+    def _abort(self, context, message):
+        self.track.cancel()
+        self.state, self.message = "ERROR", message
+        ACTIVE.pop(self.clip_name, None)
+        _status(context, None, None)
+        clip = bpy.data.movieclips.get(self.clip_name)
+        if clip is not None:
+            clip.samroto.last_message = message
+
+    def _step(self, context):
         clip = bpy.data.movieclips.get(self.clip_name)
         arrived = False
         for event in self.track.poll():
@@ -155,7 +176,12 @@ class TrackJob:
             return True
         except hostkit.HostError as exc:
             clip.samroto.last_message = "%s (compositor: %s)" % (self.message or "Tracking", exc)
-            return False
+        except Exception as exc:  # noqa: BLE001 - the mattes are on disk; Setup Compositor retries
+            traceback.print_exc()
+            clip.samroto.last_message = "%s (the compositor could not be set up: %s: %s)" % (
+                self.message or "Tracking", type(exc).__name__, exc)
+            return True  # not retried on every frame; the end of the job tries once more
+        return False
 
 
 def _status(context, text, percent):

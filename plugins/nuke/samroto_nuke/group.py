@@ -71,7 +71,10 @@ def connect_mattes(node, first, last):
             copy.setInput(0, stream)
             copy.setInput(1, read)
             stream = copy
-        nuke.toNode("Output1").setInput(0, stream)
+        output = nuke.toNode("Output1")
+        if output is None:
+            raise hostkit.HostError("%s has lost its Output1 node: delete it and make a new SAM2Matte." % node.name())
+        output.setInput(0, stream)
     finally:
         node.end()
 

@@ -77,7 +77,8 @@ def add_object(node, name=None, channel=None):
     obj = (max(ids) + 1) if ids else 1
     channel = channel or ("rgba.alpha" if obj == 1 else "sam2.obj%d" % obj)
     if channel != "rgba.alpha" and channel != "none":
-        nuke.tcl("add_layer", "{%s %s}" % (channel.split(".")[0], channel))
+        # nuke.tcl passes each argument as one Tcl word, unparsed: the list goes without braces
+        nuke.tcl("add_layer", "%s %s" % (channel.split(".")[0], channel))
     node.addKnob(nuke.Text_Knob("o%d_divider" % obj, "", "<b>object %d</b>" % obj))
     name_knob = nuke.String_Knob("o%d_name" % obj, "name")
     node.addKnob(name_knob)
@@ -102,6 +103,7 @@ def add_handle(node, obj, kind, frame, at=None):
     fmt = node.format()
     w, h = fmt.width(), fmt.height()
     label = {"pos": "obj%d +%d", "neg": "obj%d -%d", "box": "obj%d box%d"}[kind] % (obj, index)
+    knob = None  # type: nuke.Knob | None
     if kind == "box":
         knob = nuke.BBox_Knob(name, label)
         at = at or (w * 0.25, h * 0.25, w * 0.75, h * 0.75)

@@ -75,13 +75,13 @@ def create(version):
     root = nuke.root()
     group["range_first"].setValue(int(root["first_frame"].value()))
     group["range_last"].setValue(int(root["last_frame"].value()))
-    group.begin()
+    group.begin()  # type: ignore[attr-defined]  # stub gap: createNode("Group") is a Group
     try:
         plate = nuke.nodes.Input(name="Plate")
         out = nuke.nodes.Output(name="Output1")
         out.setInput(0, plate)
     finally:
-        group.end()
+        group.end()  # type: ignore[attr-defined]  # stub gap: createNode("Group") is a Group
     knobs.add_object(group)
     return group
 

@@ -17,7 +17,7 @@ from . import frames, knobs
 from . import group as group_mod
 from .kit import HOW_TO_SET, hostkit, samroto_python
 
-ACTIVE = {}  # node full name -> Job
+ACTIVE = {}  # type: dict  # node full name -> Job
 STATES = {hostkit.DONE: "finished", hostkit.CANCELLED: "cancelled", hostkit.FAILED: "error"}
 
 

@@ -6,14 +6,28 @@ with the Clip Attributes keys ("File Path", "FPS", "Start TC", "Start", "Frames"
 "Resolution", "Input Color Space").
 
 Frame numbers are the source's own (docs/architecture.md): a movie file's frames count from
-0, an image sequence keeps the numbers in its file names. Left offset = the frames of the
-source before the item's in-point, i.e. the 0-based source offset of the first used frame.
+0, an image sequence keeps the numbers in its file names. What the bridge gets is the
+source and a range in that numbering (``open_shot``: a movie is cut in its own numbering),
+so a trimmed movie clip is tracked on the source frames the timeline shows.
+
+The in-point: ``GetLeftOffset()`` (the frames the item could extend to the left) counts
+*timeline* frames: on a retimed clip it is the source offset divided by the speed. So where
+``GetSourceStartFrame()``/``GetSourceEndFrame()`` (the README: "the start/end frame position
+of the media pool clip in the timeline clip", source frames) say the item plays a different
+number of source frames than its duration (a speed change, or a clip of another frame rate),
+those give the used source range and the speed; otherwise the left offset does (exact at
+100 %; the source frame calls are reported one frame off on some clips). Both are called
+without arguments: Resolve before 19 takes none.
 """
 
 import os
 import re
 
 from .kit import hostkit
+
+MYPY = False
+if MYPY:  # type checks only: Resolve's API as fusionscript-stubs describes it
+    from fusionscript import Resolve, TimelineItem  # noqa: F401
 
 IMAGE_EXTS = {".exr", ".dpx", ".cin", ".tif", ".tiff", ".png", ".jpg", ".jpeg", ".tga", ".bmp"}
 
@@ -112,6 +126,7 @@ class ClipInfo(object):
     """What samroto needs to know about one timeline item."""
 
     def __init__(self, item):
+        # type: (TimelineItem) -> None
         self.item = item
         self.media = item.GetMediaPoolItem()
         if self.media is None:
@@ -123,7 +138,7 @@ class ClipInfo(object):
             raise ClipError("%s has no file path in the Media Pool; samroto needs the media file."
                             % item.GetName())
         self.name = item.GetName() or os.path.basename(self.path)
-        self.fps = float(prop("FPS") or 24) if _int(prop("FPS")) else 24.0
+        self.fps = float(str(prop("FPS") or 24)) if _int(prop("FPS")) else 24.0
         self.start_tc = str(prop("Start TC") or "00:00:00:00")
         res = re.match(r"^\s*(\d+)\s*[xX]\s*(\d+)", str(prop("Resolution") or ""))
         if not res:
@@ -138,11 +153,17 @@ class ClipInfo(object):
         else:
             self.pattern, self.first, last = None, 0, None
             self.is_sequence = False
-        self.in_offset = _int(item.GetLeftOffset(), 0)
-        self.duration = _int(item.GetDuration(), 0)
+        # no subframe_precision argument: Resolve before 19 takes none (stub gap, see tests/test_typecheck.py)
+        self.duration = _int(item.GetDuration(), 0)  # type: ignore[call-arg]
+        self.in_offset, self.source_duration = _int(item.GetLeftOffset(), 0), self.duration  # type: ignore[call-arg]
+        self.speed = 1.0
+        span = source_span(item)
+        if span is not None and self.duration > 0 and abs((span[1] - span[0] + 1) - self.duration) > 1:
+            self.in_offset, self.source_duration = span[0], span[1] - span[0] + 1
+            self.speed = float(self.source_duration) / self.duration
         frames = _int(prop("Frames"))
         if not frames:
-            frames = self.in_offset + self.duration + _int(item.GetRightOffset(), 0)
+            frames = self.in_offset + self.source_duration + int(round(_int(item.GetRightOffset(), 0) * self.speed))  # type: ignore[call-arg]
         if last is not None:
             frames = last - self.first + 1
         self.frame_count = frames
@@ -163,10 +184,15 @@ class ClipInfo(object):
         return (self.first, self.first + self.frame_count - 1)
 
     @property
+    def retimed(self):
+        return self.speed != 1.0
+
+    @property
     def used_range(self):
-        """Source frame numbers of the item's in and out points (inclusive)."""
+        """Source frame numbers of the item's in and out points (inclusive): the source frames
+        it plays, also when retimed."""
         a = self.frame_of_offset(self.in_offset)
-        return (a, a + self.duration - 1)
+        return (a, a + self.source_duration - 1)
 
     def track_range(self, handles=0, include=()):
         """Used range plus ``handles`` on each side, grown to cover ``include`` (prompt
@@ -196,7 +222,29 @@ class ClipInfo(object):
         return os.path.join(self.matte_dir(root), stem + "_{name}.%04d." + ext)
 
 
+def _call(obj, name):
+    """``obj.name()``, or None where this Resolve lacks the call (older versions) or fails."""
+    method = getattr(obj, name, None)
+    if not callable(method):
+        return None
+    try:
+        return method()
+    except (TypeError, AttributeError):
+        return None
+
+
+def source_span(item):
+    """(first, last) source frame offsets the item plays, inclusive (the README's
+    TimelineItem.GetSourceStartFrame/GetSourceEndFrame; the end is inclusive as measured by
+    people who ran it), or None where this Resolve has no such calls."""
+    start, end = _int(_call(item, "GetSourceStartFrame")), _int(_call(item, "GetSourceEndFrame"))
+    if start is None or end is None or end < start:
+        return None
+    return start, end
+
+
 def current_item(resolve):
+    # type: (Resolve) -> tuple
     """The top video item under the playhead (Timeline.GetCurrentVideoItem), with its project."""
     project = resolve.GetProjectManager().GetCurrentProject()
     if project is None:

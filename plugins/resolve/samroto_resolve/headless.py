@@ -26,11 +26,9 @@ def request_cancel():
     print("samroto: cancel requested; the running track stops within a frame.")
 
 
-def track(resolve, direction, out=print, poll=0.2, connect=None, **settings):
-    """Track the clip under the playhead; blocks until done, printing progress. ``connect``:
-    how to reach the bridge (default: the running one, else start it)."""
-    _clear_cancel()
-    plan = workflow.Plan(resolve, direction, **settings)
+def run_plan(plan, out=print, poll=0.2, connect=None):
+    """Track ``plan`` to the end (blocking), printing its summary and progress every 10 %;
+    the Cancel Tracking script's flag file stops it. Returns the finished job."""
     out("samroto: " + plan.summary().replace("\n", "\nsamroto: "))
     job = plan.job(connect).start()
     last = -1
@@ -46,11 +44,22 @@ def track(resolve, direction, out=print, poll=0.2, connect=None, **settings):
             last = pct
         time.sleep(poll)
     job.wait()
+    return job
+
+
+def track(resolve, direction, out=print, poll=0.2, connect=None, **settings):
+    """Track the clip under the playhead; blocks until done, printing progress. ``connect``:
+    how to reach the bridge (default: the running one, else start it)."""
+    _clear_cancel()
+    plan = workflow.Plan(resolve, direction, **settings)
+    job = run_plan(plan, out, poll, connect)
     out("samroto: " + job.summary())
     imported = {}
     if job.state in (hostkit.DONE, hostkit.CANCELLED) and job.frames:
         imported = plan.finish(job)
         out("samroto: imported %d matte(s) into the Media Pool bin 'samroto mattes'." % len(imported))
+        for warning in getattr(plan, "warnings", []):
+            out("samroto: " + warning)
     _clear_cancel()
     return job, plan, imported
 

@@ -32,10 +32,21 @@ def ensure_bin(media_pool, names):
     return folder
 
 
-def import_mattes(resolve, project, info, mattes, frames, attach_clip_matte=True):
+def same_sequence(clip, pattern):
+    """Whether a Media Pool clip is an import of the sequence ``pattern`` (its File Path,
+    ``/m/a_hero.[1001-1010].exr``, names the same files), not a clip whose name merely starts
+    the same (``obj1`` must not take ``obj10`` with it)."""
+    found = cliplib.sequence_of(str(clip.GetClipProperty("File Path") or ""))
+    return bool(found) and os.path.normpath(found[0]) == os.path.normpath(pattern)
+
+
+def import_mattes(resolve, project, info, mattes, frames, attach_clip_matte=True, warnings=None):
     """Import each object's matte sequence into samroto mattes/<clip> and return
     {object name: MediaPoolItem}. ``mattes``: {object name: printf pattern}; ``frames``:
-    (first, last) written. An earlier import of the same matte is replaced."""
+    (first, last) written. An earlier import of the same matte is replaced. What Resolve
+    refused without failing the import (a read-only Start TC, a clip it would not delete)
+    is appended to ``warnings``."""
+    warnings = [] if warnings is None else warnings
     pool = project.GetMediaPool()
     bin_name = cliplib.safe_name(os.path.splitext(info.name)[0])
     folder = ensure_bin(pool, [BIN, bin_name])
@@ -44,17 +55,19 @@ def import_mattes(resolve, project, info, mattes, frames, attach_clip_matte=True
     imported = {}
     try:
         for obj_name, pattern in sorted(mattes.items()):
-            stem = os.path.basename(pattern).split(".%")[0]
-            old = [c for c in (folder.GetClipList() or []) if c.GetName() and c.GetName().startswith(stem)]
-            if old:
-                pool.DeleteClips(old)
+            old = [c for c in (folder.GetClipList() or []) if same_sequence(c, pattern)]
+            if old and not pool.DeleteClips(old):
+                warnings.append("Resolve kept the earlier import of %s." % os.path.basename(pattern))
             items = pool.ImportMedia([{"FilePath": pattern, "StartIndex": int(frames[0]),
                                        "EndIndex": int(frames[1])}])
             if not items:
                 raise cliplib.ClipError("Resolve could not import the matte sequence %s (frames %d-%d)."
                                         % (pattern, frames[0], frames[1]))
             item = items[0]
-            item.SetClipProperty("Start TC", info.timecode_of(frames[0]))
+            tc = info.timecode_of(frames[0])
+            if not item.SetClipProperty("Start TC", tc):
+                warnings.append("Resolve refused the Start TC %s for %s: line it up with the clip by hand "
+                                "(its first frame is source frame %d)." % (tc, item.GetName(), frames[0]))
             imported[obj_name] = item
             if attach_clip_matte:
                 attach_matte(resolve, pool, info, hostkit.frame_file(pattern, frames[0]))
@@ -78,19 +91,22 @@ def add_loaders(comp, clock, mattes, frames):
     """A Loader ``samroto_<object>_matte`` per object in the clip's comp, reading the matte
     sequence, placed so its first frame sits on the comp time of frames[0]."""
     made = {}
-    comp.Lock()
-    try:
-        for obj_name, pattern in sorted(mattes.items()):
-            name = "samroto_%s_matte" % cliplib.safe_name(obj_name).replace(".", "_")
-            tool = comp.FindTool(name)
-            if tool is None:
+    for obj_name, pattern in sorted(mattes.items()):
+        name = "samroto_%s_matte" % cliplib.safe_name(obj_name).replace(".", "_")
+        tool = comp.FindTool(name)
+        if tool is None:
+            comp.Lock()  # only around AddTool: no file dialog for the new Loader
+            try:
                 tool = comp.AddTool("Loader", -32768, -32768)
-                tool.SetAttrs({"TOOLS_Name": name})
-            tool.SetInput("Clip", hostkit.frame_file(pattern, frames[0]))
-            start = clock.to_time(frames[0])
-            tool.SetInput("GlobalIn", start)
-            tool.SetInput("GlobalOut", start + frames[1] - frames[0])
-            made[obj_name] = tool
-    finally:
-        comp.Unlock()
+            finally:
+                comp.Unlock()
+            if tool is None:
+                raise cliplib.ClipError("Fusion could not add a Loader to the comp.")
+            tool.SetAttrs({"TOOLS_Name": name})
+        # Inputs set while the comp is locked read back but are reported not to render.
+        tool.SetInput("Clip", hostkit.frame_file(pattern, frames[0]))
+        start = clock.to_time(frames[0])
+        tool.SetInput("GlobalIn", start)
+        tool.SetInput("GlobalOut", start + frames[1] - frames[0])
+        made[obj_name] = tool
     return made

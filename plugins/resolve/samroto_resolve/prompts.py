@@ -68,24 +68,30 @@ def keyframe_times(tool, input_id):
 
 
 class CompTime(object):
-    """Comp time <-> source frame number for a timeline item's comp."""
+    """Comp time <-> source frame number for a timeline item's comp.
+
+    The Fusion page's global range is the clip's whole source (Resolve manual, "Time Ruler
+    Controls in the Fusion Page"): comp time ``GlobalStart`` is source offset 0. Where the
+    global range does not have the source's length, the render range (the item's in and
+    out points) is mapped to the used source range, at the clip's speed when retimed."""
 
     def __init__(self, comp, clip):
         attrs = comp.GetAttrs()
         g0, g1 = attrs.get("COMPN_GlobalStart"), attrs.get("COMPN_GlobalEnd")
+        self.speed = 1.0
         if g0 is not None and g1 is not None and int(round(g1 - g0)) + 1 == clip.frame_count:
             # The global range is the whole source: its start is source offset 0.
-            self.offset = clip.first - int(round(g0))
+            self.start, self.base = float(g0), clip.first
         else:
             # Otherwise the render range is the item's used range (its in-point).
-            r0 = attrs.get("COMPN_RenderStart", 0)
-            self.offset = clip.used_range[0] - int(round(r0))
+            self.start, self.base = float(attrs.get("COMPN_RenderStart", 0)), clip.used_range[0]
+            self.speed = getattr(clip, "speed", 1.0)
 
     def to_frame(self, t):
-        return int(round(float(t))) + self.offset
+        return self.base + int(round((float(t) - self.start) * self.speed))
 
     def to_time(self, frame):
-        return int(frame) - self.offset
+        return int(round(self.start + (int(frame) - self.base) / self.speed))
 
 
 def prompt_tools(comp):
@@ -110,7 +116,7 @@ def read_prompts(comp, clip):
     clock = CompTime(comp, clip)
     current = float(comp.CurrentTime)
     W, H = clip.width, clip.height
-    objects, box_frames = {}, set()  # name -> {"name", "points", "boxes"}; (name, frame) with a box
+    objects, box_frames = {}, set()  # type: (dict, set)  # name -> {"name", "points", "boxes"}; (name, frame) with a box
     for tool, obj, kind in prompt_tools(comp):
         name = tool.GetAttrs().get("TOOLS_Name")
         found = objects.setdefault(obj, {"name": obj, "points": [], "boxes": []})

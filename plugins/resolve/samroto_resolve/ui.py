@@ -26,7 +26,7 @@ class Controller(object):
         self.set_enabled = set_enabled  # (widget id, bool)
         self.connect = connect  # how to reach the bridge (None: the running one, else start it)
         self.job = None
-        self.plan = None
+        self.plan = None  # type: workflow.Plan | None
 
     def refresh(self, handles=None):
         try:
@@ -64,9 +64,11 @@ class Controller(object):
         message = self.job.summary()
         if self.job.state in (hostkit.DONE, hostkit.CANCELLED) and self.job.frames:
             try:
+                assert self.plan is not None  # set with the job
                 imported = self.plan.finish(self.job)
                 message += " Imported %d matte(s) into 'samroto mattes'; attach them in the Color page " \
                            "(right-click the node editor > Add Matte)." % len(imported)
+                message += "".join(" " + w for w in getattr(self.plan, "warnings", []))
             except Exception as exc:
                 message += " Import failed: %s" % exc
         self.set_text("Status", message)

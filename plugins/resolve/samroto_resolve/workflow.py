@@ -77,8 +77,10 @@ class Plan(object):
         span = (min(job.frames), max(job.frames))
         names = {o["id"]: o["name"] for o in self.prompts["objects"]}
         patterns = {names[i]: p for i, p in job.patterns.items() if i in names}
+        self.warnings = []  # type: list
         imported = media.import_mattes(self.resolve, self.project, self.clip, patterns, span,
-                                       attach_clip_matte=self.settings["attach_clip_matte"])
+                                       attach_clip_matte=self.settings["attach_clip_matte"],
+                                       warnings=self.warnings)
         if self.settings["add_loader"]:
             media.add_loaders(self.comp, self.clock, patterns, span)
         return imported

@@ -520,10 +520,54 @@ def delete(node):
     node._parent._children.remove(node)
 
 
+def _tcl_words(text):
+    """A Tcl list's elements (braces group, as Tcl parses a list)."""
+    words, depth, word = [], 0, ""
+    for c in text:
+        if c == "{":
+            depth += 1
+            if depth == 1:
+                continue
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                words.append(word)
+                word = ""
+                continue
+        if c.isspace() and depth == 0:
+            if word:
+                words.append(word)
+            word = ""
+        else:
+            word += c
+    if depth:
+        raise RuntimeError("unmatched open brace in list")
+    return words + ([word] if word else [])
+
+
 def tcl(command, *args):
-    """Only ``add_layer {layer layer.chan ...}``, which makes a new layer known."""
+    """``nuke.tcl(s, *args)`` (Nuke Python API: "Run a tcl command. The arguments must be
+    strings and passed to the command. If no arguments are given and the command has
+    whitespace in it then it is instead interpreted as a tcl program"). So each argument is
+    one Tcl word, passed as it is, never re-parsed: ``nuke.tcl("add_layer", "{l l.c}")``
+    hands add_layer the list ``{l l.c}``, whose one element ``l l.c`` is not a layer name
+    (Nuke refuses it); ``nuke.tcl("add_layer", "l l.c")`` or the program form
+    ``nuke.tcl("add_layer {l l.c}")`` are right. Only ``add_layer`` is implemented: it
+    makes a new layer and its channels known."""
+    if not args and " " in command.strip():
+        words = _tcl_words(command)
+        command, args = words[0], tuple(words[1:])
     if command == "add_layer":
-        _LAYERS.add(args[0].strip("{}").split()[0])
+        if len(args) != 1:
+            raise RuntimeError("add_layer takes one list: {layer layer.channel ...}")
+        elements = _tcl_words(args[0])
+        layer, channels = elements[0] if elements else "", elements[1:]
+        if not layer or not all(c.isalnum() or c == "_" for c in layer):
+            raise RuntimeError("add_layer: bad layer name %r" % layer)
+        for channel in channels:
+            if not channel.startswith(layer + ".") or not channel.split(".", 1)[1].replace("_", "").isalnum():
+                raise RuntimeError("add_layer: bad channel %r for layer %r" % (channel, layer))
+        _LAYERS.add(layer)
         return ""
     raise NotImplementedError("fake nuke.tcl knows only add_layer, not %r" % command)
 
