@@ -112,7 +112,7 @@ class Dispatcher:
 
     def _emitter(self, conn: Connection, rid: Any, session, header: dict) -> MatteEmitter:
         return MatteEmitter(conn, rid, session, header.get("mattes"), self.finisher_factory,
-                            write_roots=self.config.write_roots)
+                            write_roots=self.config.write_roots, model=str(self.model_info.get("name", "")))
 
     # -- ops ----------------------------------------------------------------------------------------
     def _op_ping(self, conn, rid, header, payload):

@@ -29,12 +29,13 @@ class MatteEmitter:
     each tracked frame) as ``matte`` events. ``spec``: the request's ``mattes`` field."""
 
     def __init__(self, conn: Connection, rid: Any, session: BridgeSession, spec: Any,
-                 finisher_factory: FinisherFactory | None, write_roots: list[str] | None = None):
+                 finisher_factory: FinisherFactory | None, write_roots: list[str] | None = None, model: str = ""):
         if spec is not None and not isinstance(spec, dict):
             raise ProtocolError("bad_request", "mattes must be an object with a 'transport' (file, shm, inline)")
         self.conn, self.rid, self.session = conn, rid, session
         self.spec = spec or {"transport": "none"}
         self.write_roots = write_roots
+        self.model = model  # named in the matte files' provenance
         self.transport = self.spec.get("transport", "none")
         if self.transport not in TRANSPORTS:
             raise ProtocolError("bad_request", f"mattes.transport must be file, shm, inline or none, "
@@ -115,7 +116,13 @@ class MatteEmitter:
             names = [o["name"] for o in objects]
             if self._writer is None or self._writer_names != names:
                 self.close()
-                self._writer, self._writer_names = matte_writer(self.spec, names, self.write_roots), names
+                from samroto.core.shot.provenance import matte_metadata
+
+                # the plate's format and the same provenance `samroto track` writes
+                frames = self.session.frames
+                self._writer = matte_writer(self.spec, names, self.write_roots, plate=frames.plate,
+                                            metadata=matte_metadata(frames, self.model, *self.session.prompt_sets))
+                self._writer_names = names
             try:
                 paths = self._writer.write(frame, {safe_name(n): a for n, a in zip(names, values)})
             except Exception as exc:  # noqa: BLE001 - disk full, permissions: the job fails cleanly

@@ -107,6 +107,7 @@ class BridgeSession:
         self.options = options
         self.names: dict[int, str] = {}  # object id -> name, from the prompts
         self.prompted: set[int] = set()  # frame numbers with prompts
+        self.prompt_sets: list = []  # every prompt set added, in order (the mattes' provenance)
         self.last_used = time.monotonic()
         self.closed = False
         self.closing: str | None = None  # why, once it is being closed (requests naming it are refused)
@@ -156,6 +157,7 @@ class BridgeSession:
         logits)`` with the low-res logits after each frame."""
         from samroto.core.shot import MaskPromptError, apply_prompts
 
+        self.prompt_sets.append(prompt_set)
         for obj in prompt_set.objects:
             self.names[obj.id] = obj.name
         try:
@@ -171,6 +173,7 @@ class BridgeSession:
             self.engine.reset()
             self.names.clear()
             self.prompted.clear()
+            self.prompt_sets.clear()
             return
         if isinstance(obj_id, bool) or not isinstance(obj_id, int) or obj_id not in self.engine.obj_ids:
             raise ProtocolError("unknown_object", f"no object {obj_id!r} in session {self.id}; objects: "
@@ -230,11 +233,12 @@ def check_matte_spec(spec: Any, write_roots: list[str] | None) -> None:
     paths.check_write_pattern(pattern, write_roots)
 
 
-def matte_writer(spec: dict, names: list[str], write_roots: list[str] | None = None) -> MatteWriter:
+def matte_writer(spec: dict, names: list[str], write_roots: list[str] | None = None, plate=None,
+                 metadata: dict | None = None) -> MatteWriter:
     check_matte_spec(spec, write_roots)
     kwargs = {k: spec[k] for k in ("format", "layout", "compression", "bit_depth") if spec.get(k) is not None}
     try:
-        return MatteWriter(spec["pattern"], names=names, make_dirs=True, **kwargs)
+        return MatteWriter(spec["pattern"], names=names, make_dirs=True, plate=plate, metadata=metadata, **kwargs)
     except SamrotoIOError as exc:
         raise ProtocolError("io_error", str(exc)) from None
     except OSError as exc:  # creating its folder: a name too long, no permission, a full disk

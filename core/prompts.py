@@ -118,7 +118,8 @@ def _number(value: Any, where: str) -> float:
 
 
 def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or int(value) != value:
         raise PromptError(f"{where}: expected a whole number, got {value!r}")
     return int(value)
 

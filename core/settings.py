@@ -122,6 +122,10 @@ KEYS: dict[str, Key] = {
         Key("bridge.host", str, "", "Bind address for TCP (empty: Unix socket or 127.0.0.1)."),
         Key("bridge.port", int, 0, "TCP port (0: pick a free one)."),
         Key("bridge.max_payload_mb", int, 1024, "Largest binary payload the bridge accepts, in MiB."),
+        Key("bridge.read_roots", list, [], "Folders requests may read frames and mask prompts from (empty: anywhere "
+            "you may; required when bridge.host is beyond loopback)."),
+        Key("bridge.write_roots", list, [], "Folders requests may write mattes into (empty: anywhere you may; "
+            "required when bridge.host is beyond loopback)."),
     ]
 }
 

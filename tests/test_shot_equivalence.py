@@ -23,6 +23,12 @@ import pytest
 from samroto.bridge import discovery
 from samroto.bridge.client import Client
 from samroto.core import sample
+from samroto.core.prompts import from_dict
+from samroto.core.shot.provenance import prompts_digest
+
+
+def prompts_sha256(document):
+    return prompts_digest(from_dict(document))
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data" / "sam2_parity"
@@ -126,6 +132,12 @@ def test_track_and_bridge_give_the_same_mattes(case, shot, bridge):
         assert sorted(cli[frame]) == sorted(through_bridge[frame]) == ["A", "disc.A", "square.A"]
         for channel, pixels in cli[frame].items():
             assert np.array_equal(pixels, through_bridge[frame][channel]), f"frame {frame} {channel} differs"
+    # and the files say the same about their making (core.shot.provenance, the plate's format)
+    for name in ("cli", "bridge"):
+        spec = oiio.ImageInput.open(str(out / f"{name}.{min(cli):04d}.exr")).spec()
+        assert spec.getattribute("samroto/prompts_sha256") == prompts_sha256(shot["prompts"])
+        assert spec.getattribute("samroto/frames") == (f"{frames[0]}-{frames[1]}" if frames else f"1001-{1000 + N}")
+        assert (spec.full_width, spec.full_height) == (W, H)
     # the mattes say something (a random-weight model: not every object is found on every frame)
     coverage = [float(cli[f][c].mean()) for f in cli for c in ("disc.A", "square.A")]
     assert max(coverage) > 0.005 and min(coverage) < 0.5

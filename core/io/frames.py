@@ -411,12 +411,15 @@ def _select_range(found: list[int], first: int | None, last: int | None, label: 
     hi = found[-1] if last is None else int(last)
     if lo > hi:
         raise FrameSourceError(f"first frame {lo} is after last frame {hi} for {label}")
-    have = set(found)
-    missing = [n for n in range(lo, hi + 1) if n not in have]
-    if missing:
+    inside = sorted(n for n in set(found) if lo <= n <= hi)
+    if len(inside) != hi - lo + 1:
+        # the gaps, counted from what is on disk (a huge range must not list every missing frame)
+        edges = [lo - 1, *inside, hi + 1]
+        gaps = [(a + 1, b - 1) for a, b in zip(edges, edges[1:]) if b - a > 1]
+        shown = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in gaps[:8]) + (", ..." if len(gaps) > 8 else "")
         runs = _runs(found)
         raise FrameSourceError(
-            f"{label}: frames {compress_ranges(missing)} are missing from the range {lo}-{hi} "
+            f"{label}: frames {shown} are missing from the range {lo}-{hi} "
             f"(on disk: {compress_ranges(found)}). Render the missing frames, or ask for a range "
             f"without gaps, e.g. frames {runs[0][0]}-{runs[0][1]}."
         )

@@ -158,10 +158,7 @@ def _roots(flags: list[str] | None, settings, key: str) -> list[str] | None:
     paths, or None (unrestricted)."""
     roots = flags
     if roots is None:
-        try:
-            roots = settings[key] or None
-        except KeyError:  # a samroto whose settings table does not have the key yet
-            roots = None
+        roots = settings[key] or None
     if isinstance(roots, str):
         roots = [roots]
     return [os.path.abspath(os.path.expanduser(r)) for r in roots] if roots else None

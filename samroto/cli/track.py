@@ -228,28 +228,11 @@ def open_source(args, settings):
     return frames
 
 
-def prompts_digest(prompts) -> str:
-    """SHA-256 of the prompts as samroto reads them (canonical JSON): which prompts made a matte."""
-    import hashlib
-
-    text = json.dumps(prompts.to_dict(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def matte_metadata(args, settings, frames, prompts) -> dict:
-    """What goes in every matte's header (EXR) or tags (movies)."""
-    import os
+    """What goes in every matte's header (EXR) or tags (movies): core.shot.provenance."""
+    from samroto.core.shot.provenance import matte_metadata as made
 
-    import samroto
-
-    source = getattr(frames, "pattern", None) or getattr(frames, "path", None) or args.source
-    return {
-        "samroto/version": samroto.__version__,
-        "samroto/model": args.model or settings["model"],
-        "samroto/source": os.path.abspath(str(source)),
-        "samroto/frames": f"{frames.first}-{frames.last}",
-        "samroto/prompts_sha256": prompts_digest(prompts),
-    }
+    return made(frames, args.model or settings["model"], prompts)
 
 
 def make_writer(args, settings, names, fps=None, plate=None, metadata=None):
