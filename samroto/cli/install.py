@@ -41,5 +41,7 @@ def run(args, settings):
     written = module.install(target, python=args.python)
     for path in written:
         print(path)
-    print(f"samroto: {args.host} plugin installed in {target}")
+    # an installer that serves several host versions (Blender) names every folder it filled
+    targets = module.default_targets() if args.target is None and hasattr(module, "default_targets") else [target]
+    print(f"samroto: {args.host} plugin installed in {', '.join(str(t) for t in targets)}")
     return 0
