@@ -2,7 +2,9 @@
 `samroto serve` on the micro fixture checkpoint: Read fast path, render-to-EXR path,
 progress, cancel, and internal Read nodes on mattes with the plate's frame numbers. The
 mattes are `samroto track`'s on the same shot, bit for bit (tests/plugin_parity.py): both
-ways over the whole input, and backward from the current frame over a custom sub-range."""
+ways over the whole input, backward from the current frame over a custom sub-range, and a
+movie Read trimmed in Nuke (the movie's own frames, as `samroto track --range` counts
+them)."""
 
 import importlib.util
 import subprocess
@@ -80,7 +82,7 @@ def same_as_cli(job, node, tmp_path):
     req = job.request
     names = {o["id"]: o["name"] for o in req["prompts"]["objects"]}
     patterns = {names[i]: node["o%d_matte" % i].value() for i in names}
-    first, last = req["range"]
+    first, last = req.get("shot", req["range"])   # the source's own frames
     return plugin_parity.assert_same_as_cli(tmp_path / "cli", patterns, job.done_frames, req["source"]["path"],
                                             req["prompts"], req["direction"], first, last, req["source"]["color"])
 
@@ -150,11 +152,11 @@ def test_render_path_and_cancel(nk, tmp_path):
     node["track_forward"].execute()
     job = plugin.tracking.ACTIVE[node.fullName()]
     assert job.request["source"]["rendered"]
-    assert len(list((tmp_path / "mattes" / "plate").glob("plate.*.exr"))) == 30
     end = time.time() + 60
-    while not job.done_frames:
-        assert time.time() < end and not job.finished.is_set(), nuke._MESSAGES
-        time.sleep(0.01)
+    while not job.done_frames:   # Nuke's main loop: it renders the input a frame at a time
+        assert time.time() < end and not job.finished.is_set(), (job.message, nuke._MESSAGES)
+        nuke._process_events(0.01)
+    assert job.rendered == frames and len(list((tmp_path / "mattes" / "plate").glob("plate.*.exr"))) == 30
     nuke._cancel_progress()
     wait(nuke, plugin, node)
     assert job.state == "cancelled", (job.state, job.message)
@@ -189,3 +191,33 @@ def test_the_node_starts_the_bridge_with_its_model(nk, tmp_path, monkeypatch):
                 bridge.shutdown()
         except NotRunning:
             pass
+
+
+def test_trimmed_movie_read_is_the_cli_shot(nk, tmp_path):
+    """Defect 5: a movie Read trimmed in Nuke to 4-9 (origfirst 1) is the movie's frames
+    3-8; its mattes equal `samroto track movie --range 3-8` bit for bit, on Nuke's frames."""
+    from samroto.core import sample
+
+    nuke, plugin = nk
+    movie = nt.make_movie(tmp_path / "movie", frames=12)
+    read = nt.movie_read(nuke, movie, 12, 4, 9)
+    nuke._SELECTED[:] = [read]
+    node = plugin.create_node()
+    node["matte_dir"].setValue(str(tmp_path / "mattes"))
+    (dx, dy), (sx, sy) = sample.shape_centres(5 - 1, 12, 64, 48)   # Nuke frame 5 is movie frame 4
+    nuke.frame(5)
+    node["add_pos"].execute()
+    node["o1_pos1"].setValueAt(dx, 5, 0)
+    node["o1_pos1"].setValueAt(48 - dy, 5, 1)   # Nuke's y goes up
+    node["o1_name"].setValue("disc")
+    node["track_both"].execute()
+    job = wait(nuke, plugin, node)
+    assert job.state == "finished", job.message
+    assert job.done_frames == [3, 4, 5, 6, 7, 8]   # the movie's frames 3-8 (was 4-9: shifted by one)
+    assert job.request["shot"] == [3, 8]
+    assert job.request["prompts"]["objects"][0]["prompts"][0]["frame"] == 4   # the click, on the movie's frame
+    covered = same_as_cli(job, node, tmp_path)
+    assert covered["disc"]   # (the micro model's mattes are not all empty)
+    assert node["status"].value() == "finished: 6 frame(s) tracked (4-9)"
+    matte = {n.name(): n for n in node.nodes()}["Matte_o1"]
+    assert (matte["first"].value(), matte["last"].value(), matte["frame"].value()) == (3, 8, "frame-1")

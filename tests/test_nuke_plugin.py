@@ -27,6 +27,16 @@ def make_node(nuke, plugin, upstream):
     return plugin.create_node()
 
 
+def node_with_point(nuke, plugin, upstream, frame, x, y):
+    """A SAM2Matte on ``upstream`` with one positive point at (x, y) (Nuke pixels) on ``frame``."""
+    node = make_node(nuke, plugin, upstream)
+    nuke.frame(frame)
+    node["add_pos"].execute()
+    node["o1_pos1"].setValueAt(x, frame, 0)
+    node["o1_pos1"].setValueAt(y, frame, 1)
+    return node
+
+
 def test_menu_and_node_creation(env):
     nuke, plugin, read, _ = env
     menu_py = nt.PLUGIN_SRC / "startup" / "menu.py"
@@ -109,7 +119,7 @@ def test_read_fast_path_through_pass_throughs_only(env):
     off.setInput(0, noop)
     node = make_node(nuke, plugin, off)
     src = plugin.frames.read_source(node)
-    assert src == {"path": pattern, "first": 1001, "last": 1004, "color": {"input": "linear"},
+    assert src == {"path": pattern, "first": 1001, "last": 1004, "offset": 0, "color": {"input": "linear"},
                    "rendered": False, "read": read.name()}
     off["disable"].setValue(False)           # a live Grade changes pixels: no fast path
     assert plugin.frames.read_source(node) is None
@@ -132,8 +142,10 @@ def test_render_path_writes_the_input_as_exr(env, tmp_path):
     node = make_node(nuke, plugin, grade)
     assert plugin.frames.read_source(node) is None
     src = plugin.frames.render_source(node, 1002, 1003, str(tmp_path / "render"))
-    assert src["rendered"] and (src["first"], src["last"]) == (1002, 1003)
+    assert src["rendered"] and (src["first"], src["last"], src["offset"]) == (1002, 1003, 0)
     assert src["color"] == {"input": "linear"}
+    assert not (tmp_path / "render").exists()   # what to render, not rendered yet (tracking.py renders)
+    plugin.frames.render_now(node, src)
     assert sorted(p.name for p in (tmp_path / "render").iterdir()) == ["plate.1002.exr", "plate.1003.exr"]
     got, _ = nt.read_exr(tmp_path / "render" / "plate.1003.exr")
     want, _ = nt.read_exr(pattern % 1003)
@@ -147,7 +159,8 @@ def test_render_failure_is_a_nuke_message(env, tmp_path):
     grade.setInput(0, read)
     node = make_node(nuke, plugin, grade)
     with pytest.raises(plugin.frames.FrameError, match="could not render"):
-        plugin.frames.render_source(node, 990, 1001, str(tmp_path / "render"))
+        plugin.frames.render_now(node, plugin.frames.render_source(node, 990, 1001, str(tmp_path / "render")))
+    assert not [n for n in node.nodes() if n.Class() == "Write"]
 
 
 def test_plugin_is_python37_and_stdlib_only():
@@ -185,3 +198,75 @@ def test_add_layer_arguments_are_one_tcl_word_each(env):
     node = make_node(nuke, plugin, read)
     node["add_object"].execute()
     assert node["o2_channel"].value() == "sam2.obj2"
+
+
+def test_trimmed_movie_read_sends_the_movies_own_frames(env, tmp_path):
+    """Defect 5: a movie Read trimmed to 4-9 (origfirst 1) shows the movie's frames 3-8
+    (counted from 0, as the bridge and `samroto track` count them) on Nuke's 4-9. The shot
+    and the prompts go in the movie's numbers; nothing is shifted by first - origfirst."""
+    nuke, plugin, _, _ = env
+    movie = nt.make_movie(tmp_path / "movie", frames=12)
+    read = nt.movie_read(nuke, movie, 12, 4, 9)
+    nuke.root()["first_frame"].setValue(1)
+    nuke.root()["last_frame"].setValue(100)
+    node = node_with_point(nuke, plugin, read, 5, 20.0, 30.0)
+    req = plugin.tracking.build_request(node, "both")
+    shot = plugin.tracking.shot(req)
+    assert (shot.source, shot.first, shot.last) == (movie, 3, 8)     # the movie's own frames
+    assert shot.prompts["objects"][0]["prompts"] == [{"frame": 4, "points": [[20.0, 18.0]], "labels": [1]}]
+    assert req["range"] == [4, 9] and req["plate_range"] == [4, 9]   # the node's frames: Nuke's
+    src = plugin.frames.read_source(node)
+    assert (src["path"], src["first"], src["last"], src["offset"]) == (movie, 4, 9, 1)
+    nuke.frame(9)
+    back = plugin.tracking.shot(plugin.tracking.build_request(node, "backward"))
+    assert (back.first, back.last, back.direction) == (3, 8, "backward")
+    read["first"].setValue(-5)           # frames before the movie's first hold it: not trackable
+    assert plugin.frames.read_source(node)["first"] == 1
+
+
+def test_proxy_mode_tracks_the_full_size_plate(env, tmp_path):
+    """Defect 5: in proxy mode nuke.filename gives the Read's proxy file, while the handles
+    are full-size pixels: the node sends the full-size file (and flips y with its height)."""
+    nuke, plugin, read, pattern = env
+    proxy = nt.make_plate(tmp_path / "proxy", w=32, h=24)
+    read["proxy"].setValue(proxy)
+    nuke.root()["proxy"].setValue(True)
+    assert nuke.filename(read) == proxy      # what Nuke itself gives in proxy mode
+    node = node_with_point(nuke, plugin, read, 1002, 40.0, 30.0)
+    req = plugin.tracking.build_request(node, "frame")
+    assert req["source"]["path"] == pattern
+    assert req["prompts"]["objects"][0]["prompts"] == [{"frame": 1002, "points": [[40.0, 18.0]], "labels": [1]}]
+    read["file"].setValue("[getenv PLATES]/plate.%04d.exr")
+    with pytest.raises(plugin.frames.FrameError, match="turn proxy mode off"):
+        plugin.frames.read_source(node)
+
+
+def test_the_fake_is_as_strict_as_nuke(env, tmp_path):
+    """The fake refuses or differs where Nuke does (sources in tests/fake_nuke/nuke)."""
+    nuke, plugin, read, pattern = env
+    # a movie Read: frame f is the movie's frame f - origfirst, trimmed or not
+    movie = nt.make_movie(tmp_path / "movie", frames=6)
+    mread = nt.movie_read(nuke, movie, 6, 3, 5)
+    write = nuke.nodes.Write(file=str(tmp_path / "out.%04d.exr"))
+    write.setInput(0, mread)
+    nuke.execute(write, 4, 4)
+    got, _ = nt.read_exr(tmp_path / "out.0004.exr")
+    np.testing.assert_allclose(got, nt.movie_frame(movie, 3), atol=2e-3)
+    assert (mread.frameRange().first(), mread.frameRange().last()) == (3, 5)
+    # proxy mode: a Write renders into its proxy file, at the proxy scale
+    nuke.root()["proxy"].setValue(True)
+    with pytest.raises(RuntimeError, match="no proxy file"):
+        nuke.execute(write, 4, 4)
+    nuke.root()["proxy"].setValue(False)
+    # a button on a Group runs inside it
+    group = nuke.nodes.Group(name="G")
+    group.addKnob(nuke.PyScript_Knob("b", "b", "nuke.nodes.NoOp(name='made'); assert nuke.thisGroup() is nuke.thisNode()"))
+    group["b"].execute()
+    assert group.node("made") is not None and nuke.toNode("made") is None and nuke.toNode("root.G.made") is not None
+    # the main-thread calls are for worker threads only (Nuke hangs otherwise)
+    with pytest.raises(RuntimeError, match="main thread"):
+        nuke.executeInMainThreadWithResult(len, ("x",))
+    # a non-Read node's frames are its input's
+    grade = nuke.nodes.Grade()
+    grade.setInput(0, read)
+    assert (grade.frameRange().first(), grade.frameRange().last()) == (1001, 1004)

@@ -76,9 +76,9 @@ def test_request_renders_a_non_read_input(env, tmp_path):
     req = plugin.tracking.build_request(node, "forward")
     src = req["source"]
     assert src["rendered"] and src["path"] == str(tmp_path / "mattes" / "plate" / "plate.%04d.exr")
-    # only the frames this Track covers (forward from 1002) are rendered; the node reads the range
-    assert (src["first"], src["last"]) == (1002, 1004) and Path(src["path"] % 1004).is_file()
-    assert not Path(src["path"] % 1001).exists() and req["plate_range"] == [1001, 1004]
+    # only the frames this Track covers (forward from 1002) are to be rendered; the node reads the range
+    assert (src["first"], src["last"]) == (1002, 1004) and req["plate_range"] == [1001, 1004]
+    assert not (tmp_path / "mattes" / "plate").exists()   # the Job renders, not the button
 
 
 def fake_bridge(monkeypatch, plugin, **kwargs):
@@ -151,3 +151,112 @@ def test_bridge_errors_reach_the_artist(env, monkeypatch):
     assert job.state == "error"
     assert nuke._MESSAGES[-1] == "SAM2Matte SAM2Matte1: Cannot start the samroto bridge with /nope: not found"
     assert node["status"].value().startswith("Error: Cannot start")
+
+
+def graded(nuke, node, read):
+    grade = nuke.nodes.Grade(multiply=0.5)
+    grade.setInput(0, read)
+    node.setInput(0, grade)
+    return grade
+
+
+def test_a_non_read_input_is_rendered_after_the_press_frame_by_frame(env, monkeypatch, tmp_path):
+    """Defect 7: pressing Track renders nothing on the main thread; the job has Nuke render
+    the frames it tracks (one for "track frame"), a frame per main-loop turn, then tracks."""
+    nuke, plugin, node, read = env
+    graded(nuke, node, read)
+    bridge = fake_bridge(monkeypatch, plugin)
+    plate = tmp_path / "mattes" / "plate"
+    node["track_frame"].execute()
+    job = plugin.tracking.ACTIVE[node.fullName()]
+    assert not plate.exists() and bridge.frames == []   # the button returned without rendering
+    assert nuke._process_events(5) == 1   # the main loop turns: first the temporary Write ...
+    assert [n.name() for n in node.nodes() if n.Class() == "Write"] == ["samroto_plate_write"]
+    wait(nuke, job)                       # ... then a frame per call, then the bridge
+    assert (job.state, nuke._MESSAGES) == ("finished", [])
+    assert sorted(p.name for p in plate.iterdir()) == ["plate.1002.exr"] and job.rendered == [1002]
+    assert bridge.frames == [1002] and bridge.calls[1]["source"] == job.request["source"]["path"]
+    assert "rendering the input: frame 1002 (1 of 1)" in nuke._TASKS[-1].messages
+    assert not [n for n in node.nodes() if n.Class() == "Write"]   # the temporary Write is gone
+
+
+def test_a_non_read_input_tracks_over_its_own_frames(env, monkeypatch, tmp_path):
+    """Defect 7: the "input" range of a non-Read input is the input's frameRange(), not the
+    project's range."""
+    nuke, plugin, node, read = env
+    nuke.root()["first_frame"].setValue(1)
+    nuke.root()["last_frame"].setValue(100)
+    graded(nuke, node, read)
+    req = plugin.tracking.build_request(node, "both")
+    assert req["range"] == [1001, 1004] and req["plate_range"] == [1001, 1004]
+    node["range"].setValue("custom")          # any range stays within the input's frames
+    node["range_first"].setValue(1003)
+    node["range_last"].setValue(1200)
+    nuke.frame(1003)
+    node["o1_pos1"].setValueAt(30.0, 1003, 0)
+    assert plugin.tracking.build_request(node, "both")["range"] == [1003, 1004]
+    node["range_first"].setValue(1)
+    node["range_last"].setValue(100)
+    with pytest.raises(plugin.kit.hostkit.HostError, match="1-100 does not overlap the input's frames .1001-1004"):
+        plugin.tracking.build_request(node, "both")
+    assert not (tmp_path / "mattes" / "plate").exists()   # nothing rendered to find that out
+
+
+def test_cancel_while_nuke_renders_the_input(env, monkeypatch, tmp_path):
+    """Defect 7: Cancel on the progress bar stops the rendering between frames; the bridge
+    is never asked."""
+    nuke, plugin, node, read = env
+    graded(nuke, node, read)
+    bridge = fake_bridge(monkeypatch, plugin)
+    node["track_both"].execute()
+    job = plugin.tracking.ACTIVE[node.fullName()]
+    end = time.time() + 10
+    while not nuke._TASKS:
+        assert time.time() < end
+        time.sleep(0.01)
+    nuke._cancel_progress()
+    wait(nuke, job)
+    assert job.state == "cancelled" and job.rendered == [] and bridge.calls == []
+    assert node["status"].value().startswith("cancelled: 0 frame(s) tracked (none); cancelled while Nuke rendered")
+    assert not [n for n in node.nodes() if n.Class() == "Write"]
+
+
+def test_proxy_mode_renders_the_input_full_size(env, monkeypatch, tmp_path):
+    """Defect 5 (proxy): a Write renders at the active scale, so the plate of a non-Read
+    input is rendered with proxy mode off, full-size like the handles; proxy mode is on again
+    afterwards."""
+    nuke, plugin, node, read = env
+    graded(nuke, node, read)
+    nuke.root()["proxy"].setValue(True)
+    fake_bridge(monkeypatch, plugin)
+    node["track_forward"].execute()
+    job = wait(nuke, plugin.tracking.ACTIVE[node.fullName()])
+    assert (job.state, nuke._MESSAGES) == ("finished", [])
+    for f in (1002, 1003, 1004):
+        got, _ = nt.read_exr(job.request["source"]["path"] % f)
+        assert got.shape[:2] == (48, 64)
+    assert nuke.root()["proxy"].value() is True
+
+
+def test_trimmed_movie_mattes_come_back_on_nukes_frames(env, monkeypatch, tmp_path):
+    """Defect 5: the bridge tracks a movie Read trimmed to 4-9 on the movie's frames 3-8 and
+    numbers the matte files so; the internal Reads show file f - 1 on Nuke's frame f."""
+    nuke, plugin, node, _ = env
+    movie = nt.make_movie(tmp_path / "movie", frames=12)
+    node.setInput(0, nt.movie_read(nuke, movie, 12, 4, 9))
+    nuke.frame(5)
+    node["o1_pos1"].setValueAt(30.0, 5, 0)
+    node["o2_box1"].setValueAt(10.0, 6, 0)
+    bridge = fake_bridge(monkeypatch, plugin)
+    node["track_both"].execute()
+    job = wait(nuke, plugin.tracking.ACTIVE[node.fullName()])
+    assert (job.state, nuke._MESSAGES) == ("finished", [])
+    call = bridge.calls[1]
+    assert (call["source"], call["first"], call["last"]) == (movie, 3, 8)
+    assert [[p["frame"] for p in o["prompts"]] for o in call["prompts"]["objects"]] == [[4], [5]]
+    assert sorted(bridge.frames) == [3, 4, 5, 6, 7, 8] and job.nuke_frames == [4, 5, 6, 7, 8, 9]
+    assert node["status"].value() == "finished: 6 frame(s) tracked (4-9)"
+    matte = {n.name(): n for n in node.nodes()}["Matte_o1"]
+    assert (matte["first"].value(), matte["last"].value()) == (3, 8)
+    assert (matte["frame_mode"].value(), matte["frame"].value()) == ("expression", "frame-1")
+    assert Path(matte["file"].value() % 3).is_file() and not Path(matte["file"].value() % 9).exists()

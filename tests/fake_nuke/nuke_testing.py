@@ -60,3 +60,28 @@ def make_plate(folder, frames=range(1001, 1005), w=64, h=48):
         rgb = np.stack([0.05 + 0.8 * m, 0.05 + 0.6 * m, 0.04 + 0.2 * m], -1)
         write_exr(folder / ("plate.%04d.exr" % f), rgb)
     return str(folder / "plate.%04d.exr")
+
+
+def make_movie(folder, frames=12, w=64, h=48):
+    """samroto's sample shot (an orange disc moving right, a blue square moving left) as an
+    H.264 movie of ``frames`` frames; returns its path."""
+    from samroto.core import sample
+
+    return sample.write_sample(folder, frames, w, h, kind="mp4")
+
+
+def movie_frame(path, index):
+    """Frame ``index`` (0 = the first) of a movie, decoded, as float RGB (H, W, 3)."""
+    import av
+
+    with av.open(str(path)) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                return frame.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+    raise IndexError(index)
+
+
+def movie_read(nuke, path, frames, first, last, **knobs):
+    """A Read of a movie as Nuke makes it: the movie's frames are 1..frames (``origfirst``
+    1), trimmed to ``first``..``last``."""
+    return nuke.nodes.Read(file=str(path), origfirst=1, origlast=frames, first=first, last=last, **knobs)

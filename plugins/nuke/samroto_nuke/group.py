@@ -51,8 +51,14 @@ def report_error(node, text):
     nuke.message("SAM2Matte %s: %s" % (node.name(), text))
 
 
-def connect_mattes(node, first, last):
-    """Rebuild the internals: one Read + Copy per object, reading its matte sequence."""
+def connect_mattes(node, first, last, offset=0):
+    """Rebuild the internals: one Read + Copy per object, reading its matte sequence over
+    Nuke frames ``first``..``last``. The bridge numbers the matte files with the source's
+    frames, Nuke frame f being file f - ``offset`` (a movie's): the Read's frame range is in
+    file numbers, and its frame expression reads file ``frame-offset`` at frame f
+    ("expression": "The expression changes the relation between the current frame and the
+    frame read in", Nuke's Read node)."""
+    retime = {"frame_mode": "expression", "frame": "frame%+d" % -offset} if offset else {}
     node.begin()
     try:
         for child in node.nodes():
@@ -65,8 +71,9 @@ def connect_mattes(node, first, last):
             if info["channel"] == "none" or not pattern:
                 continue
             read = nuke.nodes.Read(name="Matte_o%d" % obj, file=pattern,
-                                   first=int(first), last=int(last), origfirst=int(first),
-                                   origlast=int(last), on_error="black", before="black", after="black")
+                                   first=int(first - offset), last=int(last - offset), origfirst=int(first - offset),
+                                   origlast=int(last - offset), on_error="black", before="black", after="black",
+                                   **retime)
             copy = nuke.nodes.Copy(name="Copy_o%d" % obj, from0="rgba.alpha", to0=info["channel"])
             copy.setInput(0, stream)
             copy.setInput(1, read)

@@ -3,35 +3,50 @@
 It implements only the calls samroto's Nuke plugin uses, each as Foundry's Nuke Python
 API reference documents it (Nuke 13-16; https://learn.foundry.com/nuke/developers/
 pythonreference and .../pythondevguide): ``nuke.createNode``, ``nuke.nodes.<Class>(**knobs)``,
-``nuke.toNode``, ``nuke.root``, ``nuke.thisNode``, ``nuke.frame``, ``nuke.delete``,
-``nuke.execute``, ``nuke.filename``, ``nuke.message``, ``nuke.tcl`` (``add_layer`` only),
-``nuke.executeInMainThread``, ``nuke.ProgressTask``, ``nuke.nodePaste``, ``nuke.menu``;
-``Node`` (``Class``, ``name``, ``knob``/``[]``, ``knobs``, ``addKnob``, ``removeKnob``,
-``input``, ``setInput``, ``inputs``, ``format``), ``Group.begin/end/nodes``; knobs
+``nuke.toNode``, ``nuke.root``, ``nuke.thisNode``, ``nuke.thisGroup``, ``nuke.frame``,
+``nuke.delete``, ``nuke.execute``, ``nuke.filename``, ``nuke.message``, ``nuke.tcl``
+(``add_layer`` only), ``nuke.executeInMainThread``, ``nuke.executeInMainThreadWithResult``,
+``nuke.ProgressTask``, ``nuke.nodePaste``, ``nuke.menu``; ``Node`` (``Class``, ``name``,
+``knob``/``[]``, ``knobs``, ``addKnob``, ``removeKnob``, ``input``, ``setInput``,
+``inputs``, ``format``, ``frameRange``), ``Group.begin/end/nodes``; ``FrameRange``; knobs
 (``Tab_Knob``, ``Text_Knob``, ``PyScript_Knob``, ``Int_Knob``, ``Double_Knob``,
 ``Boolean_Knob``, ``String_Knob``, ``File_Knob``, ``Enumeration_Knob``, ``Channel_Knob``,
-``XY_Knob``, ``BBox_Knob`` with the ``Array_Knob`` animation calls ``setValueAt``,
-``valueAt``, ``setAnimated``, ``isAnimated``, ``isKeyAt``, ``removeKeyAt`` and
-``Knob.getKeyList``).
+``Format_Knob``, ``XY_Knob``, ``BBox_Knob`` with the ``Array_Knob`` animation calls
+``setValueAt``, ``valueAt``, ``setAnimated``, ``isAnimated``, ``isKeyAt``, ``removeKeyAt``
+and ``Knob.getKeyList``).
 
-Deliberate limits and one deliberate strictness:
+Where Nuke refuses or differs, the fake does too; every such behaviour names its source
+where it is implemented (Foundry's docs first; where they are silent, what people who ran
+Nuke report). In short:
 
-- ``nuke.execute`` really renders, but only what a test graph needs: ``Read`` (decodes its
-  file with OpenImageIO), ``Dot``/``NoOp``/disabled nodes (pass input 0), ``Grade``
-  (its ``multiply`` knob), a Group's ``Input``; into a ``Write`` of EXR files.
-- ``nuke.nodePaste`` reads the flat ``Class { knob value ... }`` blocks of a .nk file and
-  runs each node's ``onCreate`` knob, as Nuke does when it creates a node.
-- Nuke's API must be used from the main thread (Foundry: "use executeInMainThread" for
-  anything that touches the UI or the node graph from another thread); real Nuke crashes
-  or misbehaves, this fake raises ``RuntimeError`` so tests catch it.
-- Tests play Nuke's main loop with ``_process_events()`` (runs what ``executeInMainThread``
-  queued) and the user's Cancel button with ``_cancel_progress()``.
+- Threads: Nuke's API belongs to the main thread; a worker talks to it only through
+  ``executeInMainThread``/``executeInMainThreadWithResult``, and those must never be
+  called from the main thread ("or NUKE will hang"). The fake raises ``RuntimeError``.
+- Buttons: a ``PyScript_Knob`` on a Group runs with that Group as the current context
+  (``thisGroup()``; ``nuke.nodes.X()`` lands inside it; plain names resolve inside it).
+- Proxy mode (root ``proxy``): ``nuke.filename`` gives a Read's proxy file when it has
+  one; formats and x/y knob values stay full-size; a Write renders at the proxy scale
+  into its ``proxy`` file.
+- Movie Reads: Nuke numbers a movie's frames from 1 (``origfirst`` 1); ``first``/``last``
+  trim the clip without renumbering it.
+- ``nuke.tcl`` passes each argument as one Tcl word, never re-parsed.
+
+Deliberate limits: ``nuke.execute`` really renders, but only what a test graph needs:
+``Read`` of an image sequence (decoded with OpenImageIO) or of a movie (PyAV, with no
+colour transform), ``Dot``/``NoOp``/disabled nodes
+(pass input 0), ``Grade`` (its ``multiply`` knob), a Group's ``Input``; into a ``Write``
+of EXR files. ``nuke.nodePaste`` reads the flat ``Class { knob value ... }`` blocks of a
+.nk file and runs each node's ``onCreate`` knob, as Nuke does when it creates a node.
+Tests play Nuke's main loop with ``_process_events()`` (runs what the
+``executeInMainThread`` calls queued) and the user's Cancel button with
+``_cancel_progress()``.
 """
 
 import os
 import queue
 import re
 import threading
+import traceback
 
 import numpy as np
 
@@ -120,12 +135,26 @@ class PyScript_Knob(Knob):
         Knob.__init__(self, name, label, command)
 
     def execute(self):
-        """Run the knob's script as Nuke does when its button is pressed (thisNode() = node)."""
+        """Run the knob's script as Nuke does when its button is pressed: ``thisNode()`` is
+        the knob's node and, on a Group, the Group is the current context, so
+        ``thisGroup()`` is that Group, ``nuke.nodes.X()`` makes X inside it and a plain name
+        given to ``toNode`` is looked up inside it. Sources: ``nuke.thisGroup`` "Returns the
+        current context Group node" (https://learn.foundry.com/nuke/developers/16.0/
+        pythondevguide/_autosummary/nuke.thisGroup.html); as people who ran it report,
+        Cryptomatte's gizmo button wraps its work in ``with nuke.root():`` (later ``with
+        <parent group>:``) because a group's button otherwise creates its nodes inside the
+        group (github.com/Psyop/Cryptomatte nuke/cryptomatte_utilities.py
+        ``decryptomatte_button``, pull request #127)."""
         _main_only("PyScript_Knob.execute")
         _THIS.append(self._node)
+        inside = isinstance(self._node, Group)
+        if inside:
+            _CONTEXT.append(self._node)
         try:
             exec(self._value, {"nuke": _module()})
         finally:
+            if inside:
+                _CONTEXT.pop()
             _THIS.pop()
 
 
@@ -179,6 +208,29 @@ class Enumeration_Knob(Knob):
             value = self._items[value]
         if value not in self._items:
             raise ValueError("%s: %r is not one of %s" % (self._name, value, self._items))
+        return Knob.setValue(self, value)
+
+
+class Format_Knob(Knob):
+    """A node's full-size format (``value()`` -> ``Format``). On a Read, until it is set the
+    format is read from the header of the Read's full-size ``file`` (Read reference:
+    "format: Sets the size of the file. Typically it is guessed correctly from the file
+    header"; the separate "proxy format" knob is the proxy's, https://learn.foundry.com/
+    nuke/11.1/content/reference_guide/image_nodes/read.html)."""
+
+    def __init__(self, name, label=None):
+        Knob.__init__(self, name, label, None)
+
+    def value(self):
+        _main_only("Format_Knob.value")
+        if self._value is None and self._node is not None and self._node.Class() == "Read":
+            node = self._node
+            return Format(*_image_size(_frame_path(node["file"]._value, node["first"]._value)))
+        return self._value
+
+    def setValue(self, value):
+        if not isinstance(value, Format):
+            raise TypeError("fake nuke: Format_Knob.setValue takes a nuke.Format")
         return Knob.setValue(self, value)
 
 
@@ -289,6 +341,29 @@ class BBox_Knob(Array_Knob):
 
 # --- nodes -------------------------------------------------------------------------------
 
+class FrameRange(object):
+    """``nuke.FrameRange``: ``first()``, ``last()``, ``frames()``, ``isInRange(n)`` and
+    iteration over the frames (Nuke Python API, nuke.FrameRange)."""
+
+    def __init__(self, first, last, increment=1):
+        self._first, self._last, self._incr = int(first), int(last), int(increment)
+
+    def first(self):
+        return self._first
+
+    def last(self):
+        return self._last
+
+    def frames(self):
+        return len(range(self._first, self._last + 1, self._incr))
+
+    def isInRange(self, n):
+        return int(self._first <= n <= self._last)
+
+    def __iter__(self):
+        return iter(range(self._first, self._last + 1, self._incr))
+
+
 class Format(object):
     def __init__(self, width, height):
         self._w, self._h = int(width), int(height)
@@ -300,21 +375,38 @@ class Format(object):
         return self._h
 
 
+# The Read's knobs (Read reference, https://learn.foundry.com/nuke/11.1/content/reference_guide/
+# image_nodes/read.html): ``file`` and ``proxy`` (the proxy file, "used if proxy mode is on"),
+# ``format``, the frame range ``first``/``last`` ("The first frame number of a sequence to
+# display": the files' own numbers) with ``before``/``after`` for the frames outside it, the
+# ``origfirst``/``origlast`` the file holds, and ``frame_mode``/``frame``, "the relation
+# between the current frame and the frame read in" (expression, start at, offset:
+# https://learn.foundry.com/nuke/8.0/content/getting_started/managing_scripts/
+# changing_read_frames.html; an empty ``frame`` reads frame f at frame f).
+FRAME_MODES = ["expression", "start at", "offset"]
 _KNOBS = {
-    "Read": lambda: [File_Knob("file"), Int_Knob("first", value=1), Int_Knob("last", value=1),
+    "Read": lambda: [File_Knob("file"), File_Knob("proxy"), Format_Knob("format"),
+                     Int_Knob("first", value=1), Int_Knob("last", value=1),
                      Int_Knob("origfirst", value=1), Int_Knob("origlast", value=1),
+                     Enumeration_Knob("before", "before", ["hold", "loop", "bounce", "black"]),
+                     Enumeration_Knob("after", "after", ["hold", "loop", "bounce", "black"]),
                      String_Knob("colorspace", value="default"), Boolean_Knob("raw"),
-                     String_Knob("on_error", value="error"), String_Knob("frame_mode", value="start at"),
+                     Enumeration_Knob("on_error", "missing frames", ["error", "black", "checkerboard",
+                                                                     "nearest frame"]),
+                     Enumeration_Knob("frame_mode", "frame", FRAME_MODES),
                      String_Knob("frame", value=""), PyScript_Knob("reload", "reload", "")],
-    "Write": lambda: [File_Knob("file"), String_Knob("file_type", value="exr"),
+    "Write": lambda: [File_Knob("file"), File_Knob("proxy"), String_Knob("file_type", value="exr"),
                       String_Knob("channels", value="rgb"), String_Knob("colorspace", value="default"),
                       Boolean_Knob("raw"), Boolean_Knob("create_directories")],
     "Copy": lambda: [String_Knob("from0", value="rgba.alpha"), String_Knob("to0", value="rgba.alpha")],
     "Grade": lambda: [Double_Knob("multiply", value=1.0)],
     "Input": lambda: [Int_Knob("number")],
     "Roto": lambda: [String_Knob("output", value="alpha"), String_Knob("format", value="")],
+    # Project settings: the frame range, the script's name and proxy mode (``proxy`` on/off and
+    # ``proxy_scale``, https://learn.foundry.com/nuke/11.2/content/getting_started/
+    # managing_scripts/proxy_mode.html).
     "Root": lambda: [Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100),
-                     File_Knob("name")],
+                     File_Knob("name"), Boolean_Knob("proxy"), Double_Knob("proxy_scale", value=0.5)],
 }
 _INPUTS = {"Copy": 2, "Read": 0, "Input": 0, "Root": 0, "Roto": 1, "Constant": 0}
 _LAYERS = {"rgba", "rgb", "alpha", "mask", "none"}
@@ -387,10 +479,41 @@ class Node(object):
         return True
 
     def format(self):
+        """The node's full-size format: a Read's ``format`` knob (from its full-size file,
+        never the proxy: in proxy mode "all images and all x/y positions are scaled" by the
+        proxy scale, while formats and knob values stay full-size, https://
+        learn.foundry.com/nuke/11.2/content/getting_started/managing_scripts/
+        proxy_mode.html); other nodes pass their input's on."""
         if self._class == "Read":
-            return Format(*_image_size(_frame_path(filename(self), self["first"]._value)))
+            return self["format"].value()
         up = self.input(0)
         return up.format() if up is not None else Format(*_ROOT_FORMAT)
+
+    def frameRange(self):
+        """``Node.frameRange()`` -> ``FrameRange``: "Frame range for this node"
+        (https://learn.foundry.com/nuke/developers/latest/pythonreference/_autosummary/
+        nuke.Node.html). A Read's is its frame range ``first``..``last`` moved by its frame
+        mode ("start at" S puts ``first`` at S, "offset" k adds k; an expression is beyond
+        the fake); a node without time controls has its input's; nothing connected: the
+        project's range."""
+        _main_only("Node.frameRange")
+        if self._class == "Read":
+            first, last = self["first"]._value, self["last"]._value
+            shift = str(self["frame"]._value).strip()
+            if shift:
+                mode = self["frame_mode"]._value
+                if mode == "start at":
+                    return FrameRange(int(shift), int(shift) + last - first)
+                if mode == "offset":
+                    return FrameRange(first + int(shift), last + int(shift))
+                raise NotImplementedError("the fake cannot evaluate the frame expression %r" % shift)
+            return FrameRange(first, last)
+        if self._class == "Input":
+            up = self._parent.input(self["number"]._value) if self._parent is not None else None
+        else:
+            up = self.input(0)
+        return up.frameRange() if up is not None else FrameRange(_ROOT["first_frame"]._value,
+                                                                 _ROOT["last_frame"]._value)
 
     def parent(self):
         return self._parent
@@ -431,6 +554,14 @@ class Group(Node):
         if self._class == "Root":
             return Format(*_ROOT_FORMAT)
         return Node.format(self)
+
+    def frameRange(self):
+        """A Group's frame range is its output's (its ``Output`` node's input)."""
+        if self._class == "Root":
+            return FrameRange(self["first_frame"]._value, self["last_frame"]._value)
+        out = next((n for n in self._children if n.Class() == "Output"), None)
+        up = out.input(0) if out is not None else None
+        return up.frameRange() if up is not None else Node.frameRange(self)
 
 
 _ROOT = Group("Root", None)
@@ -480,7 +611,16 @@ _SELECTED = []
 
 
 def toNode(name):
+    """The node called ``name``, looked up in the current context group; a name starting
+    with ``root.`` is a full path from the script's top (the naming of ``nuke.knob``:
+    "'root' is the node name of the outermost group", https://learn.foundry.com/nuke/
+    developers/latest/pythondevguide/_autosummary/nuke.knob.html). Nuke may search
+    further up for a plain name; the fake does not, so code must not count on it."""
     node = _CONTEXT[-1]
+    if name == "root":
+        return _ROOT
+    if name.startswith("root."):
+        node, name = _ROOT, name[len("root."):]
     for part in name.split("."):
         node = node.node(part) if isinstance(node, Group) else None
         if node is None:
@@ -502,6 +642,7 @@ def thisNode():
 
 
 def thisGroup():
+    """"Returns the current context Group node" (nuke.thisGroup)."""
     return _CONTEXT[-1]
 
 
@@ -572,9 +713,19 @@ def tcl(command, *args):
     raise NotImplementedError("fake nuke.tcl knows only add_layer, not %r" % command)
 
 
+def _proxy_mode():
+    return bool(_ROOT["proxy"]._value)
+
+
 def filename(node, mode=0):
-    """The node's file knob, frame token kept (mode REPLACE: the current frame's file)."""
-    path = node["file"]._value
+    """``nuke.filename(node, i)``: "the current filename, based on the root.proxy settings
+    and which of the fullsize/proxy filenames are filled in" (https://learn.foundry.com/
+    nuke/developers/131/pythondevguide/_autosummary/nuke.filename.html): in proxy mode a
+    node's ``proxy`` file when it has one, else its ``file``; frame token kept (mode
+    REPLACE: the current frame's file)."""
+    _main_only("nuke.filename")
+    proxy = node._knobs.get("proxy")
+    path = proxy._value if _proxy_mode() and proxy is not None and proxy._value else node["file"]._value
     return _frame_path(path, frame()) if mode == REPLACE else path
 
 
@@ -595,11 +746,44 @@ def warning(text):
 _MAIN_QUEUE = queue.Queue()
 
 
+def _worker_only(what):
+    """Foundry's Threading guide (https://learn.foundry.com/nuke/developers/16.0/
+    pythondevguide/threading.html): executeInMainThread and executeInMainThreadWithResult
+    "should always be run from a child thread. If run from within the main thread, they
+    freeze NUKE." The fake raises instead of hanging."""
+    if threading.current_thread() is _MAIN_THREAD:
+        raise RuntimeError("fake nuke: %s called on the main thread (Nuke would hang)" % what)
+
+
 def executeInMainThread(call, args=(), kwargs=None):
     """Queue ``call(*args, **kwargs)`` for Nuke's main thread and return at once."""
+    _worker_only("executeInMainThread")
     if not isinstance(args, tuple):
         args = (args,)
     _MAIN_QUEUE.put((call, args, kwargs or {}))
+
+
+def executeInMainThreadWithResult(call, args=(), kwargs=None):
+    """Run ``call(*args, **kwargs)`` on Nuke's main thread and wait for its result. As in
+    Nuke's own code (nuke_internal/executeInMain.py, https://learn.foundry.com/nuke/
+    developers/140/pythondevguide/_modules/nuke_internal/executeInMain.html), an exception
+    in the call is printed, not raised, and the result is then None."""
+    _worker_only("executeInMainThreadWithResult")
+    if not isinstance(args, tuple):
+        args = (args,)
+    done, box = threading.Event(), [None]
+
+    def run():
+        try:
+            box[0] = call(*args, **(kwargs or {}))
+        except Exception:
+            traceback.print_exc()
+        finally:
+            done.set()
+
+    _MAIN_QUEUE.put((run, (), {}))
+    done.wait()
+    return box[0]
 
 
 def _process_events(timeout=0.0):
@@ -652,7 +836,20 @@ def _frame_path(pattern, f):
     return re.sub(r"%0?\d*d", lambda m: m.group() % f, pattern)
 
 
+MOVIE_EXTENSIONS = (".mov", ".mp4", ".m4v", ".mkv", ".mxf", ".avi", ".webm", ".mpg", ".mpeg")
+
+
+def _is_movie(path):
+    return os.path.splitext(str(path))[1].lower() in MOVIE_EXTENSIONS
+
+
 def _image_size(path):
+    if _is_movie(path):
+        import av
+
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            return stream.codec_context.width, stream.codec_context.height
     import OpenImageIO as oiio
 
     inp = oiio.ImageInput.open(path)
@@ -663,6 +860,59 @@ def _image_size(path):
     return spec.width, spec.height
 
 
+def _movie_frame(path, index):
+    """Frame ``index`` (0 = the first) of a movie as float RGB (no colour transform)."""
+    import av
+
+    with av.open(path) as container:
+        for i, decoded in enumerate(container.decode(video=0)):
+            if i == index:
+                return decoded.to_ndarray(format="rgb24").astype(np.float32) / 255.0
+    raise RuntimeError("Read: %s has no frame %d" % (path, index))
+
+
+def _proxy_size(node):
+    fmt = node.format()
+    scale = float(_ROOT["proxy_scale"]._value)
+    return max(1, int(round(fmt.width() * scale))), max(1, int(round(fmt.height() * scale)))
+
+
+def _resize(px, size):
+    """Nearest-neighbour resize of (H, W, C) to (width, height) = ``size``."""
+    w, h = size
+    rows = (np.arange(h) * px.shape[0] // h).clip(0, px.shape[0] - 1)
+    cols = (np.arange(w) * px.shape[1] // w).clip(0, px.shape[1] - 1)
+    return np.ascontiguousarray(px[rows][:, cols])
+
+
+def _read_pixels(node, f):
+    """A Read at frame ``f``: frames outside ``first``..``last`` are an error here (the fake
+    has no before/after). An image sequence reads file number f. A movie's frames are
+    numbered from 1 in Nuke (``origfirst``/``origlast`` 1..N; trimming sets ``first``/
+    ``last`` and renumbers nothing), so frame f is the movie's frame f - origfirst counted
+    from 0: OpenPype's Nuke movie loader sets ``origfirst``/``first`` to 1 for every movie
+    and moves it with "start at" ("set first to 1", github.com/ynput/OpenPype
+    openpype/hosts/nuke/plugins/load/load_mov.py). In proxy mode the image comes at the
+    proxy scale (from the Read's proxy file when it has one)."""
+    if str(node["frame"]._value).strip():
+        raise NotImplementedError("the fake renders no retimed Read (frame %r)" % node["frame"]._value)
+    first, last = node["first"]._value, node["last"]._value
+    if not first <= f <= last:
+        raise RuntimeError("%s: frame %d is outside %d-%d" % (node.name(), f, first, last))
+    path = filename(node)
+    if _is_movie(path):
+        px = _movie_frame(path, f - node["origfirst"]._value)
+    else:
+        import OpenImageIO as oiio
+
+        buf = oiio.ImageBuf(_frame_path(path, f))
+        if buf.has_error:
+            raise RuntimeError("%s: %s" % (node.name(), buf.geterror()))
+        px = buf.get_pixels(oiio.FLOAT)
+    px = np.ascontiguousarray(px[..., :3] if px.shape[2] >= 3 else np.repeat(px[..., :1], 3, 2))
+    return _resize(px, _proxy_size(node)) if _proxy_mode() else px
+
+
 def _pixels(node, f):
     """float32 RGB (H, W, 3), row 0 at the top, of ``node`` at frame ``f``."""
     if node is None:
@@ -671,16 +921,7 @@ def _pixels(node, f):
     if node["disable"]._value or cls in ("Dot", "NoOp"):
         return _pixels(node.input(0), f)
     if cls == "Read":
-        first, last = node["first"]._value, node["last"]._value
-        if not first <= f <= last:
-            raise RuntimeError("%s: frame %d is outside %d-%d" % (node.name(), f, first, last))
-        import OpenImageIO as oiio
-
-        buf = oiio.ImageBuf(_frame_path(filename(node), f))
-        if buf.has_error:
-            raise RuntimeError("%s: %s" % (node.name(), buf.geterror()))
-        px = buf.get_pixels(oiio.FLOAT)
-        return np.ascontiguousarray(px[..., :3] if px.shape[2] >= 3 else np.repeat(px[..., :1], 3, 2))
+        return _read_pixels(node, f)
     if cls == "Grade":
         return _pixels(node.input(0), f) * np.float32(node["multiply"]._value)
     if cls == "Input":
@@ -689,18 +930,32 @@ def _pixels(node, f):
 
 
 def execute(nameOrNode, start=None, end=None, incr=1, views=None, continueOnError=False):
-    """Render a Write node over frames start..end (inclusive)."""
+    """Render a Write node over frames start..end (inclusive); start and end default to the
+    project's range ("Default is root.first_frame", https://learn.foundry.com/nuke/
+    developers/130/pythondevguide/_autosummary/nuke.render.html). A Write "executes all
+    renders at the currently active scale: either full- or proxy-resolution", writing its
+    ``proxy`` file in proxy mode (Write reference, https://learn.foundry.com/nuke/13.0/
+    content/reference_guide/image_nodes/write.html; "click the file or proxy field ...
+    depending on whether you want to render high res or low res images",
+    https://learn.foundry.com/nuke/12.0/content/comp_environment/rendering/
+    output_write_nodes.html). The docs name no fallback for a Write without a proxy file in
+    proxy mode: the fake refuses it rather than guess."""
     _main_only("nuke.execute")
     node = toNode(nameOrNode) if isinstance(nameOrNode, str) else nameOrNode
     if node.Class() != "Write":
         raise RuntimeError("%s cannot be executed" % node.name())
     import OpenImageIO as oiio
 
+    target = node["file"]._value
+    if _proxy_mode():
+        target = node["proxy"]._value
+        if not target:
+            raise RuntimeError("%s: proxy mode is on and it has no proxy file to render" % node.name())
     first = _ROOT["first_frame"]._value if start is None else start
     last = first if end is None else end
     for f in range(int(first), int(last) + 1, int(incr)):
         px = _pixels(node.input(0), f)
-        path = _frame_path(node["file"]._value, f)
+        path = _frame_path(target, f)
         if node["create_directories"]._value:
             os.makedirs(os.path.dirname(path), exist_ok=True)
         spec = oiio.ImageSpec(px.shape[1], px.shape[0], 3, oiio.HALF)
@@ -803,6 +1058,7 @@ def _reset():
     _MENUS.clear()
     _FRAME[0] = 1
     _ROOT["first_frame"]._value, _ROOT["last_frame"]._value, _ROOT["name"]._value = 1, 100, ""
+    _ROOT["proxy"]._value, _ROOT["proxy_scale"]._value = False, 0.5
     while not _MAIN_QUEUE.empty():
         _MAIN_QUEUE.get_nowait()
 
