@@ -11,8 +11,14 @@ module ``client``. Typical use::
     for event in session.propagate(mattes={"transport": "file", "pattern": "/tmp/m.%04d.exr"}):
         print(event.kind, event.frame, event.paths)
     session.close(); bridge.close()
+
+A shared GPU host (docs/bridge.md, "Shared GPU host"): the connection file the admin hands
+out (``remote.json`` in the samroto config dir, or ``SAMROTO_REMOTE``) makes ``connect`` use
+that bridge, over TLS with your user name and token; ``Client.connect_remote`` takes it
+explicitly.
 """
 
+import json
 import os
 import queue
 import socket
@@ -69,11 +75,14 @@ class InternalError(BridgeError): code = "internal"
 # client-side conditions
 class NotRunning(BridgeError): code = "not_running"
 class ConnectionLost(BridgeError): code = "connection_lost"
+class Untrusted(BridgeError): code = "untrusted"  # the bridge's TLS certificate is not the one to trust
+class RemoteConfigError(BridgeError): code = "remote_config"  # the shared bridge's connection file
 
 ERRORS = {cls.code: cls for cls in [
     BadMessage, TooLarge, VersionMismatch, Unauthorized, UnknownOp, BadRequest, UnknownSession,
     UnknownObject, FrameOutOfRange, BadFrame, BadPrompts, BridgeIOError, ShmError, Busy,
-    Cancelled, EngineError, ShuttingDown, InternalError, NotRunning, ConnectionLost]}
+    Cancelled, EngineError, ShuttingDown, InternalError, NotRunning, ConnectionLost, Untrusted,
+    RemoteConfigError]}
 
 
 def error_from(error):
@@ -146,16 +155,67 @@ def _connect_socket(address, timeout):
     except OSError:
         sock.close()
         raise
+    if family == "tcp" and address.get("tls"):
+        return _secure(sock, address, address["tls"], timeout)
     sock.settimeout(None)
     return sock
+
+
+def _tls_context(tls):
+    """A client TLS context: verify the bridge's certificate against ``ca`` (a file) or
+    ``ca_pem`` (its text), else this machine's trusted CAs; or, with ``sha256`` (the local
+    discovery file's pin), accept exactly the certificate of that fingerprint."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if tls.get("sha256"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # checked against the pin after the handshake
+    elif tls.get("ca") or tls.get("ca_pem"):
+        context.load_verify_locations(cafile=tls.get("ca") or None, cadata=tls.get("ca_pem") or None)
+    else:
+        context.load_default_certs()
+    return context
+
+
+def _secure(sock, address, tls, timeout):
+    """TLS over the connected ``sock``: a protocol.SecureSocket, or Untrusted / ConnectionLost."""
+    import ssl
+
+    where = _describe(address)
+    wrapped = sock
+    try:
+        if not isinstance(tls, dict):
+            tls = {}
+        context = _tls_context(tls)
+        wrapped = context.wrap_socket(sock, server_hostname=tls.get("server_name") or address["host"],
+                                      do_handshake_on_connect=False)
+        secure = protocol.SecureSocket(wrapped, timeout)
+        secure.handshake()
+    except ssl.SSLCertVerificationError as exc:
+        wrapped.close()
+        raise Untrusted("the bridge at {} is not the one to trust: {}. Use the CA file your samroto admin "
+                        "hands out ('ca' in the connection file)".format(where, exc.verify_message or exc))
+    except (OSError, ValueError) as exc:  # ssl.SSLError, a reset, a timeout: not (or no longer) a TLS bridge
+        wrapped.close()
+        raise ConnectionLost("TLS with the bridge at {} failed: {} (a bridge without TLS, or one too busy "
+                             "to take the connection)".format(where, exc))
+    pin = tls.get("sha256")
+    if pin and protocol.peer_fingerprint(secure) != pin:
+        secure.close()
+        raise Untrusted("the bridge at {} does not present the certificate its discovery file names".format(where))
+    secure.settimeout(None)
+    return secure
 
 
 class Client(object):
     """One connection to the bridge. Thread-safe for one reader at a time; ``cancel`` may be
     called from another thread while an iteration is running."""
 
-    def __init__(self, address, token, timeout=10.0, name="samroto-client"):
+    def __init__(self, address, token, timeout=10.0, name="samroto-client", user=None):
         self.address = address
+        self.user = user  # a shared host's user (None: the local bridge's discovery token)
         try:
             self._sock = _connect_socket(address, timeout)
         except OSError as exc:
@@ -167,8 +227,11 @@ class Client(object):
         self._next_id = 0
         self._frame_shms = {}  # session shm_prefix (None: an older bridge) -> our frame segment
         self._closed = False
+        hello = {"version": PROTOCOL_VERSION, "token": token, "client": name}
+        if user is not None:
+            hello["user"] = user
         try:
-            self.server = self.request("hello", version=PROTOCOL_VERSION, token=token, client=name)
+            self.server = self.request("hello", **hello)
         except BaseException:
             self._sock.close()
             raise
@@ -178,7 +241,12 @@ class Client(object):
     def connect(cls, python=None, start=True, timeout=120.0, config_dir=None, serve_args=(),
                 name="samroto-client"):
         """Connect to the running bridge (discovery file in the user config dir), starting it
-        with ``python -m samroto serve`` when it is not running and ``python`` is given."""
+        with ``python -m samroto serve`` when it is not running and ``python`` is given. With
+        a shared bridge's connection file (``SAMROTO_REMOTE``, or ``remote.json`` in the config
+        dir), connect to that bridge instead and never start one here."""
+        remote = protocol.remote_path(config_dir)
+        if remote is not None:
+            return cls.connect_remote(remote, name=name)
         path = protocol.discovery_path(config_dir)
         client = _try_discovery(cls, path, name)
         if client is not None:
@@ -205,6 +273,42 @@ class Client(object):
             time.sleep(0.1)
         raise NotRunning("the bridge did not come up within {:.0f} s; its log: {}\n{}".format(
             timeout, _log_path(config_dir), _log_tail(config_dir)))
+
+    @classmethod
+    def connect_remote(cls, remote, name="samroto-client", timeout=10.0):
+        """Connect to a shared bridge. ``remote``: the connection file your samroto admin
+        gave you (its path, or its content as a dict): ``host``, ``port``, ``user``, ``token``,
+        and ``ca`` (a CA file, relative to the connection file) or ``ca_pem`` (its text) when
+        the bridge's certificate is not signed by a CA this machine trusts already;
+        ``server_name`` when the certificate names the bridge otherwise than ``host``."""
+        where = "the connection file {}".format(remote) if isinstance(remote, str) else "the connection settings"
+        folder = os.path.dirname(os.path.abspath(remote)) if isinstance(remote, str) else os.getcwd()
+        if isinstance(remote, str):
+            try:
+                with open(remote, "r", encoding="utf-8") as f:
+                    remote = json.load(f)
+            except (OSError, ValueError) as exc:
+                raise RemoteConfigError("cannot read {}: {}".format(where, exc))
+        if not isinstance(remote, dict):
+            raise RemoteConfigError("{} must be a JSON object".format(where))
+        for key, kind in (("host", str), ("port", int), ("user", str), ("token", str)):
+            if not isinstance(remote.get(key), kind) or isinstance(remote.get(key), bool) or not remote.get(key):
+                raise RemoteConfigError("{} needs '{}' ({}); ask your samroto admin for it".format(
+                    where, key, "a number" if kind is int else "text"))
+        ca = remote.get("ca")
+        if ca:
+            ca = os.path.join(folder, os.path.expanduser(ca))
+            if not os.path.isfile(ca):
+                raise RemoteConfigError("{}: the CA file {} does not exist".format(where, ca))
+        address = {"family": "tcp", "host": remote["host"], "port": remote["port"],
+                   "tls": {"ca": ca, "ca_pem": remote.get("ca_pem"), "server_name": remote.get("server_name")}}
+        wait = remote.get("timeout")
+        if isinstance(wait, (int, float)) and not isinstance(wait, bool) and wait > 0:
+            timeout = wait
+        try:
+            return cls(address, remote["token"], timeout=timeout, name=name, user=remote["user"])
+        except NotRunning as exc:  # not "start one here": the shared bridge is what was asked for
+            raise ConnectionLost("cannot reach the shared samroto bridge ({}): {}".format(where, exc.message))
 
     # -- messages ---------------------------------------------------------------------------
     def _new_id(self):
@@ -525,6 +629,44 @@ class Session(object):
         finally:
             finished.set()
         return "cancelled" if is_cancelled() else "done"
+
+    def prompt_frame(self, frame, object_id, prompt, name=None, mattes=None, candidates=None):
+        """The interactive loop (protocol 1.3): set object ``object_id``'s prompt on ``frame``
+        afresh (``prompt``: ``{"points", "labels"}``, ``{"box"}`` or both, or ``{"mask": path}``,
+        as in the prompts JSON) and get that frame's matte at once, from the frame's cached
+        image features after its first prompt. ``mattes``: the frame's matte output (as
+        ``propagate``); ``candidates``: an output for SAM 2's three masks of a single click.
+        Returns (reply, mattes, candidates): the reply (``encoded``, ``encoder_runs``,
+        ``candidates`` [{index, iou}], ``best``, ``correction``...), the frame's Matte list,
+        and the candidates' Matte (or None)."""
+        obj = {"id": object_id} if name is None else {"id": object_id, "name": name}
+        return self._interactive("prompt_frame", frame=frame, object=obj, prompt=prompt, mattes=mattes,
+                                 candidates=candidates)
+
+    def choose_candidate(self, frame, object_id, candidate, mask=None, mattes=None):
+        """Make candidate ``candidate`` (0..2, as prompt_frame listed them) of the object's
+        single click on ``frame`` that frame's mask prompt, which tracking then uses; ``mask``:
+        an absolute .png path where the bridge writes that mask (store it as the frame's
+        prompt, ``{"frame", "mask"}``). Returns (reply, mattes) like prompt_frame."""
+        reply, found, _ = self._interactive("choose_candidate", frame=frame, object=object_id,
+                                            candidate=candidate, mask=mask, mattes=mattes)
+        return reply, found
+
+    def session_info(self):
+        """The session's counters: ``encoder_runs``, ``features`` (frames, bytes, hits,
+        misses), ``objects``, ``prompted`` frames, ``memory``."""
+        return self.client.request("session_info", session=self.id)
+
+    def _interactive(self, op, **fields):
+        mattes, candidates = [], None
+        stream = self.client.stream(op, session=self.id, **fields)
+        for header, payload in stream:
+            kind = header.get("event")
+            if kind == "matte":
+                mattes.append(self._matte(header, payload))
+            elif kind == "candidates":
+                candidates = self._matte(header, payload)
+        return self.client._last_reply[0], mattes, candidates
 
     def cancel(self):
         """Stop this session's running work within one frame (safe from another thread)."""

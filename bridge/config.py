@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import protocol
 
@@ -27,6 +28,14 @@ class ServerConfig:
     max_connections: int = 128
     max_connections_per_peer: int = 64
     max_unauthenticated: int = 32
+    # A shared GPU host (docs/bridge.md, "Shared GPU host"): TLS certificate chain and key (PEM);
+    # the users file of per-user tokens (bridge/users.py); the clients' mount points of shared
+    # storage -> the bridge's (bridge/paths.py PathMap); sessions one user may hold (0: no cap).
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    users_file: str | None = None
+    path_map: Any = None
+    max_sessions_per_user: int = 0
 
     def __post_init__(self) -> None:
         self.color = self.color or {}

@@ -1,5 +1,6 @@
 """One client connection: its socket, a reader and a writer thread, and the hello that
-authenticates it (the token from the discovery file, the protocol version).
+authenticates it (the token from the discovery file, or a shared host's user and token;
+the protocol version).
 
 The reader hands every message to a handler (the dispatcher) and stops when it returns
 False; replies and events go through a bounded outbox to the writer, so a slow client
@@ -16,6 +17,12 @@ with what a header announces.
 
 The socket is shut down by ``close()`` (from any thread) and released by the reader thread
 once the writer is done with it, so neither thread ever uses a closed socket.
+
+On a shared host (docs/bridge.md, "Shared GPU host") the socket is TLS
+(``protocol.SecureSocket``; the reader does the handshake, within the hello deadline), the
+hello names a user of the users file, every path a request names is mapped to the bridge's
+mount points (``PathMap``) and the paths it reports mapped back, and shared memory is
+refused to users (it only works on the bridge's own machine).
 """
 
 from __future__ import annotations
@@ -27,11 +34,15 @@ import queue
 import socket
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import protocol
+from .paths import PathMap, PathRule
 from .protocol import ProtocolError
 from .shm import SegmentRegistry
+
+if TYPE_CHECKING:
+    from .users import Users
 
 log = logging.getLogger("samroto.bridge")
 
@@ -41,6 +52,8 @@ HELLO_TIMEOUT_S = 10.0  # a connection must have said hello this soon after it w
 MESSAGE_TIMEOUT_S = 30.0  # once a message has started, the rest must arrive this soon ...
 MIN_RATE = 1 << 20  # ... plus one second per MiB received (bytes per second)
 READ_CHUNK = 1 << 20  # receive buffers start at this and grow as the bytes arrive
+OUTPUT_FIELDS = ("mattes", "candidates")  # a request's matte outputs ({"transport", "pattern"...})
+HANG_UP_S = 2.0  # hang_up(): the client's time to take the last message
 
 # handler(conn, header, payload) -> False when the connection must end (after the queued reply)
 Handler = Callable[["Connection", dict, bytearray], bool]
@@ -51,13 +64,21 @@ _FLUSH_AND_CLOSE = object()  # outbox marker: send what is queued before it, the
 class Connection:
     _ids = itertools.count(1)
 
-    def __init__(self, sock: socket.socket, peer: str, on_close: Callable[[Connection], None],
-                 peer_key: str | None = None):
+    def __init__(self, sock: socket.socket | protocol.SecureSocket, peer: str, on_close: Callable[[Connection], None],
+                 peer_key: str | None = None, handshake: bool = False, users: Users | None = None,
+                 path_map: PathMap | None = None):
         self.id = next(Connection._ids)
         self.sock = sock
         self.peer = peer
         self.peer_key = peer_key if peer_key is not None else peer  # what the per-peer cap counts
         self.authed = False
+        self.ending = False  # hang_up(): requests are no longer served
+        self.handshake = handshake  # TLS: the reader completes the handshake first
+        self.users = users  # a shared host's users file (None: the discovery token only)
+        self.user: str | None = None  # after hello: the user, or None for the bridge's own (discovery token)
+        self.token_hash: str | None = None  # the user's token (a new one issued closes this connection)
+        self.path_map = path_map or PathMap()
+        self.path_rules: dict[str, PathRule] = {}  # server prefix -> the rule this client's paths came by
         self.outbox: queue.Queue[Any] = queue.Queue()
         self.segments = SegmentRegistry()
         self.sessions: set[str] = set()  # ids of the sessions it opened (the registry's to change)
@@ -67,6 +88,7 @@ class Connection:
         self._on_close = on_close
         self._read_deadline: float | None = None  # monotonic; None: no message under way
         self._send_deadline: float | None = None
+        self._hang_up_by: float | None = None  # hang_up(): closed by then, told or not
         self._writer_thread: threading.Thread | None = None
 
     def start(self, handle: Handler, max_payload: int) -> None:
@@ -80,7 +102,8 @@ class Connection:
 
     def check_deadlines(self, now: float) -> bool:
         """Hang up if a deadline passed (a hello, a message in or out too slow); True if so."""
-        for what, deadline in (("hello or message in", self._read_deadline), ("message out", self._send_deadline)):
+        for what, deadline in (("hello or message in", self._read_deadline), ("message out", self._send_deadline),
+                               ("hang up", self._hang_up_by)):
             if deadline is not None and now > deadline and not self.closed.is_set():
                 log.info("connection %s (%s): %s too slow: closed", self.id, self.peer,
                          "hello" if not self.authed else what.split(" or ")[-1])
@@ -92,6 +115,13 @@ class Connection:
     def post(self, header: dict, payload: Any = None) -> None:
         if not self.closed.is_set():
             self.outbox.put((header, payload))
+
+    def hang_up(self, code: str, message: str) -> None:
+        """End the connection from the bridge's side: one error (``id`` null), then close;
+        what it sends meanwhile is not served. Closed within HANG_UP_S however slow the client."""
+        self.ending = True
+        self.post({**protocol.error_reply(None, code, message), "close": True})
+        self._hang_up_by = time.monotonic() + HANG_UP_S
 
     def ready(self) -> bool:
         return self.closed.is_set() or self.outbox.qsize() < OUTBOX_LIMIT
@@ -106,6 +136,8 @@ class Connection:
                 return
             header, payload = item
             try:
+                if self.path_rules:
+                    header = self.outbound(header)
                 parts = protocol.encode(header, payload)
             except (ValueError, TypeError, ProtocolError) as exc:  # a reply that is not JSON or too big: a bug
                 log.exception("bridge: cannot encode a reply")
@@ -130,6 +162,8 @@ class Connection:
     def reader(self, handle: Handler, max_payload: int) -> None:
         flush = False  # end after the writer sent what is queued (a final error), else hang up now
         try:
+            if self.handshake and not self._handshake():
+                return
             while not self.closed.is_set():
                 self._wait_for_outbox()
                 authed = self.authed
@@ -148,8 +182,16 @@ class Connection:
                     break
                 except OSError:  # reset, or shut down by close(): nothing to say
                     break
+                if self.ending:
+                    continue
                 if authed:
                     self._read_deadline = None  # between messages a client may idle
+                    try:
+                        self.inbound(header)
+                    except ProtocolError as exc:
+                        if header.get("id") is not None:
+                            self.post(protocol.error_reply(header.get("id"), exc.code, exc.message))
+                        continue
                 if not handle(self, header, payload):
                     flush = True
                     break
@@ -160,6 +202,73 @@ class Connection:
             flush = False
         finally:
             self._finish(flush)
+
+    def _handshake(self) -> bool:
+        try:
+            self.sock.handshake()  # type: ignore[union-attr]  # a SecureSocket: handshake is True only then
+            return True
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError; closed by the sweep meanwhile
+            if not self.closed.is_set():
+                log.info("connection %s (%s): TLS handshake failed: %s", self.id, self.peer, exc)
+            return False
+
+    # -- a shared host: paths and shared memory --------------------------------------------------
+    def inbound(self, header: dict) -> None:
+        """Make a request's paths the bridge's (``bridge.path_map``): ``source.path``, mask
+        prompts (``prompts``, ``prompt``), ``mask``, the ``pattern`` of ``mattes`` and
+        ``candidates``, ``color.ocio_config``; refuse shared memory to a user (ProtocolError).
+        Fields of the wrong type are left for the op to refuse."""
+        if self.user is not None and header.get("op") != "release":
+            if header.get("shm") is not None or any(isinstance(header.get(f), dict) and header[f].get("transport") == "shm"
+                                                    for f in OUTPUT_FIELDS):
+                raise ProtocolError("shm_error", "shared memory works only on the bridge's own machine: send frames "
+                                    "by path on shared storage and take mattes as files (or inline)")
+        if not self.path_map:
+            return
+        source = header.get("source")
+        if isinstance(source, dict):
+            path = source.get("path")
+            if isinstance(path, str):
+                source["path"] = self.server_path(path)
+            elif isinstance(path, list):
+                source["path"] = [self.server_path(p) if isinstance(p, str) else p for p in path]
+        for field, key in [(f, "pattern") for f in OUTPUT_FIELDS] + [("color", "ocio_config"), ("prompt", "mask")]:
+            spec = header.get(field)
+            if isinstance(spec, dict) and isinstance(spec.get(key), str):
+                spec[key] = self.server_path(spec[key])
+        if isinstance(header.get("mask"), str):
+            header["mask"] = self.server_path(header["mask"])
+        prompts = header.get("prompts")
+        objects = prompts.get("objects") if isinstance(prompts, dict) else None
+        for obj in objects if isinstance(objects, list) else []:
+            items = obj.get("prompts") if isinstance(obj, dict) else None
+            for prompt in items if isinstance(items, list) else []:
+                if isinstance(prompt, dict) and isinstance(prompt.get("mask"), str):
+                    prompt["mask"] = self.server_path(prompt["mask"])
+
+    def outbound(self, header: dict) -> dict:
+        """A reply or event with the paths it reports (``paths``, ``mask``) as this client names them."""
+        if isinstance(header.get("paths"), list):
+            header = {**header, "paths": [self.client_path(p) for p in header["paths"]]}
+        if isinstance(header.get("mask"), str):
+            header = {**header, "mask": self.client_path(header["mask"])}
+        return header
+
+    def server_path(self, path: str) -> str:
+        """A client's path as the bridge names it; the rule is remembered for the way back."""
+        mapped, rule = self.path_map.to_server(path)
+        if rule is not None:
+            self.path_rules[rule.server] = rule
+        return mapped
+
+    def client_path(self, path: Any) -> Any:
+        """A path the bridge reports, as this client named its folder (unchanged if it did not)."""
+        if isinstance(path, str):
+            for server in sorted(self.path_rules, key=len, reverse=True):
+                mapped = self.path_rules[server].to_client(path)
+                if mapped is not None:
+                    return mapped
+        return path
 
     def _started(self) -> None:
         self._read_deadline = time.monotonic() + MESSAGE_TIMEOUT_S
@@ -195,11 +304,20 @@ class Connection:
 
     def authenticate(self, rid: Any, op: Any, header: dict, token: str, info: Callable[[], dict]) -> bool:
         """The first message must be a hello with the token and our protocol version; anything
-        else is refused and the connection closed. ``info()``: the hello reply's fields."""
+        else is refused and the connection closed. ``info()``: the hello reply's fields.
+        A hello with a ``user`` is checked against the users file, one without against the
+        discovery file's ``token`` (the bridge's own user)."""
         if op != "hello":
             return self._refuse(rid, "unauthorized", "say hello (with the token) first")
         given = header.get("token")
-        if not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode()):
+        user = header.get("user")
+        if user is not None:
+            why = "this bridge has no users (setting bridge.users_file)" if self.users is None else \
+                self.users.check(user, given)
+            if why is not None:
+                log.warning("connection %s (%s): user %s refused: %s", self.id, self.peer, protocol._short(user, 80), why)
+                return self._refuse(rid, "unauthorized", why)
+        elif not isinstance(given, str) or not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode()):
             log.warning("connection %s: refused (%s token)", self.id, "missing" if given is None else "wrong")
             return self._refuse(rid, "unauthorized", "missing or wrong token: read it from the bridge's "
                                 "discovery file")
@@ -208,8 +326,14 @@ class Connection:
             return self._refuse(rid, "version_mismatch", f"this bridge speaks protocol {protocol.PROTOCOL_VERSION}, "
                                 f"the client {protocol._short(version)}: update the plugin or the samroto install "
                                 "so they match")
+        if user is not None:
+            self.user, self.token_hash = user, self.users.token_hash(user) if self.users is not None else None
+            log.info("connection %s (%s): user %s", self.id, self.peer, user)
         self.authed = True
-        self.post({"id": rid, "ok": True, **info()})
+        reply = {"id": rid, "ok": True, **info()}
+        if user is not None:
+            reply.update(user=user, shm=False)
+        self.post(reply)
         return True
 
     def _refuse(self, rid: Any, code: str, message: str) -> bool:

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from . import protocol
 
@@ -23,13 +24,20 @@ def path(directory: str | os.PathLike | None = None) -> Path:
 
 def write(info: dict, directory: str | os.PathLike | None = None) -> Path:
     target = path(directory)
+    write_private_json(target, info)
+    return target
+
+
+def write_private_json(target: Path, data: Any, **dump: Any) -> None:
+    """Write JSON atomically (a temporary file, then a rename) with mode 0600: readable by
+    this user alone (the discovery file, a shared host's users file)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".bridge-", suffix=".json", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=".json", dir=target.parent)
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o600)  # mkstemp's default too; said explicitly because it matters
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(info, f, indent=1)
+            json.dump(data, f, indent=1, **dump)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -39,7 +47,6 @@ def write(info: dict, directory: str | os.PathLike | None = None) -> Path:
         except OSError:
             pass
         raise
-    return target
 
 
 def remove(pid: int, directory: str | os.PathLike | None = None) -> None:

@@ -22,6 +22,7 @@ from . import protocol
 from .config import ServerConfig
 from .connection import Connection
 from .emission import FinisherFactory, MatteEmitter
+from .ops_interactive import InteractiveOps
 from .protocol import ProtocolError
 from .registry import SessionRegistry
 from .workqueue import Cancelled, Job, WorkQueue
@@ -38,8 +39,8 @@ log = logging.getLogger("samroto.bridge")
 EngineFactory = Callable[["FrameSource", dict[str, Any]], "VideoSession"]
 
 
-class Dispatcher:
-    """Answers the messages of every connection. ``server_status()``: the server's part of a
+class Dispatcher(InteractiveOps):
+    """Answers the messages of every connection (the interactive loop's ops: InteractiveOps). ``server_status()``: the server's part of a
     ``status`` reply (connections, uptime, address); ``stop()``: asks the server to stop."""
 
     def __init__(self, *, config: ServerConfig, engine_factory: EngineFactory,
@@ -126,6 +127,8 @@ class Dispatcher:
                 "queue": self.queue.pending()}
 
     def _op_shutdown(self, conn, rid, header, payload):
+        if conn.user is not None:  # a shared host's users may not stop it; its own user may (`samroto serve --stop`)
+            raise ProtocolError("unauthorized", "only the bridge's own user may stop it")
         self.stop()
         return {"stopping": True}
 

@@ -101,15 +101,43 @@ class MatteEmitter:
         if self.wanted:
             self.send(result.frame, result.obj_ids, result.values)
 
+    def candidates(self, frame: int, obj_id: int, logits: Any, ious: Any) -> None:
+        """SAM 2's candidates for one object's single click: low-res ``logits`` [3, h, w] and
+        their predicted IoU, as one ``candidates`` event whose channels are named
+        ``<name>_candidate1..3`` (SAM 2's own decision, logits > 0, unfinished: they are for
+        picking; or the logits with ``values: logits``)."""
+        if not self.wanted:
+            return
+        import numpy as np
+
+        from samroto.core.shot import finish_frame
+
+        frames = self.session.frames
+        rows = list(range(len(ious)))
+        if self.values == "logits":
+            import torch
+            import torch.nn.functional as F
+
+            values = F.interpolate(torch.as_tensor(np.asarray(logits, np.float32))[:, None],
+                                   size=(frames.height, frames.width), mode="bilinear", align_corners=False)[:, 0]
+        else:
+            values = finish_frame(None, frames, frame, rows, logits)
+        name = self.session.names.get(int(obj_id), f"obj{int(obj_id)}")
+        objects = [{"id": int(obj_id), "name": f"{name}_candidate{i + 1}", "candidate": i, "iou": float(q)}
+                   for i, q in enumerate(ious)]
+        self.send(frame, [obj_id] * len(rows), values, objects=objects, kind="candidates")
+
     # -- transports -------------------------------------------------------------------------------
-    def send(self, frame: int, obj_ids: list[int], values: Any) -> None:
-        """One frame's ``values`` [n_obj, H, W] (alpha or logits) as a matte event."""
+    def send(self, frame: int, obj_ids: list[int], values: Any, objects: list | None = None,
+             kind: str = "matte") -> None:
+        """One frame's ``values`` [n_obj, H, W] (alpha or logits) as a ``matte`` event (or
+        ``kind``; ``objects``: the channels' {id, name, ...}, default the session's objects)."""
         from .sessions import encode_alpha, matte_writer
 
         if hasattr(values, "detach"):  # a torch tensor
             values = values.detach().float().cpu().numpy()
-        objects = self.session.objects(obj_ids)
-        event = {"id": self.rid, "event": "matte", "frame": frame, "objects": objects}
+        objects = self.session.objects(obj_ids) if objects is None else objects
+        event = {"id": self.rid, "event": kind, "frame": frame, "objects": objects}
         if self.transport == "file":
             from samroto.core.io import safe_name
 

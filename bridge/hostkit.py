@@ -13,7 +13,12 @@ hand over frames, show progress, put the mattes where its artists expect them.
   ``Done``, ``Cancelled``, ``Error``. ``shot_frames`` and ``prompts_within``: which frames a
   Track started on the current frame covers, and the prompts on them (the shot the bridge
   opens is those frames alone, as ``samroto track --range`` opens them).
-- ``prompts_document``: the prompts JSON (docs/prompts.md) from points and boxes.
+- ``LiveSession``: the interactive loop on one clip: a prompt on a frame answered with
+  that frame's matte at once (``FramePreview``: the matte files, SAM 2's three candidates
+  for a single click, whether the image encoder ran), a candidate chosen as the frame's
+  mask prompt. ``Debouncer`` / ``LatestWins``: a drag's many updates become a few requests,
+  the newest winning.
+- ``prompts_document``: the prompts JSON (docs/prompts.md) from points, boxes and masks.
 - ``export_shapes``: animated spline shapes fitted to matte sequences, written for a host
   (Nuke .nk, Blender mask JSON, Fusion .setting) by samroto's Python
   (``python -m samroto.core.splines.export``), since the fitting needs numpy and OpenCV.
@@ -25,6 +30,8 @@ import os
 import re
 import shutil
 import subprocess
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -360,6 +367,260 @@ class TrackingJob(object):
             self.state, self.error = FAILED, event
 
 
+# --- the interactive loop -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Candidate:
+    """One of SAM 2's masks for a single click: ``index`` 0..2 (show it as index + 1),
+    its predicted IoU and the file the bridge wrote it to."""
+    index: int
+    iou: float
+    path: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class FramePreview:
+    """A prompt's answer: the frame's mattes (``paths`` by object id), SAM 2's candidates
+    for the prompted object (empty unless the prompt was a single click), the one its
+    matte is (``best``), whether the image encoder ran (``encoded``: False when the frame's
+    features were cached) and the session's ``encoder_runs`` so far."""
+    frame: int
+    object_id: int
+    paths: Dict[Any, str] = field(default_factory=dict)
+    candidates: Tuple[Candidate, ...] = ()
+    best: Optional[int] = None
+    encoded: bool = False
+    encoder_runs: int = 0
+    correction: bool = False
+    seconds: float = 0.0
+    mask: Optional[str] = None  # choose(): the chosen candidate's mask file (the frame's prompt)
+
+
+class LiveSession(object):
+    """The interactive loop on one clip: a bridge session kept open across clicks, so each
+    frame's image features are computed once. ``connect``: a zero-argument callable giving a
+    connected client; ``source``, ``first``, ``last``, ``color``: the clip, as for a Shot;
+    ``folder``: where the preview mattes, the candidates and chosen masks are written.
+
+    ``prompt(frame, object_id, name, prompt)`` sets an object's prompt on a frame afresh
+    (``{"points": [[x, y]], "labels": [1]}``, a ``box``, or ``{"mask": path}``; source
+    pixels) and returns a FramePreview at once (blocking: call it from a worker thread, e.g.
+    through ``LatestWins``). ``choose(frame, object_id, index)`` makes candidate ``index``
+    the frame's mask prompt and returns the FramePreview with ``mask``: the file the host
+    stores as that frame's prompt (``prompts_document``'s ``masks``), so a Track, or any new
+    session, uses it. The previews are exactly what a Track writes on a prompted frame. A
+    session the bridge lost (restart, eviction) is opened again on the next request."""
+
+    def __init__(self, connect, source, first, last, folder, color=None, model=None, options=None,
+                 fmt="png"):
+        self._connect = connect
+        self.source, self.first, self.last = source, first, last
+        self.folder, self.color, self.model, self.options = folder, color, model, options or {}
+        self.fmt = fmt
+        self._client = None
+        self._session = None
+        self._lock = threading.RLock()
+
+    def key(self):
+        """What the session was opened on: a host opens a new LiveSession when this changes."""
+        return (str(self.source), self.first, self.last, repr(self.color), self.model)
+
+    def _open(self):
+        if self._session is None:
+            if self._client is None:
+                self._client = self._connect()
+            try:
+                self._session = self._client.open_session(source=self.source, first=self.first, last=self.last,
+                                                          color=self.color, model=self.model, options=self.options)
+            except client.BridgeError as exc:
+                raise HostError("The bridge cannot open %s: %s" % (self.source, exc), exc.code)
+        return self._session
+
+    def _call(self, fn):
+        """``fn(session)``, once more on a fresh session when the bridge lost this one."""
+        with self._lock:
+            for attempt in (0, 1):
+                try:
+                    return fn(self._open())
+                except (client.UnknownSession, client.ConnectionLost, client.NotRunning):
+                    if attempt:
+                        raise
+                    self._drop()
+                except client.BridgeError as exc:
+                    if isinstance(exc, client.BadPrompts):
+                        raise HostError("The bridge rejected the prompt: %s" % exc, exc.code)
+                    raise HostError("The bridge could not answer the prompt: %s" % exc, exc.code)
+
+    def _outputs(self):
+        folder = self.folder
+        return ({"transport": "file", "pattern": os.path.join(folder, "{name}.%04d." + self.fmt),
+                 "format": self.fmt, "layout": "files"},
+                {"transport": "file", "pattern": os.path.join(folder, "candidates", "{name}.%04d." + self.fmt),
+                 "format": self.fmt, "layout": "files", "finish": False})
+
+    def prompt(self, frame, object_id, name, prompt):
+        mattes, cands = self._outputs()
+        t0 = time.time()
+        reply, found, candidates = self._call(lambda s: s.prompt_frame(
+            frame, object_id, prompt, name=name, mattes=mattes, candidates=cands))
+        paths = {}
+        for matte in found:
+            paths.update(matte.by_id() if hasattr(matte, "by_id") else
+                         {o.get("id"): p for o, p in zip(matte.objects, matte.paths or [])})
+        files = list(candidates.paths or []) if candidates is not None else []
+        listed = tuple(Candidate(c["index"], c["iou"], files[i] if i < len(files) else None)
+                       for i, c in enumerate(reply.get("candidates") or []))
+        return FramePreview(frame, object_id, paths, listed, reply.get("best"), bool(reply.get("encoded")),
+                            int(reply.get("encoder_runs") or 0), bool(reply.get("correction")), time.time() - t0)
+
+    def choose(self, frame, object_id, index, mask_path=None):
+        """Candidate ``index`` of the object's single click on ``frame`` as that frame's mask
+        prompt, written to ``mask_path`` (default: in ``folder``/masks)."""
+        mattes, _ = self._outputs()
+        mask_path = mask_path or os.path.join(self.folder, "masks", "%s.%d.c%d.png" % (object_id, frame, index + 1))
+        t0 = time.time()
+        reply, found = self._call(lambda s: s.choose_candidate(frame, object_id, index, mask=mask_path,
+                                                               mattes=mattes))
+        paths = {}
+        for matte in found:
+            paths.update({o.get("id"): p for o, p in zip(matte.objects, matte.paths or [])})
+        return FramePreview(frame, object_id, paths, (), index, False, int(reply.get("encoder_runs") or 0),
+                            False, time.time() - t0, reply.get("mask"))
+
+    def info(self):
+        return self._call(lambda s: s.session_info())
+
+    def _drop(self):
+        self._session = None
+        if self._client is not None:
+            try:
+                self._client.close()
+            except Exception:  # noqa: BLE001 - it is being replaced anyway
+                pass
+            self._client = None
+
+    def close(self):
+        with self._lock:
+            self._drop()
+
+
+_NOTHING = object()
+
+
+class Debouncer(object):
+    """Newest wins, for a drag that moves a prompt many times a second: ``push(value)`` on
+    every update; ``take()`` returns the value to send now, or ``None`` when nothing should
+    go yet: a value goes at once when the last one went at least ``interval`` seconds ago
+    and its request has finished (``done()``); meanwhile newer values replace the waiting
+    one, so the last position of a drag always goes, and a drag of 30 updates a second costs
+    about ``1 / interval`` requests a second (fewer when requests take longer). ``clock``:
+    seconds (time.monotonic; tests give a fake one). ``pushed``/``sent`` count them."""
+
+    def __init__(self, interval=0.25, clock=time.monotonic):
+        self.interval = float(interval)
+        self.clock = clock
+        self._pending = _NOTHING
+        self._last = None
+        self.busy = False
+        self.pushed = 0
+        self.sent = 0
+
+    def push(self, value):
+        self._pending = value
+        self.pushed += 1
+
+    @property
+    def waiting(self):
+        return self._pending is not _NOTHING
+
+    def wait_time(self):
+        """Seconds until ``take()`` may give a value (None: nothing waits or one is in flight)."""
+        if not self.waiting or self.busy:
+            return None
+        if self._last is None:
+            return 0.0
+        return max(0.0, self._last + self.interval - self.clock())
+
+    def take(self):
+        wait = self.wait_time()
+        if wait is None or wait > 0:
+            return None
+        value, self._pending = self._pending, _NOTHING
+        self._last = self.clock()
+        self.busy = True
+        self.sent += 1
+        return value
+
+    def done(self):
+        """The request of the last value taken has finished."""
+        self.busy = False
+
+
+class LatestWins(object):
+    """Runs ``work(value)`` in a daemon thread for the values a host pushes (a drag's
+    updates), paced by a Debouncer: one request at a time, the newest value winning. The
+    host's timer calls ``take()`` for ``(value, result)`` pairs (``result`` an exception when
+    the work raised), oldest first. ``close()`` stops the thread."""
+
+    def __init__(self, work, interval=0.25, clock=time.monotonic, name="samroto-live"):
+        self.debouncer = Debouncer(interval, clock)
+        self._work = work
+        self._results = []
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def push(self, value):
+        with self._wake:
+            self.debouncer.push(value)
+            self._wake.notify()
+
+    @property
+    def idle(self):
+        with self._lock:
+            return not self.debouncer.busy and not self.debouncer.waiting
+
+    def take(self):
+        with self._lock:
+            out, self._results = self._results, []
+        return out
+
+    def wait_idle(self, timeout=None):
+        """Block until every pushed value was handled or dropped (scripts, tests)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.idle:
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def close(self):
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+
+    def _run(self):
+        while True:
+            with self._wake:
+                while not self._closed:
+                    value = self.debouncer.take()
+                    if value is not None:
+                        break
+                    wait = self.debouncer.wait_time()
+                    self._wake.wait(0.5 if wait is None else max(wait, 0.001))
+                if self._closed:
+                    return
+            try:
+                result = self._work(value)
+            except Exception as exc:  # noqa: BLE001 - handed to the host, which shows it
+                result = exc
+            with self._wake:
+                self._results.append((value, result))
+                self.debouncer.done()
+
+
 # --- spline shapes ------------------------------------------------------------------------------
 
 EXPORT_MODULE = "samroto.core.splines.export"
@@ -404,12 +665,15 @@ def export_shapes(python, host, out, objects, options=(), how_to_set="set SAMROT
 
 def prompts_document(objects):
     """The prompts JSON (docs/prompts.md) for ``objects``: dicts with ``id``, ``name``,
-    ``points`` [(frame, x, y, positive)] and ``boxes`` [(frame, x0, y0, x1, y1)], in source
-    pixels (origin top-left, y down; a box's corners in either order).
+    ``points`` [(frame, x, y, positive)], ``boxes`` [(frame, x0, y0, x1, y1)] and ``masks``
+    [(frame, path)], in source pixels (origin top-left, y down; a box's corners in either
+    order; a mask file the plate's size).
 
     One entry per frame, frames ascending; a frame's points keep their order; of several
-    boxes on one frame the last wins (SAM 2 takes one). Objects without prompts are left
-    out. Raises HostError when two objects share an id or would write the same matte files."""
+    boxes on one frame the last wins (SAM 2 takes one). A mask on a frame is that frame's
+    whole prompt (a chosen candidate, a host's matte): points and boxes there stay in the
+    host but are not sent. Objects without prompts are left out. Raises HostError when two
+    objects share an id or would write the same matte files."""
     out, ids, names = [], set(), {}
     for obj in objects:
         frames = {}
@@ -420,6 +684,8 @@ def prompts_document(objects):
         for frame, x0, y0, x1, y1 in obj.get("boxes", ()):
             (x0, x1), (y0, y1) = sorted((float(x0), float(x1))), sorted((float(y0), float(y1)))
             frames.setdefault(int(frame), {"frame": int(frame)})["box"] = [x0, y0, x1, y1]
+        for frame, path in obj.get("masks", ()):
+            frames[int(frame)] = {"frame": int(frame), "mask": str(path)}
         if not frames:
             continue
         obj_id, name = int(obj["id"]), str(obj["name"])
@@ -436,6 +702,17 @@ def prompts_document(objects):
         names[key] = name
         out.append({"id": obj_id, "name": name, "prompts": [frames[f] for f in sorted(frames)]})
     return {"version": PROMPTS_VERSION, "objects": out}
+
+
+def frame_prompt(document, object_id, frame):
+    """The object's prompt on ``frame`` in a prompts document (without its ``frame``), as
+    ``LiveSession.prompt`` takes it; None when it has none there."""
+    for obj in document.get("objects", ()):
+        if obj.get("id") == object_id:
+            for entry in obj.get("prompts", ()):
+                if entry.get("frame") == frame:
+                    return {k: v for k, v in entry.items() if k != "frame"}
+    return None
 
 
 def matte_name(name):

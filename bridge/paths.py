@@ -9,12 +9,16 @@ link inside a root that points outside is refused. A refused path gets the same
 
 Names longer than the file system allows are refused up front (``bad_request``) whatever
 the roots.
+
+``PathMap`` (setting ``bridge.path_map``): the mount points of shared storage on the
+clients' machines and on the bridge's, for a shared bridge serving other machines.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterable, Sequence
+import re
+from typing import Any, Iterable, Sequence
 
 from .protocol import ProtocolError, _short
 
@@ -79,3 +83,118 @@ def check_write_pattern(pattern: str, roots: Sequence[str] | None) -> None:
 
 def check_read(paths: Iterable[str], roots: Sequence[str] | None, what: str) -> None:
     check_inside(paths, roots, what, "bridge.read_roots")
+
+
+# --- path map: the clients' mount points of shared storage -> the bridge's --------------------
+
+_WINDOWS_ROOT = re.compile(r"^(?:[A-Za-z]:[\\/]|[\\/]{2}[^\\/])")
+
+
+def _trim(prefix: str) -> str:
+    """A prefix without trailing separators, except a root's (/, S:\\, S:/)."""
+    trimmed = prefix.rstrip("\\/")
+    if not trimmed or (len(trimmed) == 2 and trimmed[1] == ":"):
+        return prefix[:len(trimmed) + 1]
+    return trimmed
+
+
+def _windows(path: str) -> bool:
+    """A Windows path: ``S:\\shows`` (or ``S:/shows``) or a UNC share ``\\\\server\\shows``."""
+    return bool(_WINDOWS_ROOT.match(path))
+
+
+class PathRule:
+    """One mount point: ``client`` (as artists' machines name it) is ``server`` on the bridge."""
+
+    def __init__(self, client: str, server: str):
+        self.client, self.server = _trim(client), _trim(server)
+        self.client_windows, self.server_windows = _windows(client), _windows(server)
+
+    def __repr__(self) -> str:
+        return f"PathRule({self.client!r} -> {self.server!r})"
+
+    @staticmethod
+    def _match(path: str, prefix: str, windows: bool) -> str | None:
+        """What follows ``prefix`` in ``path`` (separators and all), or None if it is not under it."""
+        head = path[:len(prefix)]
+        if windows:
+            same = head.replace("\\", "/").lower() == prefix.replace("\\", "/").lower()
+        else:
+            same = head == prefix
+        rest = path[len(prefix):]
+        seps = "\\/" if windows else "/"
+        if not same or (rest and rest[0] not in seps and prefix[-1:] not in seps):
+            return None
+        return rest
+
+    @staticmethod
+    def _join(prefix: str, rest: str, from_windows: bool, to_windows: bool) -> str:
+        rest = rest.lstrip("\\/" if from_windows else "/")
+        if not rest:
+            return prefix
+        if from_windows and not to_windows:
+            rest = rest.replace("\\", "/")
+        elif to_windows and not from_windows:
+            rest = rest.replace("/", "\\")
+        return prefix + ("" if prefix[-1:] in ("/", "\\") else "\\" if to_windows else "/") + rest
+
+    def to_server(self, path: str) -> str | None:
+        rest = self._match(path, self.client, self.client_windows)
+        return None if rest is None else self._join(self.server, rest, self.client_windows, self.server_windows)
+
+    def to_client(self, path: str) -> str | None:
+        rest = self._match(path, self.server, self.server_windows)
+        return None if rest is None else self._join(self.client, rest, self.server_windows, self.client_windows)
+
+
+class PathMap:
+    """The setting ``bridge.path_map``: clients name shared storage by their own mount points
+    (``S:\\shows`` on Windows, ``/Volumes/shows`` on a Mac), the bridge by its (``/mnt/shows``).
+    Every path a client sends is mapped to the bridge's before any check, and the paths the
+    bridge reports are mapped back the way that client's paths came (``Connection``). The
+    longest matching prefix wins; a path no rule matches is left as it is. Windows prefixes
+    match whatever the case and either slash."""
+
+    def __init__(self, pairs: Any = None):
+        self.rules = sorted(parse_path_map(pairs), key=lambda r: -len(r.client))
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def to_server(self, path: str) -> tuple[str, PathRule | None]:
+        for rule in self.rules:
+            mapped = rule.to_server(path)
+            if mapped is not None:
+                return mapped, rule
+        return path, None
+
+
+def parse_path_map(value: Any) -> list[PathRule]:
+    """Rules from a setting: ``{client: server}``, or a list of ``[client, server]`` pairs or
+    ``"client=server"`` strings. ValueError says what is wrong."""
+    if not value:
+        return []
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        pairs = []
+        for item in value:
+            if isinstance(item, str) and "=" in item:
+                client, server = item.rsplit("=", 1)
+                pairs.append((client, server))
+            elif isinstance(item, (list, tuple)) and len(item) == 2:
+                pairs.append((item[0], item[1]))
+            else:
+                raise ValueError(f"bridge.path_map: {item!r} is not a [client, server] pair or 'client=server'")
+    else:
+        raise ValueError("bridge.path_map must be a list of [client, server] pairs or a {client: server} mapping")
+    rules = []
+    for client, server in pairs:
+        for what, prefix in (("client", client), ("server", server)):
+            if not isinstance(prefix, str) or not (prefix.startswith("/") or _windows(prefix)):
+                raise ValueError(f"bridge.path_map: the {what} side {prefix!r} must be an absolute path "
+                                 "(/mnt/shows, S:\\shows or \\\\server\\shows)")
+        if not (os.path.isabs(server) or _windows(server)):
+            raise ValueError(f"bridge.path_map: {server!r} is not an absolute path on this machine")
+        rules.append(PathRule(client, server))
+    return rules

@@ -14,11 +14,15 @@ notifications and get no reply.
 
 import json
 import os
+import select
+import socket
 import struct
 import sys
+import threading as _threading
+import time
 
 PROTOCOL_VERSION = 1
-PROTOCOL_MINOR = 1  # 1.1: open_session's count/contiguous/shm_prefix, op frame_numbers (docs/protocol.md)
+PROTOCOL_MINOR = 2  # 1.1: open_session's count/contiguous/shm_prefix, op frame_numbers; 1.2: users, TLS (docs/protocol.md)
 MAGIC = b"SAMR"
 PREFIX = struct.Struct(">4sI")  # magic, header length
 MAX_HEADER_BYTES = 4 * 1024 * 1024  # prompts and replies are small; this is a sanity cap
@@ -28,6 +32,7 @@ MAX_MESSAGE_CHARS = 2000  # an error message's length (it may quote what the req
 MAX_LISTED_FRAMES = 10000  # frame numbers listed in one reply (open_session, frame_numbers)
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024 * 1024
 DISCOVERY_FILENAME = "bridge.json"
+REMOTE_FILENAME = "remote.json"  # a shared bridge to use instead of a local one (docs/bridge.md)
 
 # Array element types the wire knows; always little-endian, C order.
 DTYPES = {"uint8": 1, "uint16": 2, "float16": 2, "float32": 4}
@@ -37,7 +42,7 @@ ERROR_CODES = {
     "bad_message": "the bytes on the socket are not a valid message (framing or JSON)",
     "too_large": "a header or payload exceeds the bridge's size cap",
     "version_mismatch": "client and bridge speak different protocol versions",
-    "unauthorized": "missing or wrong token, or a request before hello",
+    "unauthorized": "missing, wrong or revoked token, or a request before hello (or an op this user may not run)",
     "unknown_op": "the bridge has no such operation",
     "bad_request": "a field is missing, of the wrong type or out of its range",
     "unknown_session": "no such session (closed, evicted after idling, or the bridge restarted)",
@@ -47,7 +52,7 @@ ERROR_CODES = {
     "bad_prompts": "the prompts do not follow the prompts JSON schema",
     "io_error": "reading frames or writing mattes failed",
     "shm_error": "a shared-memory segment could not be used",
-    "busy": "the bridge cannot take this now (e.g. too many sessions open on one connection)",
+    "busy": "the bridge cannot take this now (e.g. too many sessions open on one connection or for one user)",
     "cancelled": "the work was cancelled",
     "engine_error": "the engine ran out of memory (GPU or host) for this request",
     "shutting_down": "the bridge is stopping",
@@ -276,6 +281,116 @@ def pid_alive(pid):
     return True
 
 
+def remote_path(directory=None):
+    """The shared-bridge connection file a client uses instead of the local bridge:
+    ``SAMROTO_REMOTE`` when set (``off``: none), else ``remote.json`` in the config dir
+    (None: neither)."""
+    env = os.environ.get("SAMROTO_REMOTE")
+    if env:
+        return None if env.lower() in ("off", "none") else env
+    path = os.path.join(directory or config_dir(), REMOTE_FILENAME)
+    return path if os.path.exists(path) else None
+
+
+# --- TLS (a shared bridge, docs/bridge.md "Shared GPU host") ------------------------------
+
+class SecureSocket(object):
+    """A TLS connection one thread reads while another writes.
+
+    OpenSSL must not be entered by two threads at once on one connection (a send racing a
+    receive corrupts its state), yet the bridge and the client each read in one thread and
+    write in another. So the ``ssl.SSLSocket`` is non-blocking, every OpenSSL call is made
+    under one lock, and the waits for the network happen outside it. It offers what both
+    ends use of a socket: ``recv_into``, ``sendall``, ``settimeout``, ``shutdown``, ``close``,
+    ``fileno``, ``getpeercert``; ``handshake()`` completes the TLS handshake."""
+
+    CHUNK = 1 << 18  # bytes handed to OpenSSL per call (a retry must repeat the same chunk)
+    POLL = 1.0  # longest wait before trying OpenSSL again, whatever select() says
+
+    def __init__(self, ssl_sock, timeout=None):
+        self._sock = ssl_sock
+        self._lock = _threading.Lock()
+        self._timeout = timeout
+        ssl_sock.setblocking(False)
+
+    def settimeout(self, timeout):
+        self._timeout = timeout
+
+    def gettimeout(self):
+        return self._timeout
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def getpeercert(self, binary_form=False):
+        return self._sock.getpeercert(binary_form)
+
+    def version(self):
+        return self._sock.version()
+
+    def _call(self, fn, *args):
+        """``fn(*args)`` under the lock until OpenSSL stops asking to wait."""
+        import ssl
+
+        deadline = None if self._timeout is None else time.monotonic() + self._timeout
+        while True:
+            with self._lock:
+                try:
+                    return fn(*args)
+                except ssl.SSLWantReadError:
+                    writing = False
+                except ssl.SSLWantWriteError:
+                    writing = True
+            wait = self.POLL
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    raise socket.timeout("timed out")
+            fd = self._sock.fileno()
+            if fd < 0:
+                raise OSError("the connection is closed")
+            select.select([] if writing else [fd], [fd] if writing else [], [], wait)
+
+    def handshake(self):
+        self._call(self._sock.do_handshake)
+
+    def recv_into(self, buffer, nbytes=0):
+        import ssl
+
+        try:
+            return self._call(self._sock.recv_into, buffer, nbytes)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return 0  # closed by the peer (or by our shutdown): a clean EOF to the caller
+
+    def recv(self, n):
+        buf = bytearray(n)
+        return bytes(buf[:self.recv_into(buf, n)])
+
+    def sendall(self, data):
+        view = memoryview(data)
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+        while view.nbytes:
+            sent = self._call(self._sock.send, view[:self.CHUNK])
+            view = view[sent:]
+
+    def shutdown(self, how):
+        # the plain socket's shutdown: wakes a thread waiting in recv_into without touching
+        # OpenSSL (SSLSocket.shutdown would drop its state under that thread's feet)
+        socket.socket.shutdown(self._sock, how)
+
+    def close(self):
+        self._sock.close()
+
+
+def peer_fingerprint(sock):
+    """SHA-256 (hex) of the certificate a TLS peer presented (the discovery file pins it)."""
+    import hashlib
+
+    der = sock.getpeercert(binary_form=True)
+    return hashlib.sha256(der).hexdigest() if der else None
+
+
 # --- shared memory -------------------------------------------------------------------------
 #
 # Python < 3.13 registers every SharedMemory it creates *or attaches to* with the process's
@@ -283,8 +398,6 @@ def pid_alive(pid):
 # process did not own -- and spawns a tracker process via sys.executable (inside Nuke that is
 # Nuke itself). So attach and unlink here always bypass the tracker; only the bridge server
 # creates tracked segments (its tracker then cleans up even if the server is killed).
-
-import threading as _threading
 
 _TRACKER_LOCK = _threading.Lock()
 

@@ -1,6 +1,8 @@
-"""The sessions of every connection: found by id for their owner only, closed on the work
-queue (after the work in flight), evicted when idle, and remembered for a while after they
-are gone so that a client asking for one learns why."""
+"""The sessions of every connection: found by id for their owner only (another connection's
+or user's session is an unknown one), closed on the work queue (after the work in flight),
+evicted when idle, capped per connection and per user (``bridge.max_sessions_per_user``),
+and remembered for a while after they are gone so that their owner asking for one learns
+why."""
 
 from __future__ import annotations
 
@@ -24,10 +26,11 @@ REMEMBER_GONE = 1000  # why a session is gone, for this many of the latest
 
 
 class SessionRegistry:
-    def __init__(self, work: WorkQueue):
+    def __init__(self, work: WorkQueue, max_sessions_per_user: int = 0):
         self.queue = work
+        self.max_per_user = max_sessions_per_user  # 0: no cap (the bridge's own clients never have one)
         self.sessions: dict[str, BridgeSession] = {}
-        self.gone: dict[str, str] = {}  # session id -> why it is gone
+        self.gone: dict[str, tuple[int, str]] = {}  # session id -> (its connection's id, why it is gone)
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -35,17 +38,31 @@ class SessionRegistry:
             return len(self.sessions)
 
     def check_room(self, conn: Connection) -> None:
+        """busy when the connection, or its user, holds as many sessions as it may."""
         if len(conn.sessions) >= MAX_SESSIONS_PER_CONNECTION:
             raise ProtocolError("busy", f"{len(conn.sessions)} sessions are open on this connection; close "
                                 "the ones you no longer need")
+        with self._lock:
+            self._check_user_room(conn)
+
+    def _check_user_room(self, conn: Connection) -> None:
+        user = getattr(conn, "user", None)
+        if user is None or self.max_per_user <= 0:
+            return
+        held = sum(1 for s in self.sessions.values() if getattr(s.owner, "user", None) == user and s.closing is None)
+        if held >= self.max_per_user:
+            raise ProtocolError("busy", f"user {user} has {held} sessions open, the most this bridge gives one user "
+                                "(bridge.max_sessions_per_user): close the ones you no longer need")
 
     def add(self, session: BridgeSession) -> None:
         """Register a session built for ``session.owner``; Cancelled if that connection has
-        closed meanwhile (its sessions were already swept, see close_all_of)."""
+        closed meanwhile (its sessions were already swept, see close_all_of); busy if its user
+        reached the cap meanwhile (sessions opened at once are counted here, one at a time)."""
         conn = session.owner
         with self._lock:
             if conn.closed.is_set():
                 raise Cancelled()
+            self._check_user_room(conn)
             self.sessions[session.id] = session
             conn.sessions.add(session.id)
 
@@ -56,8 +73,10 @@ class SessionRegistry:
         with self._lock:
             session = self.sessions.get(sid)
             if session is None or session.owner is not conn or session.closing is not None:
+                gone = self.gone.get(sid)
                 why = (session.closing if session is not None and session.owner is conn else None) or \
-                    self.gone.get(sid, "it was never opened on this connection, or was closed")
+                    (gone[1] if gone is not None and gone[0] == conn.id else None) or \
+                    "it was never opened on this connection, or was closed"
                 raise ProtocolError("unknown_session", f"no session {_short(sid)}: {why}. Open a new session and "
                                     "send the prompts again (the same prompts give the same mattes)")
         session.touch()
@@ -105,7 +124,8 @@ class SessionRegistry:
         """Forget a session now and free its engine (features, memory bank, results)."""
         with self._lock:
             session = self.sessions.pop(sid, None)
-            self.gone[sid] = why
+            owner = self.gone[sid][0] if sid in self.gone else -1
+            self.gone[sid] = (session.owner.id if session is not None else owner, why)
             if len(self.gone) > REMEMBER_GONE:
                 self.gone.pop(next(iter(self.gone)))
         if session is None:

@@ -8,7 +8,13 @@ file descriptors, is retried, never fatal) and stops; the rest is split by job:
 - ``registry.py``: the sessions of every connection, their closing and idle eviction;
 - ``emission.py``: matte events through the client's transport, finished as it asked;
 - ``sessions.py``: one shot's frames, engine and prompts; ``workqueue.py``: the one GPU queue;
-- ``paths.py``: which files requests may read and write; ``shm.py``: which segments it unlinks.
+- ``paths.py``: which files requests may read and write, the path map; ``shm.py``: which
+  segments it unlinks; ``users.py``: a shared host's per-user tokens.
+
+A shared GPU host (docs/bridge.md, "Shared GPU host (facility admin)") adds TLS
+(``bridge.tls_cert``/``tls_key``; plain TCP beyond loopback is refused), per-user tokens
+(``bridge.users_file``, re-read when it changes: revoked users are hung up on), the path map
+and a cap on sessions per user; the work queue takes turns between users.
 
 Threads: the accept loop (main thread; also closes connections past a deadline, evicts idle
 sessions and handles idle shutdown), one reader and one writer per connection, and the work
@@ -35,10 +41,13 @@ from .config import ServerConfig
 from .connection import Connection
 from .dispatch import Dispatcher, EngineFactory
 from .emission import FinisherFactory, MatteEmitter
+from .paths import PathMap
 from .registry import SessionRegistry, collect_pending
+from .users import Users, UsersError
 from .workqueue import WorkQueue
 
-__all__ = ["BridgeServer", "ConfigError", "Connection", "MatteEmitter", "ServerConfig", "install_signal_handlers"]
+__all__ = ["BridgeServer", "ConfigError", "Connection", "MatteEmitter", "ServerConfig", "check_config",
+           "install_signal_handlers", "load_shared"]
 
 log = logging.getLogger("samroto.bridge")
 
@@ -56,7 +65,12 @@ class BridgeServer:
         self.token = secrets.token_hex(32)
         self.pid = os.getpid()
         self.queue = WorkQueue()
-        self.registry = SessionRegistry(self.queue)
+        self.registry = SessionRegistry(self.queue, max_sessions_per_user=config.max_sessions_per_user)
+        self.tls: Any = None  # ssl.SSLContext of a shared host (bind)
+        self.users: Users | None = None
+        self.path_map = PathMap()
+        self._tls_fingerprint: str | None = None
+        self._users_seen = 0  # the users file's generation the connections were last checked against
         self.dispatcher = Dispatcher(config=config, engine_factory=engine_factory, finisher_factory=finisher_factory,
                                      model_info=self.model_info, token=self.token, work=self.queue,
                                      registry=self.registry, server_status=self._status, stop=self.stop)
@@ -74,9 +88,13 @@ class BridgeServer:
     # -- listening ----------------------------------------------------------------------------
     def bind(self) -> dict:
         cfg = self.config
-        # a Unix socket unless TCP was asked for (a host or a port) or the platform has none
+        check_config(cfg)
+        self.tls, self._tls_fingerprint, self.users, self.path_map = load_shared(cfg)
+        # a Unix socket unless TCP was asked for (a host, a port, TLS, users) or the platform has none
         use_unix = cfg.unix if cfg.unix is not None else (
-            not cfg.host and not cfg.port and hasattr(socket, "AF_UNIX"))
+            not cfg.host and not cfg.port and self.tls is None and self.users is None and hasattr(socket, "AF_UNIX"))
+        if use_unix and self.tls is not None:
+            raise ConfigError("TLS (bridge.tls_cert) needs TCP: set bridge.host and bridge.port")
         if use_unix:
             self._socket_dir = tempfile.mkdtemp(prefix="samroto-")  # 0700, short path
             path = os.path.join(self._socket_dir, "bridge.sock")
@@ -86,28 +104,28 @@ class BridgeServer:
             self.address = {"family": "unix", "path": path}
         else:
             host = cfg.host or "127.0.0.1"
-            if not loopback(host) and (not cfg.read_roots or not cfg.write_roots):
-                raise ConfigError(f"a bridge listening on {host} serves other machines: set the folders it may read "
-                                  "and write (settings bridge.read_roots and bridge.write_roots, or --read-root "
-                                  "and --write-root)")
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, cfg.port))
             self.address = {"family": "tcp", "host": host, "port": sock.getsockname()[1]}
             if not loopback(host):
-                print(f"samroto serve: WARNING: listening on {host}:{self.address['port']}, reachable from other "
-                      "machines. Anyone with the token from the discovery file can use this bridge and read "
+                print(f"samroto serve: WARNING: listening on {host}:{self.address['port']} (TLS), reachable from "
+                      f"other machines. Every user with a token in {cfg.users_file} can use this bridge, read "
                       f"files in {', '.join(cfg.read_roots or [])} and write mattes in "
-                      f"{', '.join(cfg.write_roots or [])} as you; prefer the default (local only).",
-                      file=sys.stderr, flush=True)
+                      f"{', '.join(cfg.write_roots or [])} as you.", file=sys.stderr, flush=True)
         sock.listen(64)
         sock.settimeout(0.25)  # the accept loop also checks deadlines and evicts idle sessions
         self._listener = sock
         return self.address
 
     def discovery_info(self) -> dict:
-        return {"protocol": protocol.PROTOCOL_VERSION, "address": self.address, "pid": self.pid,
+        address = dict(self.address or {})
+        if address.get("host") in ("0.0.0.0", "::", ""):  # listening everywhere: local tools use loopback
+            address["host"] = "::1" if address["host"] == "::" else "127.0.0.1"
+        if self._tls_fingerprint:  # local tools trust the certificate this file names, nothing else
+            address["tls"] = {"sha256": self._tls_fingerprint}
+        return {"protocol": protocol.PROTOCOL_VERSION, "address": address, "pid": self.pid,
                 "token": self.token, "started": self.started, "model": self.model_info.get("name"),
                 "python": sys.executable}
 
@@ -143,6 +161,10 @@ class BridgeServer:
                 if now - last_sweep > 1.0:
                     last_sweep = now
                     try:
+                        self._check_users()
+                    except Exception:  # noqa: BLE001
+                        log.exception("bridge: re-reading the users file failed")
+                    try:
                         self.registry.evict_idle(self.config.session_timeout)
                         collect_pending()
                     except Exception:  # noqa: BLE001
@@ -169,6 +191,24 @@ class BridgeServer:
                 conn.check_deadlines(now)
             except Exception:  # noqa: BLE001
                 log.exception("bridge: closing connection %s failed", conn.id)
+
+    def _check_users(self) -> None:
+        """The users file changed: hang up on connections whose token was revoked or replaced."""
+        if self.users is None:
+            return
+        self.users.refresh()
+        if self.users.generation == self._users_seen:
+            return
+        self._users_seen = self.users.generation
+        for conn in list(self.connections.values()):
+            if conn.user is None or conn.ending or (self.users.active(conn.user) and
+                                                    self.users.token_hash(conn.user) == conn.token_hash):
+                continue
+            log.warning("connection %s (%s): the token of user %s was revoked or replaced: closed", conn.id, conn.peer,
+                        conn.user)
+            self.queue.cancel(owner=conn)
+            conn.hang_up("unauthorized", f"the token of user {conn.user} was revoked or replaced: ask your samroto "
+                         "admin for a new one")
 
     def stop(self) -> None:
         self._stop.set()
@@ -228,7 +268,7 @@ class BridgeServer:
                     pass
 
     # -- connections ----------------------------------------------------------------------------
-    def _accept(self, sock: socket.socket, peer: Any) -> None:
+    def _accept(self, sock: Any, peer: Any) -> None:
         key = peer_key(sock, peer)
         cfg = self.config
         with self._lock:
@@ -241,7 +281,11 @@ class BridgeServer:
                 refused = f"{cfg.max_unauthenticated} connections are waiting to say hello"
             else:
                 refused = None
-                conn = Connection(sock, str(peer), on_close=self.connection_closed, peer_key=key)
+                if self.tls is not None:  # the handshake is the connection's reader's, under the hello deadline
+                    sock = protocol.SecureSocket(self.tls.wrap_socket(sock, server_side=True,
+                                                                      do_handshake_on_connect=False))
+                conn = Connection(sock, str(peer), on_close=self.connection_closed, peer_key=key,
+                                  handshake=self.tls is not None, users=self.users, path_map=self.path_map)
                 self.connections[conn.id] = conn
                 self._last_activity = time.monotonic()
         if refused is not None:
@@ -260,6 +304,9 @@ class BridgeServer:
         if now - self._refused_logged > 10.0:
             self._refused_logged = now
             log.warning("bridge: connection refused: %s", why)
+        if self.tls is not None:  # a TLS client cannot read a plain message: it sees the handshake end
+            _close_quietly(sock)
+            return
         try:
             sock.setblocking(False)
             protocol.send_message(sock, {**protocol.error_reply(None, "busy", f"{why}; try again later"),
@@ -280,6 +327,69 @@ class BridgeServer:
 
 class ConfigError(ValueError):
     """The bridge cannot start as configured; the message says what to set."""
+
+
+def check_config(cfg: ServerConfig) -> None:
+    """What a bridge serving other machines needs (ConfigError says what to set): the folders
+    it may read and write, TLS (plain TCP beyond loopback is refused) and per-user tokens."""
+    host = cfg.host
+    if not host or loopback(host):
+        return
+    if not cfg.read_roots or not cfg.write_roots:
+        raise ConfigError(f"a bridge listening on {host} serves other machines: set the folders it may read "
+                          "and write (settings bridge.read_roots and bridge.write_roots, or --read-root "
+                          "and --write-root)")
+    if not cfg.tls_cert:
+        raise ConfigError(f"a bridge listening on {host} serves other machines, and plain TCP would show them "
+                          "every token and path: turn TLS on (settings bridge.tls_cert and bridge.tls_key, or "
+                          "--tls-cert and --tls-key; docs/bridge.md, Shared GPU host)")
+    if not cfg.users_file:
+        raise ConfigError(f"a bridge listening on {host} serves other machines: give each artist a token of "
+                          "their own (setting bridge.users_file or --users-file; `samroto users issue NAME`)")
+
+
+def load_shared(cfg: ServerConfig) -> tuple[Any, str | None, Users | None, PathMap]:
+    """A shared host's TLS context and certificate fingerprint, users and path map, from the
+    config (None where not set); ConfigError says what is wrong."""
+    tls = fingerprint = users = None
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        raise ConfigError("TLS needs both a certificate (bridge.tls_cert) and its private key (bridge.tls_key)")
+    if cfg.tls_cert and cfg.tls_key:
+        tls, fingerprint = tls_context(cfg.tls_cert, cfg.tls_key)
+    if cfg.users_file:
+        try:
+            users = Users(cfg.users_file)
+        except UsersError as exc:
+            raise ConfigError(str(exc)) from None
+    try:
+        path_map = PathMap(cfg.path_map)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return tls, fingerprint, users, path_map
+
+
+def tls_context(cert: str, key: str) -> tuple[Any, str]:
+    """The server's TLS context (TLS 1.2 or later) and the SHA-256 of its certificate (what
+    the discovery file pins for local tools); ConfigError when they cannot be loaded."""
+    import hashlib
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
+    try:
+        context.load_cert_chain(cert, key)
+        with open(cert, encoding="ascii", errors="replace") as f:
+            pem = f.read()
+        start = pem.index("-----BEGIN CERTIFICATE-----")
+        end = pem.index("-----END CERTIFICATE-----", start) + len("-----END CERTIFICATE-----")
+        der = ssl.PEM_cert_to_DER_cert(pem[start:end])
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise ConfigError(f"cannot use the TLS certificate {cert} with the key {key} (bridge.tls_cert, "
+                          f"bridge.tls_key; PEM files): {exc}") from None
+    if os.name == "posix" and os.stat(key).st_mode & 0o077:
+        log.warning("bridge: the TLS key %s may be read by other users: chmod 600 %s", key, key)
+    return context, hashlib.sha256(der).hexdigest()
 
 
 def loopback(host: str) -> bool:

@@ -168,6 +168,53 @@ class BridgeSession:
         except MaskPromptError as exc:
             raise ProtocolError("bad_prompts", str(exc)) from None
 
+    def prompt_frame(self, prompt_set, emit) -> Iterator[None]:
+        """One object's prompt on one frame (core.shot.prompt_frame): ``emit(frame, obj_ids,
+        logits)`` with that frame's low-res logits at once; returns the FramePrompt."""
+        from samroto.core.shot import MaskPromptError, prompt_frame
+
+        obj = prompt_set.objects[0]
+        self.names.setdefault(obj.id, obj.name)
+        try:
+            got = prompt_frame(self.engine, prompt_set, self.frames)
+        except MaskPromptError as exc:
+            raise ProtocolError("bad_prompts", str(exc)) from None
+        finally:
+            if obj.id not in self.engine.obj_ids and obj.id in self.names:
+                self.names.pop(obj.id)
+        self.names[obj.id] = obj.name
+        self.prompted.add(got.frame)
+        self.prompt_sets.append(prompt_set)
+        emit(got.frame, got.obj_ids, got.logits)
+        self.touch()
+        yield
+        return got
+
+    def choose_candidate(self, frame: int, obj_id: int, index: int, mask_path: str | None, emit) -> Iterator[None]:
+        """Candidate ``index`` of the object's single click on ``frame`` becomes that frame's
+        mask prompt (core.shot.choose_candidate), written to ``mask_path`` when given; ``emit``
+        as prompt_frame. Returns (obj_ids, mask path or None)."""
+        from samroto.core.prompts import ObjectPrompts, Prompt, PromptSet
+        from samroto.core.shot import MaskPromptError, choose_candidate
+
+        if obj_id not in self.engine.obj_ids:
+            raise ProtocolError("unknown_object", f"no object {obj_id!r} in session {self.id}; objects: "
+                                f"{self.engine.obj_ids}")
+        try:
+            obj_ids, logits, _ = choose_candidate(self.engine, self.frames, frame, obj_id, index, mask_path)
+        except ValueError as exc:  # no candidates there, or no such candidate
+            raise ProtocolError("bad_request", f"object {obj_id}, frame {frame}: {exc}") from None
+        except (MaskPromptError, OSError) as exc:
+            raise ProtocolError("io_error", f"writing the chosen mask {mask_path}: {exc}") from None
+        self.prompted.add(frame)
+        if mask_path is not None:  # the mattes' provenance names the mask prompt
+            name = self.names.get(obj_id, f"obj{obj_id}")
+            self.prompt_sets.append(PromptSet([ObjectPrompts(obj_id, name, [Prompt(frame, mask=mask_path)])]))
+        emit(frame, obj_ids, logits)
+        self.touch()
+        yield
+        return obj_ids, mask_path
+
     def clear(self, obj_id: Any = None) -> None:
         if obj_id is None:
             self.engine.reset()

@@ -5,6 +5,10 @@ propagation, one prompt) and returns its final reply. Jobs of one session run in
 sessions take turns, so a long propagation in one shot never starves another. Cancel is
 checked between steps, so it takes effect within one frame. All engine calls happen on the
 worker thread: the engine needs no locks.
+
+On a shared host the turns are taken first between users, then between each user's
+sessions: a user with ten shots queued gets the same share of the GPU as one with a single
+shot (a job's ``group``: its connection's ``user``; the bridge's own clients are one group).
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ class Job:
     _ids = itertools.count(1)
 
     def __init__(self, key: Any, steps: Generator, on_done: Callable, on_error: Callable,
-                 ready: Callable[[], bool] | None = None, owner: Any = None, cancellable: bool = True):
+                 ready: Callable[[], bool] | None = None, owner: Any = None, cancellable: bool = True,
+                 group: Any = None):
         self.id = next(Job._ids)
         self.key = key
+        # whose turn it is: the user (None: the owner connection's user, if any)
+        self.group = group if group is not None else getattr(owner, "user", None)
         self.steps = steps
         self.on_done = on_done
         self.on_error = on_error
@@ -47,7 +54,9 @@ class Cancelled(Exception):
 
 class WorkQueue:
     def __init__(self, name: str = "samroto-gpu"):
-        self._queues: "OrderedDict[Any, deque[Job]]" = OrderedDict()
+        # group (user) -> key (session) -> its jobs, in order; both levels rotate
+        self._groups: "OrderedDict[Any, OrderedDict[Any, deque[Job]]]" = OrderedDict()
+        self._group_of: dict[Any, Any] = {}  # key -> its group, while it has jobs
         self._cond = threading.Condition()
         self._stop = False
         self.busy = False  # a step is running
@@ -59,13 +68,15 @@ class WorkQueue:
         with self._cond:
             if self._stop:
                 raise RuntimeError("the work queue is stopped")
-            self._queues.setdefault(job.key, deque()).append(job)
+            # a key's jobs stay in one group (a session's close, owned by nobody, runs after its work)
+            group = self._group_of.setdefault(job.key, job.group)
+            self._groups.setdefault(group, OrderedDict()).setdefault(job.key, deque()).append(job)
             self._cond.notify_all()
         return job
 
     def jobs(self, key: Any = None, owner: Any = None) -> list[Job]:
         with self._cond:
-            return [j for k, q in self._queues.items() for j in q
+            return [j for queues in self._groups.values() for k, q in queues.items() for j in q
                     if (key is None or k == key) and (owner is None or j.owner is owner)]
 
     def cancel(self, key: Any = None, owner: Any = None) -> int:
@@ -77,7 +88,7 @@ class WorkQueue:
 
     def pending(self) -> int:
         with self._cond:
-            return sum(len(q) for q in self._queues.values()) + (1 if self.busy else 0)
+            return sum(len(q) for queues in self._groups.values() for q in queues.values()) + (1 if self.busy else 0)
 
     def wake(self) -> None:
         with self._cond:
@@ -86,30 +97,40 @@ class WorkQueue:
     def stop(self, timeout: float = 30.0) -> None:
         with self._cond:
             self._stop = True
-            for q in self._queues.values():
-                for job in q:
-                    job.cancel()
+            for queues in self._groups.values():
+                for q in queues.values():
+                    for job in q:
+                        job.cancel()
             self._cond.notify_all()
         self._thread.join(timeout)
 
     # -- worker -----------------------------------------------------------------------------
     def _next_job(self) -> Job | None:
-        """The head job of the first session (in rotation) that can run; rotates that
-        session to the back. Cancelled jobs are always 'ready' so they finish promptly."""
-        for key in list(self._queues):
-            q = self._queues[key]
-            job = q[0]
-            if job.cancelled.is_set() or self._stop or _safe_ready(job):
-                self._queues.move_to_end(key)
-                return job
+        """The head job of the first session (in rotation) of the first group (in rotation)
+        that can run. Cancelled jobs are always 'ready' so they finish promptly."""
+        for queues in self._groups.values():
+            for q in queues.values():
+                job = q[0]
+                if job.cancelled.is_set() or self._stop or _safe_ready(job):
+                    return job
         return None
+
+    def _rotate(self, job: Job) -> None:
+        """After a step: its session, and its group, go behind every other that waits (those
+        that arrived during the step too)."""
+        group = self._group_of.get(job.key)
+        queues = self._groups.get(group)
+        if queues is not None:
+            self._groups.move_to_end(group)
+            if job.key in queues:
+                queues.move_to_end(job.key)
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 job = self._next_job()
                 while job is None:
-                    if self._stop and not self._queues:
+                    if self._stop and not self._groups:
                         return
                     self._cond.wait(0.05)
                     job = self._next_job()
@@ -118,15 +139,21 @@ class WorkQueue:
                 self._step(job)
             finally:
                 with self._cond:
+                    self._rotate(job)
                     self.busy = False
 
     def _finish(self, job: Job) -> None:
         with self._cond:
-            q = self._queues.get(job.key)
-            if q and q[0] is job:
+            group = self._group_of.get(job.key)
+            queues = self._groups.get(group)
+            q = queues.get(job.key) if queues is not None else None
+            if queues is not None and q and q[0] is job:
                 q.popleft()
                 if not q:
-                    del self._queues[job.key]
+                    del queues[job.key]
+                    del self._group_of[job.key]
+                    if not queues:
+                        del self._groups[group]
 
     def _step(self, job: Job) -> None:
         try:

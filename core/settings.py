@@ -126,6 +126,14 @@ KEYS: dict[str, Key] = {
             "you may; required when bridge.host is beyond loopback)."),
         Key("bridge.write_roots", list, [], "Folders requests may write mattes into (empty: anywhere you may; "
             "required when bridge.host is beyond loopback)."),
+        Key("bridge.tls_cert", str, "", "TLS certificate chain (PEM) of a shared bridge; with bridge.tls_key. "
+            "Required when bridge.host is beyond loopback (docs/bridge.md, Shared GPU host)."),
+        Key("bridge.tls_key", str, "", "Private key (PEM) of bridge.tls_cert; readable by the bridge's user alone."),
+        Key("bridge.users_file", str, "", "Per-user tokens of a shared bridge (`samroto users`); required when "
+            "bridge.host is beyond loopback."),
+        Key("bridge.path_map", (list, dict), [], "Clients' mount points of shared storage -> this machine's: "
+            "[[\"S:\\\\shows\", \"/mnt/shows\"], ...] or {client: server}."),
+        Key("bridge.max_sessions_per_user", int, 0, "Sessions one user of a shared bridge may hold open (0: no cap)."),
     ]
 }
 

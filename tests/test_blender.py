@@ -562,3 +562,87 @@ def test_addon_starts_the_bridge(data, addon_dir, tmp_path):
     else:
         os.kill(pid, 9)
         pytest.fail("the bridge the add-on started did not stop when asked")
+
+
+# --- the interactive loop (issue 18) ------------------------------------------------------------
+
+BRIDGE_PLATE = ROOT / "tests" / "data" / "bridge"  # 112x80: the micro model finds objects in it
+HERO, AMBIGUOUS = (66.9, 25.2), (56.0, 68.0)  # a click; one whose best candidate is not the 2nd
+
+
+@pytest.mark.parametrize("version", FULL)
+def test_live_matte_candidates_and_track_in_blender(version, addon_dir, bridge, tmp_path):
+    """Done when (issue 18), in real Blender through the add-on's operators: a click gives the
+    frame's matte without a Track, a second click on the frame is served from cached
+    features (the counter stays at one image-encoder run), and choosing candidate 2 changes
+    the tracked result accordingly (the tracked frame is that candidate; the mattes are
+    `samroto track`'s for the prompts with that mask, bit for bit)."""
+    from samroto.core.shot import read_mask
+
+    blender_python(version)
+    out = run_in_blender(version, "interactive.py", {
+        "sequence": str(BRIDGE_PLATE / "plate.1001.png"), "blend": str(tmp_path / "shot.blend"),
+        "config_dir": str(bridge), "out": str(tmp_path), "hero": HERO, "ambiguous": AMBIGUOUS,
+    }, addon_dir, timeout=300)
+    w, h = 112, 80
+
+    first = out["first"]
+    assert first["op"] == ["FINISHED"] and first["frame"] == 1001
+    assert first["encoded"] and first["encoder_runs"] == 1 and len(first["candidates"]) == 3
+    assert first["image"][0] == [w, h] and Path(first["path"]).is_file()
+    assert read_mask(first["path"], w, h).sum() > 50  # a matte, drawn over the clip:
+    assert out["overlay"] == [["samroto live plate.1001.png car", [1.0, 0.35, 0.2, 0.5]]]
+    assert out["overlay_other_frame"] == []
+    assert "image encoder ran" in first["message"] and "encoder runs: 1" in first["message"]
+
+    second = out["second"]
+    assert second["op"] == ["FINISHED"] and not second["encoded"] and second["encoder_runs"] == 1
+    assert second["candidates"] == []  # two points: one mask
+    assert "cached image features" in second["message"] and "encoder runs: 1" in second["message"]
+
+    click = out["click"]
+    assert not click["encoded"] and click["encoder_runs"] == 1 and len(click["candidates"]) == 3
+    assert click["best"] != 1, "the test needs a click whose best candidate is not candidate 2"
+    cand2 = read_mask(click["candidates"][1][2], w, h)
+    best = read_mask(click["candidates"][click["best"]][2], w, h)
+    assert (cand2 ^ best).sum() > 200  # the two candidates differ
+
+    assert out["choose_op"] == ["FINISHED"]
+    chosen = out["chosen"]
+    assert chosen["best"] == 1 and chosen["encoder_runs"] == 1 and len(chosen["candidates"]) == 3
+    ((frame, mask, candidate),) = out["masks"]
+    assert (frame, candidate) == (1001, 2) and np.array_equal(read_mask(mask, w, h), cand2)
+    assert "candidate 2 of 3" in out["panel_message"]
+    assert out["masks_after_click"] == 0
+
+    tb, tc = out["track_best"], out["track_chosen"]
+    assert tb["state"] == tc["state"] == "FINISHED", (tb["message"], tc["message"])
+    assert tb["frames"] == tc["frames"] == list(range(1001, 1009))
+    assert tc["prompts"]["objects"][0]["prompts"] == [{"frame": 1001, "mask": mask}]
+    exr = {name: {f: plugin_parity.read_exr(hostkit_frame(p, f))[0][..., 0] for f in tb["frames"]}
+           for name, p in (("best", tb["patterns"]["car"]), ("chosen", tc["patterns"]["car"]))}
+
+    def iou(a, b):
+        return (a & b).sum() / max(1, (a | b).sum())
+    # each track's prompted frame is its candidate (finished: clean-up and edges move it a little)
+    b1001, c1001 = exr["best"][1001] > 0.5, exr["chosen"][1001] > 0.5
+    assert iou(b1001, best) > 0.4 and iou(b1001, best) > iou(b1001, cand2) + 0.3
+    assert iou(c1001, cand2) > 0.7 and iou(c1001, cand2) > iou(c1001, best) + 0.3
+    # and exactly what the Live Matte showed after the choice (16-bit PNG)
+    import OpenImageIO as oiio
+    preview = np.asarray(oiio.ImageBuf(chosen["path"]).get_pixels(oiio.FLOAT))[..., 0]
+    assert np.abs(preview - exr["chosen"][1001]).max() < 1e-3
+    assert any(iou(exr["best"][f] > 0.5, exr["chosen"][f] > 0.5) < 0.9 for f in tb["frames"])
+    assert same_as_cli({"shot": tc}, tmp_path / "cli_chosen")["car"]
+
+    drag = out["drag"]
+    assert drag["pushed"] == 30 and 2 <= drag["sent"] <= 10 and drag["answered"] == drag["sent"], drag
+    assert not drag["errors"] and drag["frame"] == 1002
+    x1 = 0.74 * w  # the last box dragged (0.45 + 0.29 of the width) went last: the newest wins
+    assert drag["last_box"] == pytest.approx([0.2 * w, 0.3 * h, x1, 0.8 * h], abs=1e-3)
+
+
+def hostkit_frame(pattern, frame):
+    from samroto.bridge import hostkit
+
+    return hostkit.frame_file(pattern, frame)

@@ -416,25 +416,20 @@ def test_bad_frame_numbers_are_refused_before_the_engine(stub_bridge):
         list(session.propagate(start=9))
 
 
-def test_binding_beyond_loopback_warns(tmp_path, capsys):
+def test_binding_beyond_loopback_needs_roots_then_tls(tmp_path):
     from samroto.bridge.server import BridgeServer, ConfigError, ServerConfig
 
-    # beyond loopback only with the folders it may read and write (issue 21, item 4)
-    server = BridgeServer(ServerConfig(config_dir=str(tmp_path), host="0.0.0.0", read_roots=[str(tmp_path)]),
-                          lambda f, o: None, {})
-    with pytest.raises(ConfigError, match="read_roots and bridge.write_roots"):
-        server.bind()
-    server.queue.stop()
-    server = BridgeServer(ServerConfig(config_dir=str(tmp_path), host="0.0.0.0", read_roots=[str(tmp_path / "in")],
-                                       write_roots=[str(tmp_path / "out")]), lambda f, o: None, {})
-    try:
-        address = server.bind()
-        assert address["family"] == "tcp" and address["port"] > 0
-        err = capsys.readouterr().err
-        assert "WARNING" in err and "token" in err and str(tmp_path / "out") in err
-    finally:
-        server._listener.close()
-        server.queue.stop()
+    # beyond loopback only with the folders it may read and write (issue 21, item 4), and only
+    # with TLS and per-user tokens (issue 22, item 4: tests/test_bridge_shared.py binds one)
+    for roots, refusal in [({"read_roots": [str(tmp_path)]}, "read_roots and bridge.write_roots"),
+                           ({"read_roots": [str(tmp_path / "in")], "write_roots": [str(tmp_path / "out")]},
+                            "turn TLS on")]:
+        server = BridgeServer(ServerConfig(config_dir=str(tmp_path), host="0.0.0.0", **roots), lambda f, o: None, {})
+        try:
+            with pytest.raises(ConfigError, match=refusal):
+                server.bind()
+        finally:
+            server.queue.stop()
 
 
 # --- the client's host-side helpers --------------------------------------------------------

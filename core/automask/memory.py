@@ -16,9 +16,9 @@ import os
 
 import torch
 
-# On a CPU the decoder is memory-bound: batches of a few prompts keep its tensors in cache
-# (docs/automask.md: 4 prompts a batch took 0.38x the time per prompt of 64, one thread).
-CPU_DECODER_BATCH = 4
+# On a CPU the decoder is memory-bound: batches whose working set stays near this size run
+# fastest (docs/automask.md: at 1024, 4 prompts a batch took 0.38x the time per prompt of 64).
+CPU_DECODER_BYTES = 160 << 20
 # Full-resolution logits of this many bytes at most go through the filters at once by
 # default (16 masks of a 1024x1024 crop), so memory does not grow with the frame's size.
 CHUNK_BYTES = 256 << 20
@@ -98,9 +98,9 @@ class Budget:
         self.free = None if memory_budget is not None else free_bytes(device)
         available = memory_budget if memory_budget is not None else (self.free // 2 if self.free else None)
         self.available = available
-        if decoder_batch is None:
-            decoder_batch = CPU_DECODER_BATCH if device.type == "cpu" else points_per_batch
         per_prompt = decoder_bytes_per_prompt(model)
+        if decoder_batch is None:
+            decoder_batch = CPU_DECODER_BYTES // per_prompt if device.type == "cpu" else points_per_batch
         if available is not None:
             decoder_batch = min(decoder_batch, max(1, available // per_prompt))
         self.decoder_batch = max(1, min(int(decoder_batch), points_per_batch))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .errors import MaskPromptError
@@ -26,3 +28,37 @@ def read_mask(path, width: int, height: int, model_size: int | None = None) -> n
     pixels = np.asarray(buf.get_pixels(oiio.FLOAT)).reshape(spec.height, spec.width, spec.nchannels)
     inside = pixels[..., spec.alpha_channel] if spec.alpha_channel >= 0 else pixels.max(axis=2)
     return inside > 0
+
+
+def write_mask(path, mask) -> str:
+    """Write a mask prompt file that :func:`read_mask` reads back as exactly ``mask`` (a 2-D
+    bool array: one 8-bit channel, 255 inside, 0 outside; PNG, TIFF or EXR by the name).
+    Written to a temporary name beside it, then renamed: a reader never sees half a file.
+    Returns the path."""
+    import OpenImageIO as oiio
+
+    path = os.fspath(path)
+    pixels = np.ascontiguousarray(np.asarray(mask, bool), dtype=np.uint8) * np.uint8(255)
+    if pixels.ndim != 2:
+        raise MaskPromptError(f"a mask to write must be 2-D, got shape {pixels.shape}")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    stem, ext = os.path.splitext(os.path.basename(path))
+    tmp = os.path.join(folder, f".{stem}.{os.getpid()}.tmp{ext}")
+    out = oiio.ImageOutput.create(tmp)
+    if out is None:
+        raise MaskPromptError(f"cannot write mask {path}: {oiio.geterror() or 'unknown format'}; name it .png, "
+                              ".tif or .exr")
+    try:
+        try:
+            if not (out.open(tmp, oiio.ImageSpec(pixels.shape[1], pixels.shape[0], 1, oiio.UINT8))
+                    and out.write_image(pixels[..., None])):
+                raise MaskPromptError(f"cannot write mask {path}: {out.geterror()}")
+        finally:
+            out.close()
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path

@@ -286,9 +286,13 @@ def track_step(model, opts, *, is_init_cond_frame, vision_feats, vision_pos_embe
                                           high_res_features=high_res,
                                           multimask_output=use_multimask(opts, is_init_cond_frame, point_inputs),
                                           all_high_res=False)
-    _, _, _, low_res, high_res_masks, obj_ptr, score = sam_out
+    multimasks, _, ious, low_res, high_res_masks, obj_ptr, score = sam_out
     out = {"pred_masks": low_res, "pred_masks_high_res": high_res_masks, "obj_ptr": obj_ptr,
-           "object_score_logits": score, "maskmem_features": None, "maskmem_pos_enc": None}
+           "object_score_logits": score, "maskmem_features": None, "maskmem_pos_enc": None,
+           # SAM 2's candidates for an ambiguous prompt ([B, 3, h, w] and their predicted IoU
+           # [B, 3]) when it made several; pred_masks holds the one with the best IoU
+           "multimasks": multimasks if multimasks.size(1) > 1 else None,
+           "ious": ious if multimasks.size(1) > 1 else None}
     if run_mem_encoder and opts.num_maskmem > 0:
         out["maskmem_features"], out["maskmem_pos_enc"] = encode_new_memory(
             model, opts, vision_feats[-1], feat_sizes[-1], high_res_masks, score,

@@ -57,6 +57,9 @@ class _Track:
         self.version = 1  # goes up with every prompt or mask of this object
         self.computed = [0] * num_frames  # the version each frame's result was tracked with
         self.reuse = None  # during a pass: {frame: logits} still current, or None: track it
+        # frame -> (candidate low-res logits [3, 1, h, w], predicted IoU [3]) of the latest
+        # prompt there when SAM 2 made several (a single click); see VideoSession.candidates
+        self.candidates: dict[int, tuple] = {}
 
     def is_tracked(self, frame):
         return self.tracked[frame] != 0
@@ -186,6 +189,77 @@ class VideoSession:
             yield from self._propagate_pass(one.start, one.reverse, count, low_res, cancel)
             if self.cancelled:
                 return
+
+    # ------------------------------------------------------------------ interactive loop
+
+    @property
+    def encoder_runs(self) -> int:
+        """How many times the image encoder has run in this session (each frame once while
+        its features stay in the feature cache)."""
+        return self.features.misses
+
+    def is_tracked(self, frame, obj_id) -> bool:
+        """Whether a propagation has passed through ``frame`` for the object (a prompt there is
+        then a correction, which uses the object's memory)."""
+        track = self._tracks.get(obj_id)
+        return track is not None and track.is_tracked(self._check_frame(frame))
+
+    def prompt_frames(self, obj_id) -> list[int]:
+        """Positions where the object has a prompt (points, box or mask), ascending."""
+        track = self._tracks.get(obj_id)
+        if track is None:
+            return []
+        return sorted(set(track.points) | set(track.masks) | set(track.bank.cond) | set(track.temp[True]))
+
+    def forget_prompt(self, frame, obj_id) -> bool:
+        """Forget the object's prompt and result on a frame no propagation has passed through,
+        so that the next prompt there starts afresh, exactly as in a new session given the
+        same prompts (no earlier logits fed back in). A tracked frame keeps what it has: a
+        prompt there is a correction. Returns whether something was forgotten."""
+        frame = self._check_frame(frame)
+        track = self._tracks.get(obj_id)
+        if track is None or track.is_tracked(frame):
+            return False
+        found = False
+        for table in (track.points, track.masks, track.candidates, track.temp[True], track.temp[False],
+                      track.bank.cond):
+            found = table.pop(frame, None) is not None or found
+        if found:
+            track.version += 1
+        return found
+
+    def candidates(self, frame, obj_id, low_res=True):
+        """SAM 2's candidate masks for the object's latest prompt on ``frame`` when that prompt
+        was ambiguous (a single click: ``multimask_output``), else None. Returns (logits
+        [3, H, W] (``low_res``: the model's S/4 x S/4), predicted IoU [3], index of the best
+        one, which is what the prompt gave)."""
+        track = self._tracks.get(obj_id)
+        found = None if track is None else track.candidates.get(self._check_frame(frame))
+        if found is None:
+            return None
+        logits, ious = found
+        ious = ious.cpu().numpy()
+        return self._upsample(logits, low_res), ious, int(np.argmax(ious))
+
+    def choose_candidate(self, frame, obj_id, index, low_res=False):
+        """Make candidate ``index`` (0..2, :meth:`candidates`) the object's prompt on ``frame``:
+        its mask at video resolution (logits > 0) becomes that frame's mask prompt
+        (:meth:`add_mask`), which is what tracking then uses, as SAM 2 allows. The candidates
+        stay, so another can be chosen. Returns (obj_ids, logits, mask [H, W] bool): the mask
+        is what a host stores as the frame's mask prompt (the same mask in a new session
+        gives the same result)."""
+        frame = self._check_frame(frame)
+        track = self._tracks.get(obj_id)
+        found = None if track is None else track.candidates.get(frame)
+        if found is None:
+            raise ValueError(f"object {obj_id} has no candidates on frame position {frame}: SAM 2 makes three "
+                             "for a single click")
+        if isinstance(index, bool) or not 0 <= int(index) < found[0].shape[0]:
+            raise ValueError(f"candidate must be 0..{found[0].shape[0] - 1}, got {index!r}")
+        mask = self._upsample(found[0][int(index):int(index) + 1], low_res=False)[0] > 0
+        obj_ids, logits = self.add_mask(frame, obj_id, mask, low_res=low_res)
+        track.candidates[frame] = found
+        return obj_ids, logits, mask
 
     def logits(self, frame, low_res=True):
         """The latest known logits of every object on a frame ([n_obj, h, w]; objects with
@@ -357,6 +431,11 @@ class VideoSession:
         pred = fill_holes(out["pred_masks"].float(), self.opts.fill_hole_area)
         track.temp[is_cond][frame] = FrameOutput(pred_masks=pred, obj_ptr=out["obj_ptr"].float(),
                                                  object_score_logits=out["object_score_logits"].float())
+        if out.get("multimasks") is not None:  # the same hole filling as the chosen one got
+            multimasks = fill_holes(out["multimasks"][0].float()[:, None], self.opts.fill_hole_area)
+            track.candidates[frame] = (multimasks, out["ious"][0].float())
+        else:
+            track.candidates.pop(frame, None)
         release_free_memory()
         return self.obj_ids, self._present(self._gather(frame, is_cond), low_res)
 
@@ -375,9 +454,13 @@ class VideoSession:
         rows = []
         for track in self._tracks.values():
             logits = None
-            if is_cond is not None:
-                out = track.temp[is_cond].get(frame)
-                logits = None if out is None else out.pred_masks
+            # the newest first: a prompt of this frame not yet committed (is_cond None: either
+            # kind, as inspect() looks them up; a correction is a conditioning one)
+            for table in ([track.temp[is_cond]] if is_cond is not None else [track.temp[True], track.temp[False]]):
+                out = table.get(frame)
+                if out is not None:
+                    logits = out.pred_masks
+                    break
             if logits is None:
                 logits = self._stored_logits(track, frame, False if is_cond is None else is_cond)
             rows.append(logits.float() if logits is not None
@@ -394,6 +477,13 @@ class VideoSession:
         if self.opts.non_overlap_masks:
             masks = apply_non_overlapping_constraints(masks)
         return masks[:, 0].float().cpu().numpy()
+
+    def _upsample(self, low_res_masks, low_res):
+        """[n, 1, h, w] -> numpy [n, H, W] at video resolution (as _present, with no constraint
+        between the rows: they are one object's alternatives)."""
+        if not low_res:
+            low_res_masks = F.interpolate(low_res_masks, size=self.video_size, mode="bilinear", align_corners=False)
+        return low_res_masks[:, 0].float().cpu().numpy()
 
     def _remember_logits(self, obj_id, frame, logits):
         key = (obj_id, frame)

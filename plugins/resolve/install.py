@@ -38,6 +38,10 @@ ENTRIES = {
     "Track Backward": "headless.track(resolve, 'backward')",
     "Track Both": "headless.track(resolve, 'both')",
     "Cancel Tracking": "headless.request_cancel()",
+    "Preview Frame": "headless.preview(resolve)",
+    "Use Candidate 1": "headless.use_candidate(resolve, 1)",
+    "Use Candidate 2": "headless.use_candidate(resolve, 2)",
+    "Use Candidate 3": "headless.use_candidate(resolve, 3)",
 }
 
 SCRIPT = '''"""samroto: {entry} (written by `samroto install resolve`; see docs/resolve.md)."""

@@ -30,6 +30,17 @@ def register(sub):
                    "setting bridge.read_roots, else anywhere you may; required with a --host beyond loopback)")
     p.add_argument("--write-root", action="append", metavar="DIR",
                    help="a folder requests may write mattes into (as --read-root; setting bridge.write_roots)")
+    shared = p.add_argument_group("a shared GPU host (docs/bridge.md)")
+    shared.add_argument("--tls-cert", metavar="PEM", help="TLS certificate chain (setting bridge.tls_cert; required "
+                        "with a --host beyond loopback)")
+    shared.add_argument("--tls-key", metavar="PEM", help="its private key (setting bridge.tls_key)")
+    shared.add_argument("--users-file", metavar="FILE", help="per-user tokens, from `samroto users issue` (setting "
+                        "bridge.users_file; required with a --host beyond loopback)")
+    shared.add_argument("--path-map", action="append", metavar="CLIENT=SERVER",
+                        help="a mount point of shared storage on the artists' machines and here, e.g. "
+                        "'S:\\shows=/mnt/shows' (repeat for more; setting bridge.path_map)")
+    shared.add_argument("--max-sessions-per-user", type=int, metavar="N",
+                        help="sessions one user may hold open (0: no cap; setting bridge.max_sessions_per_user)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--detach", action="store_true", help="run in the background; print where it listens")
     g.add_argument("--status", action="store_true", help="show the running bridge and exit")
@@ -43,6 +54,8 @@ def _settings_overrides(args) -> dict:
     return {k: v for k, v in {
         "model": args.model, "device": args.device, "bridge.host": args.host, "bridge.port": args.port,
         "bridge.idle_timeout": args.idle_timeout, "bridge.session_timeout": args.session_timeout,
+        "bridge.tls_cert": args.tls_cert, "bridge.tls_key": args.tls_key, "bridge.users_file": args.users_file,
+        "bridge.path_map": args.path_map, "bridge.max_sessions_per_user": args.max_sessions_per_user,
     }.items() if v is not None}
 
 
@@ -164,16 +177,22 @@ def _roots(flags: list[str] | None, settings, key: str) -> list[str] | None:
     return [os.path.abspath(os.path.expanduser(r)) for r in roots] if roots else None
 
 
+def _file(value: str) -> str | None:
+    """A file setting as an absolute path (None: unset)."""
+    return os.path.abspath(os.path.expanduser(value)) if value else None
+
+
 def _rebuild_argv(args) -> list[str]:
     argv = []
     for flag in args.set:
         argv += ["--set", flag]
     argv.append("serve")
-    for name in ("model", "checkpoint", "device", "host", "port", "idle_timeout", "session_timeout"):
+    for name in ("model", "checkpoint", "device", "host", "port", "idle_timeout", "session_timeout", "tls_cert",
+                 "tls_key", "users_file", "max_sessions_per_user"):
         value = getattr(args, name)
         if value is not None:
             argv += ["--" + name.replace("_", "-"), str(value)]
-    for name in ("read_root", "write_root"):
+    for name in ("read_root", "write_root", "path_map"):
         for value in getattr(args, name, None) or []:
             argv += ["--" + name.replace("_", "-"), value]
     if args.verbose:
@@ -186,19 +205,26 @@ def foreground(args, settings) -> int:
     import logging
     import signal
 
-    from samroto.bridge.server import BridgeServer, ConfigError, ServerConfig, install_signal_handlers, loopback
-    from samroto.cli.engine import load_model
-    from samroto.core.finishing.pipeline import Finisher
-    from samroto.core.video import VideoSession
+    from samroto.bridge.server import (BridgeServer, ConfigError, ServerConfig, check_config, install_signal_handlers,
+                                       load_shared)
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s samroto-bridge %(levelname)s %(message)s")
     read_roots = _roots(args.read_root, settings, "bridge.read_roots")
     write_roots = _roots(args.write_root, settings, "bridge.write_roots")
-    if settings["bridge.host"] and not loopback(settings["bridge.host"]) and not (read_roots and write_roots):
-        raise CommandError(f"--host {settings['bridge.host']} serves other machines: give the folders the bridge "
-                           "may read and write (--read-root and --write-root, or settings bridge.read_roots and "
-                           "bridge.write_roots)")
+    shared = {"tls_cert": _file(settings["bridge.tls_cert"]), "tls_key": _file(settings["bridge.tls_key"]),
+              "users_file": _file(settings["bridge.users_file"]), "path_map": settings["bridge.path_map"] or None,
+              "max_sessions_per_user": settings["bridge.max_sessions_per_user"]}
+    try:  # what a shared host needs, before the model loads
+        check_config(ServerConfig(host=settings["bridge.host"], read_roots=read_roots, write_roots=write_roots,
+                                  **shared))
+        load_shared(ServerConfig(**shared))
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    from samroto.cli.engine import load_model  # torch: only once the bridge can start
+    from samroto.core.finishing.pipeline import Finisher
+    from samroto.core.video import VideoSession
+
     t0 = time.monotonic()
     model = load_model(settings, checkpoint=args.checkpoint)
     info = {"name": model.samroto_name, "config": model.config_path, "checkpoint": model.checkpoint_path,
@@ -215,7 +241,7 @@ def foreground(args, settings) -> int:
         session_timeout=settings["bridge.session_timeout"], max_payload=int(settings["bridge.max_payload_mb"]) << 20,
         color={"input": settings["color.input"], "ocio_config": settings["color.ocio_config"] or None,
                "display": settings["color.display"]},
-        read_roots=read_roots, write_roots=write_roots)
+        read_roots=read_roots, write_roots=write_roots, **shared)
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 <pid>` dumps every thread's stack to the log
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     Finisher(settings)  # bad finish.* settings stop the bridge here, not at the first matte

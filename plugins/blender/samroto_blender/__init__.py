@@ -19,9 +19,9 @@ bl_info = {
 
 import bpy  # noqa: E402
 
-from . import ops_prompts, overlay, prefs, props, results, to_mask, tool, tracking, ui  # noqa: E402
+from . import live, ops_prompts, overlay, prefs, props, results, to_mask, tool, tracking, ui  # noqa: E402
 
-_CLASSES = (prefs.CLASSES + ops_prompts.CLASSES + tool.CLASSES + tracking.CLASSES
+_CLASSES = (prefs.CLASSES + ops_prompts.CLASSES + tool.CLASSES + live.CLASSES + tracking.CLASSES
             + results.CLASSES + [to_mask.SAMROTO_OT_convert_to_mask] + ui.CLASSES)
 
 
@@ -35,6 +35,7 @@ def register():
 def unregister():
     for job in list(tracking.ACTIVE.values()):
         job.cancel()
+    live.close_all()
     overlay.unregister()
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

@@ -45,6 +45,14 @@ def add_object(settings, name):
     return obj
 
 
+def drop_masks(obj, frame):
+    """A new point or box on a frame replaces the object's mask prompt there (a chosen
+    candidate belongs to the click it was chosen for)."""
+    for i in reversed(range(len(obj.masks))):
+        if obj.masks[i].frame == frame:
+            obj.masks.remove(i)
+
+
 def _redraw(context):
     screen = getattr(context, "screen", None)
     for area in (screen.areas if screen else []):
@@ -113,6 +121,7 @@ class SAMROTO_OT_add_point(_ClipOperator, bpy.types.Operator):
         point.frame = self.frame if self.frame != -(2 ** 31) + 1 else current_source_frame(context, clip)
         point.co = self.co
         point.positive = self.positive
+        drop_masks(obj, point.frame)
         _redraw(context)
         return {"FINISHED"}
 
@@ -143,6 +152,7 @@ class SAMROTO_OT_add_box(_ClipOperator, bpy.types.Operator):
                 obj.boxes.remove(i)
         box = obj.boxes.add()
         box.frame, box.co_min, box.co_max = frame, lo, hi
+        drop_masks(obj, frame)
         _redraw(context)
         return {"FINISHED"}
 
@@ -163,7 +173,7 @@ class SAMROTO_OT_clear_prompts(_ClipOperator, bpy.types.Operator):
         if obj is None:
             return {"CANCELLED"}
         frame = current_source_frame(context, clip)
-        for items in (obj.points, obj.boxes):
+        for items in (obj.points, obj.boxes, obj.masks):
             for i in reversed(range(len(items))):
                 if self.scope == "OBJECT" or items[i].frame == frame:
                     items.remove(i)

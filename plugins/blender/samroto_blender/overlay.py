@@ -46,6 +46,68 @@ def overlay_shapes(settings, source_frame, to_region, active_index=-1):
     return shapes
 
 
+def overlay_mattes(clip, source_frame, active_index=-1):
+    """The Live Matte previews to draw on ``source_frame``: ``(image name, rgba)`` per object
+    whose latest preview (live.PREVIEWS) is of that frame, in the object's colour."""
+    from . import live
+
+    out = []
+    for index, obj in enumerate(clip.samroto.objects):
+        preview = live.PREVIEWS.get((clip.name, obj.obj_id))
+        name = live.image_name(clip, obj)
+        if preview is None or preview.frame != source_frame or name not in bpy.data.images:
+            continue
+        out.append((name, (obj.color[0], obj.color[1], obj.color[2], 0.5 if index == active_index else 0.35)))
+    return out
+
+
+_SHADER = []
+
+
+def _matte_shader():
+    """A textured quad whose alpha is the matte's first channel, in one colour (the builtin
+    image shaders take the texture's own alpha, which a one-channel matte file has at 1)."""
+    if not _SHADER:
+        import gpu
+
+        info = gpu.types.GPUShaderCreateInfo()
+        info.push_constant("MAT4", "ModelViewProjectionMatrix")
+        info.push_constant("VEC4", "color")
+        info.sampler(0, "FLOAT_2D", "image")
+        info.vertex_in(0, "VEC2", "pos")
+        info.vertex_in(1, "VEC2", "texCoord")
+        iface = gpu.types.GPUStageInterfaceInfo("samroto_matte_iface")
+        iface.smooth("VEC2", "uv")
+        info.vertex_out(iface)
+        info.fragment_out(0, "VEC4", "fragColor")
+        info.vertex_source("void main() { uv = texCoord; gl_Position = ModelViewProjectionMatrix * vec4(pos, 0.0, 1.0); }")
+        info.fragment_source("void main() { fragColor = vec4(color.rgb, color.a * texture(image, uv).r); }")
+        _SHADER.append(gpu.shader.create_from_info(info))
+    return _SHADER[0]
+
+
+def _draw_mattes(clip, frame, region, active_index):
+    import gpu
+    from gpu_extras.batch import batch_for_shader
+
+    mattes = overlay_mattes(clip, frame, active_index)
+    if not mattes or _SHADER == [None]:  # nothing to draw, or this GPU backend cannot
+        return
+    (x0, y0), (x1, y1) = (region.view2d.view_to_region(u, v, clip=False) for u, v in ((0.0, 0.0), (1.0, 1.0)))
+    shader = _matte_shader()
+    corners, uv = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)], [(0, 0), (1, 0), (1, 1), (0, 1)]
+    order = (0, 1, 2, 0, 2, 3)
+    batch = batch_for_shader(shader, "TRIS", {"pos": [corners[i] for i in order], "texCoord": [uv[i] for i in order]})
+    for name, rgba in mattes:
+        texture = gpu.texture.from_image(bpy.data.images[name])
+        shader.bind()
+        shader.uniform_float("ModelViewProjectionMatrix",
+                             gpu.matrix.get_projection_matrix() @ gpu.matrix.get_model_view_matrix())
+        shader.uniform_float("color", rgba)
+        shader.uniform_sampler("image", texture)
+        batch.draw(shader)
+
+
 def draw():
     context = bpy.context
     space, region = context.space_data, context.region
@@ -62,6 +124,13 @@ def draw():
         return region.view2d.view_to_region(co[0], co[1], clip=False)
 
     settings = clip.samroto
+    gpu.state.blend_set("ALPHA")
+    try:  # the Live Matte under the prompts
+        _draw_mattes(clip, frame, region, settings.active_index)
+    except Exception as exc:  # noqa: BLE001 - a GPU backend without this shader: prompts still draw
+        if not _SHADER or _SHADER[0] is not None:
+            print("samroto: cannot draw the Live Matte over the clip: %s: %s" % (type(exc).__name__, exc))
+            _SHADER[:] = [None]
     # POLYLINE_* takes a line width on every GPU backend (OpenGL, Metal, Vulkan).
     lines = gpu.shader.from_builtin("POLYLINE_UNIFORM_COLOR")
     fill = gpu.shader.from_builtin("UNIFORM_COLOR")

@@ -33,6 +33,16 @@ class SamrotoBox(bpy.types.PropertyGroup):
     co_max: FloatVectorProperty(name="Max", size=2, description="Upper-right corner (normalised)")
 
 
+class SamrotoMask(bpy.types.PropertyGroup):
+    """A mask prompt on one frame: the frame's whole prompt for its object (its points and
+    box there stay, drawn, but are not sent). A chosen SAM 2 candidate, or a host image."""
+    frame: IntProperty(name="Frame", description="Source frame number")
+    filepath: StringProperty(name="Mask", subtype="FILE_PATH", **_RELATIVE,
+                             description="The mask image (the clip's size; inside: alpha, else any channel > 0)")
+    candidate: IntProperty(name="Candidate", default=0, min=0, max=3,
+                           description="SAM 2's candidate it is (1-3), 0 for a mask from an image")
+
+
 class SamrotoObject(bpy.types.PropertyGroup):
     # `name` (from PropertyGroup) is what the artist sees and what the matte files are named by.
     obj_id: IntProperty(name="Id", description="samroto object id (stable across renames)")
@@ -40,6 +50,7 @@ class SamrotoObject(bpy.types.PropertyGroup):
                                default=(1.0, 0.35, 0.2))
     points: CollectionProperty(type=SamrotoPoint)
     boxes: CollectionProperty(type=SamrotoBox)
+    masks: CollectionProperty(type=SamrotoMask)
     matte_pattern: StringProperty(
         name="Matte", subtype="FILE_PATH", **_RELATIVE,
         description="The matte sequence written by the last track (#### = frame number)")
@@ -65,6 +76,10 @@ class SamrotoClipSettings(bpy.types.PropertyGroup):
         name="Output", subtype="DIR_PATH", default="//samroto/", **_RELATIVE,
         description="Where mattes are written (// = next to the .blend)")
     last_message: StringProperty(description="The last tracking result or error, shown in the panel")
+    live_matte: BoolProperty(
+        name="Live Matte", default=True,
+        description="Show the current frame's matte as soon as a prompt changes (no Track needed); "
+                    "the first prompt on a frame runs SAM 2's image encoder, later ones reuse it")
 
     def active_object(self):
         if 0 <= self.active_index < len(self.objects):
@@ -78,7 +93,7 @@ class SamrotoClipSettings(bpy.types.PropertyGroup):
         return None
 
 
-CLASSES = [SamrotoPoint, SamrotoBox, SamrotoObject, SamrotoClipSettings]
+CLASSES = [SamrotoPoint, SamrotoBox, SamrotoMask, SamrotoObject, SamrotoClipSettings]
 
 
 def register():

@@ -55,6 +55,22 @@ def apply(action):
     return bpy.ops.samroto.add_point(co=action[1], positive=action[2])
 
 
+def live_matte(context, clip, action, gesture):
+    """The Live Matte of the frame: after a click or a finished box, and while a box is being
+    dragged (each update; the host kit sends only a few of them, the newest winning)."""
+    from . import live
+
+    if clip is None:
+        return
+    try:
+        if action is not None:
+            live.request_async(context, clip)
+        elif gesture.dragging and "box" in overlay.DRAG:
+            live.request_async(context, clip, box=overlay.DRAG["box"])
+    except Exception as exc:  # noqa: BLE001 - no bridge, a clip off disk: placing prompts goes on
+        clip.samroto.last_message = str(exc)
+
+
 HINT = "samroto: click = include, Alt/Ctrl-click = exclude, drag = box  |  Esc/Enter: done"
 
 
@@ -102,6 +118,7 @@ class SAMROTO_OT_place_prompts(bpy.types.Operator):
         if action is not None:
             with context.temp_override(area=self.area, region=self.region):
                 apply(action)
+        live_matte(context, self.area.spaces.active.clip, action, self.gesture)
         self.area.tag_redraw()
         return {"RUNNING_MODAL"} if event.type == "LEFTMOUSE" or self.gesture.dragging else {"PASS_THROUGH"}
 

@@ -31,6 +31,8 @@ def prompts_document(clip):
                    for p in obj.points],
         "boxes": [(b.frame,) + hostkit.from_normalised(b.co_min[0], b.co_min[1], *size)
                   + hostkit.from_normalised(b.co_max[0], b.co_max[1], *size) for b in obj.boxes],
+        # a chosen candidate or an image: the frame's whole prompt (hostkit.prompts_document)
+        "masks": [(m.frame, os.path.normpath(bpy.path.abspath(m.filepath))) for m in obj.masks],
     } for obj in clip.samroto.objects])
 
 
@@ -42,7 +44,7 @@ def build_request(context, clip, direction=None):
     range); those frames are the shot the bridge opens, with the prompts on them, so the
     mattes are ``samroto track --range A-B --direction D`` 's on the same clip."""
     settings = clip.samroto
-    if not settings.objects or not any(len(o.points) or len(o.boxes) for o in settings.objects):
+    if not settings.objects or not any(len(o.points) or len(o.boxes) or len(o.masks) for o in settings.objects):
         raise clipinfo.ClipError(
             "No prompts: press Place Prompts in the Movie Clip Editor's samroto panel and click "
             "on the object (Alt-click excludes, drag for a box), then Track.")

@@ -48,6 +48,7 @@ class SAMROTO_PT_main(bpy.types.Panel):
             row = box.row(align=True)
             row.operator("samroto.clear_prompts", text="Clear Frame").scope = "FRAME"
             row.operator("samroto.clear_prompts", text="Clear Object").scope = "OBJECT"
+            draw_live(box, clip, obj, frame)
 
         layout.separator()
         layout.prop(settings, "direction")
@@ -64,6 +65,28 @@ class SAMROTO_PT_main(bpy.types.Panel):
         row.operator("samroto.convert_to_mask", icon="MOD_MASK")
         if settings.last_message:
             layout.label(text=settings.last_message, icon="INFO")
+
+
+def draw_live(layout, clip, obj, frame):
+    """Live Matte: the toggle, Show Matte, SAM 2's candidates of the frame's click (the
+    chosen one pressed) and whether the image encoder ran (live.describe)."""
+    from . import live
+
+    row = layout.row(align=True)
+    row.prop(clip.samroto, "live_matte")
+    row.operator("samroto.show_matte", icon="HIDE_OFF")
+    layout.operator("samroto.mask_prompt", icon="IMAGE_DATA")
+    preview = live.PREVIEWS.get((clip.name, obj.obj_id))
+    if preview is None or preview.frame != frame:
+        return
+    if preview.candidates:
+        row = layout.row(align=True)
+        row.label(text="Candidates:")
+        for cand in preview.candidates:
+            op = row.operator("samroto.choose_candidate", text="%d (%.2f)" % (cand.index + 1, cand.iou),
+                              depress=cand.index == preview.best)
+            op.index = cand.index + 1
+    layout.label(text=live.describe(preview), icon="IMAGE_ALPHA")
 
 
 CLASSES = [SAMROTO_UL_objects, SAMROTO_PT_main]

@@ -103,7 +103,8 @@ function samroto.snapshot(resolve, direction, settings)
             if name:match("^samroto_") then
                 local data = {name = name, regid = attrs.TOOLS_RegID, passthrough = attrs.TOOLB_PassThrough and true or false,
                               inputs = {}}
-                for _, id in ipairs({"Center", "Width", "Height"}) do
+                -- Clip and GlobalIn: a mask Loader samroto_<object>_mask (its matte, its frame)
+                for _, id in ipairs({"Center", "Width", "Height", "Clip", "GlobalIn"}) do
                     if tool[id] ~= nil then
                         local times = key_times(tool, id)
                         local values = {}

@@ -69,3 +69,28 @@ def add_prompts(resolve, out=print):
     out("samroto: added samroto_%s_box, samroto_%s_pos and samroto_%s_neg to %s's Fusion comp; "
         "drag them onto the object in the Fusion page." % (obj, obj, obj, clip_name))
     return obj
+
+
+def preview(resolve, out=print, connect=None, **settings):
+    """Preview Frame: every object's matte on the frame under the playhead, at once, shown by a
+    Loader samroto_<object>_preview (live.py). One run, one connection: the image encoder runs
+    for the frame each time (the samroto window keeps its session and reuses it)."""
+    from .live import Live
+
+    live = Live(resolve, connect=connect, **settings)
+    try:
+        return live.preview(out=out)
+    finally:
+        live.close()
+
+
+def use_candidate(resolve, index, name=None, out=print, connect=None, **settings):
+    """Use Candidate N: SAM 2's candidate ``index`` of an object's single include point on the
+    frame under the playhead becomes its mask prompt there (a Loader samroto_<object>_mask)."""
+    from .live import Live
+
+    live = Live(resolve, connect=connect, **settings)
+    try:
+        return live.choose(name, index, out=out)
+    finally:
+        live.close()

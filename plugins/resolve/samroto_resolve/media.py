@@ -93,20 +93,27 @@ def add_loaders(comp, clock, mattes, frames):
     made = {}
     for obj_name, pattern in sorted(mattes.items()):
         name = "samroto_%s_matte" % cliplib.safe_name(obj_name).replace(".", "_")
-        tool = comp.FindTool(name)
-        if tool is None:
-            comp.Lock()  # only around AddTool: no file dialog for the new Loader
-            try:
-                tool = comp.AddTool("Loader", -32768, -32768)
-            finally:
-                comp.Unlock()
-            if tool is None:
-                raise cliplib.ClipError("Fusion could not add a Loader to the comp.")
-            tool.SetAttrs({"TOOLS_Name": name})
-        # Inputs set while the comp is locked read back but are reported not to render.
-        tool.SetInput("Clip", hostkit.frame_file(pattern, frames[0]))
         start = clock.to_time(frames[0])
-        tool.SetInput("GlobalIn", start)
-        tool.SetInput("GlobalOut", start + frames[1] - frames[0])
-        made[obj_name] = tool
+        made[obj_name] = put_loader(comp, name, hostkit.frame_file(pattern, frames[0]), start,
+                                    start + frames[1] - frames[0])
     return made
+
+
+def put_loader(comp, name, path, start, end):
+    """The Loader ``name`` (added when missing) reading ``path`` from comp time ``start`` to
+    ``end``."""
+    tool = comp.FindTool(name)
+    if tool is None:
+        comp.Lock()  # only around AddTool: no file dialog for the new Loader
+        try:
+            tool = comp.AddTool("Loader", -32768, -32768)
+        finally:
+            comp.Unlock()
+        if tool is None:
+            raise cliplib.ClipError("Fusion could not add a Loader to the comp.")
+        tool.SetAttrs({"TOOLS_Name": name})
+    # Inputs set while the comp is locked read back but are reported not to render.
+    tool.SetInput("Clip", path)
+    tool.SetInput("GlobalIn", start)
+    tool.SetInput("GlobalOut", end)
+    return tool

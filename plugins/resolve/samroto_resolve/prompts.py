@@ -13,9 +13,10 @@ import re
 
 from .kit import hostkit
 
-NAME_RE = re.compile(r"^samroto_(?P<obj>[A-Za-z0-9_-]+?)_(?P<kind>box|pos|neg)(?:_?\d+)*$")
+NAME_RE = re.compile(r"^samroto_(?P<obj>[A-Za-z0-9_-]+?)_(?P<kind>box|pos|neg|mask)(?:_?\d+)*$")
 BOX_TOOL = "RectangleMask"
 POINT_TOOL = "EllipseMask"
+MASK_TOOL = "Loader"  # samroto_<object>_mask: a matte image as the object's prompt on one frame
 
 
 class PromptReadError(hostkit.HostError):
@@ -119,7 +120,10 @@ def read_prompts(comp, clip):
     objects, box_frames = {}, set()  # type: (dict, set)  # name -> {"name", "points", "boxes"}; (name, frame) with a box
     for tool, obj, kind in prompt_tools(comp):
         name = tool.GetAttrs().get("TOOLS_Name")
-        found = objects.setdefault(obj, {"name": obj, "points": [], "boxes": []})
+        found = objects.setdefault(obj, {"name": obj, "points": [], "boxes": [], "masks": []})
+        if kind == "mask":
+            found["masks"].append(mask_prompt(tool, name, clock))
+            continue
         ids = ("Center", "Width", "Height") if kind == "box" else ("Center",)
         times = set()
         for input_id in ids:
@@ -153,6 +157,20 @@ def read_prompts(comp, clip):
             "in the Fusion page.")
     frames = sorted({p["frame"] for o in document["objects"] for p in o["prompts"]})
     return document, frames
+
+
+def mask_prompt(tool, name, clock):
+    """(frame, path) of a mask Loader ``samroto_<object>_mask``: the image its Clip names (a
+    matte the plate's size: a Magic Mask or roto export, a chosen SAM 2 candidate) is the
+    object's whole prompt on the frame where the Loader starts (its GlobalIn)."""
+    if tool.GetAttrs().get("TOOLS_RegID") not in (MASK_TOOL, None, ""):
+        raise PromptReadError("%s is a %s; a samroto mask prompt is a Loader reading a matte image." % (
+            name, tool.GetAttrs().get("TOOLS_RegID")))
+    path = tool.GetInput("Clip")
+    if not path:
+        raise PromptReadError("%s reads no file: set its Clip to the matte image (the plate's size)." % name)
+    start = tool.GetInput("GlobalIn")
+    return clock.to_frame(float(start or 0)), str(path)
 
 
 def next_object_name(comp):

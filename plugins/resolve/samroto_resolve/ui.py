@@ -27,6 +27,7 @@ class Controller(object):
         self.connect = connect  # how to reach the bridge (None: the running one, else start it)
         self.job = None
         self.plan = None  # type: workflow.Plan | None
+        self.live = None  # the live session (Preview frame, Candidate 1-3), kept while the window is open
 
     def refresh(self, handles=None):
         try:
@@ -86,6 +87,38 @@ class Controller(object):
             self.set_text("Status", str(exc))
         self.refresh()
 
+    def _live(self):
+        from .live import Live
+
+        if self.live is None:
+            self.live = Live(self.resolve, connect=self.connect)
+        return self.live.refresh()
+
+    def preview(self):
+        """Preview frame: every object's matte on the frame under the playhead, at once (the
+        frame's image features are computed once while the window is open)."""
+        lines = []
+        try:
+            self._live().preview(out=lines.append)
+        except Exception as exc:
+            lines.append(str(exc))
+        self.set_text("Status", "\n".join(line.replace("samroto: ", "", 1) for line in lines))
+
+    def choose(self, index):
+        """Candidate ``index`` (1-3) of the selected object's include point: its prompt now."""
+        lines = []
+        try:
+            self._live().choose(None, index, out=lines.append)
+        except Exception as exc:
+            lines.append(str(exc))
+        self.set_text("Status", "\n".join(line.replace("samroto: ", "", 1) for line in lines))
+
+    def close(self):
+        if self.job is not None:
+            self.cancel()
+        if self.live is not None:
+            self.live.close()
+
     def _buttons(self, running):
         for wid in ("Forward", "Backward", "Both", "AddObject"):
             self.set_enabled(wid, not running)
@@ -115,6 +148,12 @@ def show(resolve, fusion, bmd, connect=None):
                 ui.Button({"ID": "Forward", "Text": "Track forward"}),
                 ui.Button({"ID": "Cancel", "Text": "Cancel", "Enabled": False}),
             ]),
+            ui.HGroup({"Weight": 0}, [
+                ui.Button({"ID": "Preview", "Text": "Preview frame"}),
+                ui.Button({"ID": "Candidate1", "Text": "Candidate 1"}),
+                ui.Button({"ID": "Candidate2", "Text": "Candidate 2"}),
+                ui.Button({"ID": "Candidate3", "Text": "Candidate 3"}),
+            ]),
             ui.Label({"ID": "Progress", "Text": progress_text(0, 0, 0), "Weight": 0}),
             ui.Label({"ID": "Status", "Text": "", "WordWrap": True, "Weight": 0}),
         ]))
@@ -143,8 +182,7 @@ def show(resolve, fusion, bmd, connect=None):
             timer.Stop()
 
     def on_close(ev):
-        if ctl.job is not None:
-            ctl.cancel()
+        ctl.close()
         timer.Stop()
         disp.ExitLoop()
 
@@ -153,6 +191,10 @@ def show(resolve, fusion, bmd, connect=None):
     win.On.Both.Clicked = lambda ev: start("both")
     win.On.Cancel.Clicked = lambda ev: ctl.cancel()
     win.On.AddObject.Clicked = lambda ev: ctl.add_object()
+    win.On.Preview.Clicked = lambda ev: ctl.preview()
+    win.On.Candidate1.Clicked = lambda ev: ctl.choose(1)
+    win.On.Candidate2.Clicked = lambda ev: ctl.choose(2)
+    win.On.Candidate3.Clicked = lambda ev: ctl.choose(3)
     win.On.samrotoWin.Close = on_close
     disp.On.samrotoPoll.Timeout = on_timer
     ctl.refresh()
