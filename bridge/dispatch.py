@@ -23,6 +23,7 @@ from .config import ServerConfig
 from .connection import Connection
 from .emission import FinisherFactory, MatteEmitter
 from .ops_interactive import InteractiveOps
+from .ops_segment import SegmentOps
 from .protocol import ProtocolError
 from .registry import SessionRegistry
 from .workqueue import Cancelled, Job, WorkQueue
@@ -39,7 +40,7 @@ log = logging.getLogger("samroto.bridge")
 EngineFactory = Callable[["FrameSource", dict[str, Any]], "VideoSession"]
 
 
-class Dispatcher(InteractiveOps):
+class Dispatcher(InteractiveOps, SegmentOps):
     """Answers the messages of every connection (the interactive loop's ops: InteractiveOps). ``server_status()``: the server's part of a
     ``status`` reply (connections, uptime, address); ``stop()``: asks the server to stop."""
 

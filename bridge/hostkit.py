@@ -408,15 +408,22 @@ class LiveSession(object):
     through ``LatestWins``). ``choose(frame, object_id, index)`` makes candidate ``index``
     the frame's mask prompt and returns the FramePreview with ``mask``: the file the host
     stores as that frame's prompt (``prompts_document``'s ``masks``), so a Track, or any new
-    session, uses it. The previews are exactly what a Track writes on a prompted frame. A
-    session the bridge lost (restart, eviction) is opened again on the next request."""
+    session, uses it. A session the bridge lost (restart, eviction) is opened again on the
+    next request.
+
+    The previews are 8-bit uncompressed TIFFs (a 1080p one is written in about 20 ms, where
+    a 16-bit PNG takes over 300). Their matte is SAM 2's own decision (``finish=False``: the
+    fast default, what SAM 2's demo shows; the prompted frame's matte a Track writes is the
+    same decision, finished), or finished with the bridge's ``finish.*`` settings
+    (``finish=True``, or a dict of overrides): then a prompted frame's preview is what a
+    Track writes there, at the cost of the plate-guided edge refinement on every click."""
 
     def __init__(self, connect, source, first, last, folder, color=None, model=None, options=None,
-                 fmt="png"):
+                 finish=False):
         self._connect = connect
         self.source, self.first, self.last = source, first, last
         self.folder, self.color, self.model, self.options = folder, color, model, options or {}
-        self.fmt = fmt
+        self.finish = finish
         self._client = None
         self._session = None
         self._lock = threading.RLock()
@@ -442,21 +449,21 @@ class LiveSession(object):
             for attempt in (0, 1):
                 try:
                     return fn(self._open())
-                except (client.UnknownSession, client.ConnectionLost, client.NotRunning):
-                    if attempt:
-                        raise
+                except (client.UnknownSession, client.ConnectionLost, client.NotRunning) as exc:
                     self._drop()
+                    if attempt:
+                        raise HostError("The samroto bridge went away: %s" % exc, exc.code)
                 except client.BridgeError as exc:
                     if isinstance(exc, client.BadPrompts):
                         raise HostError("The bridge rejected the prompt: %s" % exc, exc.code)
                     raise HostError("The bridge could not answer the prompt: %s" % exc, exc.code)
 
     def _outputs(self):
-        folder = self.folder
-        return ({"transport": "file", "pattern": os.path.join(folder, "{name}.%04d." + self.fmt),
-                 "format": self.fmt, "layout": "files"},
-                {"transport": "file", "pattern": os.path.join(folder, "candidates", "{name}.%04d." + self.fmt),
-                 "format": self.fmt, "layout": "files", "finish": False})
+        tiff = {"transport": "file", "format": "tiff", "bit_depth": 8, "compression": "none", "layout": "files"}
+        matte = dict(tiff, pattern=os.path.join(self.folder, "{name}.%04d.tif"))
+        if self.finish is not True:
+            matte["finish"] = self.finish if isinstance(self.finish, dict) else False
+        return matte, dict(tiff, pattern=os.path.join(self.folder, "candidates", "{name}.%04d.tif"), finish=False)
 
     def prompt(self, frame, object_id, name, prompt):
         mattes, cands = self._outputs()
@@ -477,7 +484,8 @@ class LiveSession(object):
         """Candidate ``index`` of the object's single click on ``frame`` as that frame's mask
         prompt, written to ``mask_path`` (default: in ``folder``/masks)."""
         mattes, _ = self._outputs()
-        mask_path = mask_path or os.path.join(self.folder, "masks", "%s.%d.c%d.png" % (object_id, frame, index + 1))
+        mask_path = mask_path or os.path.join(self.folder, "masks", "%s.%d.candidate%d.png" % (object_id, frame,
+                                                                                             index + 1))
         t0 = time.time()
         reply, found = self._call(lambda s: s.choose_candidate(frame, object_id, index, mask=mask_path,
                                                                mattes=mattes))

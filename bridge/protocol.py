@@ -22,7 +22,7 @@ import threading as _threading
 import time
 
 PROTOCOL_VERSION = 1
-PROTOCOL_MINOR = 2  # 1.1: open_session's count/contiguous/shm_prefix, op frame_numbers; 1.2: users, TLS (docs/protocol.md)
+PROTOCOL_MINOR = 3  # 1.1: open_session count/contiguous/shm_prefix, op frame_numbers; 1.2: users, TLS; 1.3: prompt_frame, candidates (docs/protocol.md)
 MAGIC = b"SAMR"
 PREFIX = struct.Struct(">4sI")  # magic, header length
 MAX_HEADER_BYTES = 4 * 1024 * 1024  # prompts and replies are small; this is a sanity cap

@@ -1,5 +1,5 @@
 """AutoMaskGenerator vs Meta's SAM2AutomaticMaskGenerator (sam2 1.1.0): five recorded
-configurations on the parity fixture's model and images (tests/data/automask/README.md says
+configurations on the parity fixture's model and image_data (tests/data/automask/README.md says
 which and why), replayed against both recordings (AVX-512 and AVX2 kernels). The comparison
 can fail: a filter threshold 10% off changes what is found."""
 
@@ -10,18 +10,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from samroto.core.automask import AutoMaskGenerator, decode_rle
-from samroto.core.model.build import build_model
+from test_model_parity import image_data, model  # noqa: F401  (the fixture model and images)
+from test_video_parity import AVX2_KERNELS, _has_avx2
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
-PARITY = DATA / "sam2_parity"
 RECORDINGS = {"avx512": DATA / "automask" / "meta_automask.json.gz",
               "avx2": DATA / "automask" / "meta_automask_avx2.json.gz"}
-AVX2_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 MIN_MASK_IOU = 0.99
 SCORE_TOL = 1e-3  # predicted_iou and stability_score
@@ -42,20 +40,10 @@ def recordings():
     return {name: load(path) for name, path in RECORDINGS.items()}
 
 
-@pytest.fixture(scope="module")
-def model():
-    return build_model(PARITY / "config_image_predictor.yaml", PARITY / "checkpoint.pt", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def images():
-    return np.load(PARITY / "image_predictor.npz")
-
-
-def generate(model, images, config, **changes):
+def generate(model, image_data, config, **changes):
     kwargs = {**config["kwargs"], **changes}
     gen = AutoMaskGenerator(model, output_mode="uncompressed_rle", precision="float32", **kwargs)
-    return gen.generate(images[config["image"]])
+    return gen.generate(image_data[config["image"]])
 
 
 def differences(ours, theirs):
@@ -88,9 +76,9 @@ CONFIGS = ["filters", "nms", "crops", "m2m", "single"]
 
 @pytest.mark.parametrize("recording", sorted(RECORDINGS))
 @pytest.mark.parametrize("name", CONFIGS)
-def test_same_masks_as_meta(name, recording, recordings, model, images, one_torch_thread):
+def test_same_masks_as_meta(name, recording, recordings, model, image_data, one_torch_thread):
     config = recordings[recording]["configs"][name]
-    ours = generate(model, images, config)
+    ours = generate(model, image_data, config)
     assert ours, "the recording has masks"
     assert differences(ours, config["records"]) == []
 
@@ -117,18 +105,11 @@ def test_meta_recordings_agree_within_the_tolerances(recordings):
     ("filters", "stability_score_thresh", 1.1), ("m2m", "stability_score_thresh", 0.9),
     ("nms", "box_nms_thresh", 1.1), ("nms", "box_nms_thresh", 0.9),
 ])
-def test_a_threshold_ten_percent_off_fails_the_comparison(name, threshold, factor, recordings, model, images,
+def test_a_threshold_ten_percent_off_fails_the_comparison(name, threshold, factor, recordings, model, image_data,
                                                           one_torch_thread):
     config = recordings["avx512"]["configs"][name]
     value = config["kwargs"].get(threshold, 0.7) * factor
-    assert differences(generate(model, images, config, **{threshold: value}), config["records"])
-
-
-def _has_avx2():
-    try:
-        return " avx2" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+    assert differences(generate(model, image_data, config, **{threshold: value}), config["records"])
 
 
 @pytest.mark.skipif(os.environ.get("ATEN_CPU_CAPABILITY") == "avx2", reason="this run is the AVX2 one")

@@ -7,8 +7,6 @@ fixture model, driven by the stdlib client)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +18,11 @@ from samroto.core.model.build import build_model
 from samroto.core.prompts import from_dict, validate
 from samroto.core.shot import choose_candidate, prompt_frame, read_mask
 from samroto.core.video import VideoSession
+from live_bridge import HERO, in_process_bridge
 
 DATA = Path(__file__).parent / "data" / "sam2_parity"
 W, H, N, FIRST = 112, 80, 8, 1001  # tests/data/bridge: a plate the micro model finds objects in
 PLATE = str(Path(__file__).parent / "data" / "bridge" / "plate.%04d.png")
-HERO = (66.9, 25.2)  # a click the micro model answers with three different masks
 
 
 @pytest.fixture(scope="module")
@@ -106,22 +104,8 @@ def test_a_chosen_candidate_is_the_frames_mask_prompt(model, plate, tmp_path):
 @pytest.fixture(scope="module")
 def bridge(model, tmp_path_factory):
     """An in-process bridge on the micro model (mattes: SAM 2's own decision)."""
-    from samroto.bridge import discovery
-    from samroto.bridge.client import Client
-    from samroto.bridge.server import BridgeServer, ServerConfig
-
-    cfg = tmp_path_factory.mktemp("cfg")
-    server = BridgeServer(ServerConfig(config_dir=str(cfg), unix=False, idle_timeout=0),
-                          lambda frames, options: VideoSession(model, frames, precision="float32", **options),
-                          {"name": "micro"})
-    server.bind()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    while discovery.live(cfg) is None:
-        time.sleep(0.01)
-    yield cfg
-    server.stop()
-    thread.join(10)
+    with in_process_bridge(tmp_path_factory.mktemp("cfg"), model) as config:
+        yield config
 
 
 @pytest.fixture

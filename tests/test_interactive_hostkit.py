@@ -109,3 +109,57 @@ def test_a_chosen_mask_is_the_frames_whole_prompt():
                                             {"frame": 1002, "points": [[5.0, 5.0]], "labels": [1]}]
     assert hostkit.frame_prompt(doc, 1, 1002) == {"points": [[5.0, 5.0]], "labels": [1]}
     assert hostkit.frame_prompt(doc, 1, 1003) is None and hostkit.frame_prompt(doc, 2, 1001) is None
+
+
+class _Matte:
+    def __init__(self, frame, objects, paths):
+        self.frame, self.objects, self.paths = frame, objects, paths
+
+
+class StubSession:
+    def __init__(self, log, fail_first):
+        self.log, self.fail = log, fail_first
+
+    def prompt_frame(self, frame, object_id, prompt, name=None, mattes=None, candidates=None):
+        self.log.append(("prompt_frame", frame, object_id, prompt, mattes, candidates))
+        if self.fail:
+            self.fail = False
+            raise hostkit.client.UnknownSession("no session s1: it was evicted")
+        reply = {"encoded": len(self.log) < 3, "encoder_runs": 1, "correction": False, "best": 1,
+                 "candidates": [{"index": i, "iou": q} for i, q in enumerate((0.2, 0.9, 0.5))]}
+        cand = _Matte(frame, [{"id": object_id, "name": "%s_candidate%d" % (name, i + 1)} for i in range(3)],
+                      ["/c/%d.tif" % i for i in range(3)])
+        return reply, [_Matte(frame, [{"id": object_id, "name": name}], ["/m/%s.%d.tif" % (name, frame)])], cand
+
+    def choose_candidate(self, frame, object_id, candidate, mask=None, mattes=None):
+        self.log.append(("choose_candidate", frame, object_id, candidate, mask))
+        return {"mask": mask, "encoder_runs": 1}, [_Matte(frame, [{"id": object_id, "name": "x"}], ["/m/x.tif"])]
+
+
+def test_live_session_reopens_a_lost_session_and_reads_the_answers():
+    log, opened = [], []
+
+    class StubClient:
+        def open_session(self, **kwargs):
+            opened.append(kwargs)
+            return StubSession(log, fail_first=len(opened) == 1)
+
+        def close(self):
+            log.append("closed")
+
+    live = hostkit.LiveSession(StubClient, "/p/plate.%04d.exr", 1001, 1010, "/tmp/live", color="srgb")
+    got = live.prompt(1003, 7, "car", {"points": [[1, 2]], "labels": [1]})
+    assert len(opened) == 2 and "closed" in log  # the evicted session was opened again
+    assert opened[0] == {"source": "/p/plate.%04d.exr", "first": 1001, "last": 1010, "color": "srgb",
+                         "model": None, "options": {}}
+    assert got.frame == 1003 and got.object_id == 7 and got.paths == {7: "/m/car.1003.tif"} and got.best == 1
+    assert [(c.index, c.iou, c.path) for c in got.candidates] == [(0, 0.2, "/c/0.tif"), (1, 0.9, "/c/1.tif"),
+                                                                  (2, 0.5, "/c/2.tif")]
+    mattes, cands = log[-1][4], log[-1][5]
+    assert mattes["format"] == "tiff" and mattes["bit_depth"] == 8 and mattes["finish"] is False
+    assert mattes["pattern"] == "/tmp/live/{name}.%04d.tif" and cands["pattern"].startswith("/tmp/live/candidates/")
+    chosen = live.choose(1003, 7, 2)
+    assert log[-1] == ("choose_candidate", 1003, 7, 2, "/tmp/live/masks/7.1003.candidate3.png")
+    assert chosen.mask == "/tmp/live/masks/7.1003.candidate3.png" and chosen.best == 2
+    live.close()
+    assert log[-1] == "closed"

@@ -287,6 +287,7 @@ return fake.build({name = "shot010.mp4", left = 5, duration = 20, right = 15, sp
      keys = {Center = {[10] = {0.1, 0.1}}}},
     {name = "samroto_car_pos2", regid = "EllipseMask", off = true, values = {Center = {0.3, 0.3}, Width = 0.01, Height = 0.01}},
     {name = "Ellipse1", regid = "EllipseMask", values = {Center = {0.3, 0.3}, Width = 0.01, Height = 0.01}},
+    {name = "samroto_car_mask", regid = "Loader", values = {Clip = "/m/car_roto.png", GlobalIn = 14, GlobalOut = 14}},
   }})
 """
 
@@ -312,6 +313,8 @@ def _python_scene(tmp_path, speed=1.0):
     pos.SetInput("Center", {1: 0.5, 2: 0.5})
     neg = comp.AddTool("EllipseMask"); neg.SetAttrs({"TOOLS_Name": "samroto_car_neg"})
     neg.SetInput("Center", {1: 0.1, 2: 0.1}, 10)
+    mask = comp.AddTool("Loader"); mask.SetAttrs({"TOOLS_Name": "samroto_car_mask"})  # a mask prompt (issue 18)
+    mask.SetInput("Clip", "/m/car_roto.png"); mask.SetInput("GlobalIn", 14.0); mask.SetInput("GlobalOut", 14.0)
     comp.CurrentTime = 12.0
     return resolve
 
@@ -333,6 +336,9 @@ def test_lua_snapshot_plans_what_the_python_scripts_plan(tmp_path, speed):
     from_python = workflow.Plan(_python_scene(tmp_path, float(speed)), "both", handles=2)
     assert from_lua.range == from_python.range == (3, 26)
     assert from_lua.prompts == from_python.prompts and len(from_lua.prompts["objects"]) == 2
+    car = next(o for o in from_lua.prompts["objects"] if o["name"] == "car")
+    assert [p for p in car["prompts"] if "mask" in p] == [  # the mask Loader, through Lua too
+        {"frame": from_python.clock.to_frame(14), "mask": "/m/car_roto.png"}]
     assert from_lua.pattern == from_python.pattern and from_lua.clip.speed == speed
     assert replay.lua_literal({"a": [1, "x\"y\\z é"], "b": None}) == '{["a"] = {1, "x\\034y\\092z \\195\\169"}, ["b"] = nil}'
     assert lua.execute("return " + replay.lua_literal({"a": [1, 'x"y\\z é']}))["a"][2] == 'x"y\\z é'

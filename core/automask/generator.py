@@ -13,6 +13,8 @@ passed the IoU filter, a bounded chunk at a time, and holds the kept masks as ru
 
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Generator
 
@@ -203,17 +205,23 @@ class AutoMaskGenerator:
         boxes, layers = crop_boxes(height, width, self.crop_n_layers, self.crop_overlap_ratio)
         per_point = 1 + (3 if self.multimask_output else 1) * self.use_m2m
         tally = _Tally(sum(len(self.point_grids[layer]) for layer in layers) * per_point, len(boxes))
-        budget = Budget(self.model, self.device, self.points_per_batch, self.decoder_batch, self.memory_budget)
+        # On a CPU the decoder runs single-threaded in one worker per core (see _decode_wave)
+        workers = torch.get_num_threads() if self.device.type == "cpu" else 1
+        budget = Budget(self.model, self.device, self.points_per_batch, self.decoder_batch, self.memory_budget,
+                        workers)
         if not budget.fits(height, width, height, width):
             raise frame_too_large(width, height, full_res_bytes_per_mask(height, width, height, width),
                                   budget.available, self.device)
         found = []
+        pool = ThreadPoolExecutor(workers, thread_name_prefix="samroto-automask") if workers > 1 else None
         try:
             for index, (box, layer) in enumerate(zip(boxes, layers)):
                 tally.crop = index
-                found.append((yield from self._crop(image, box, layer, budget, tally)))
+                found.append((yield from self._crop(image, box, layer, budget, tally, pool)))
         finally:
             self.predictor.reset_predictor()
+            if pool is not None:
+                pool.shutdown()
         masks = _Masks.cat(found)
         if len(boxes) > 1 and len(masks):
             # between crops the mask from the smaller crop wins
@@ -222,7 +230,7 @@ class AutoMaskGenerator:
         return self._records(masks, height, width)
 
     # -- one crop -------------------------------------------------------------------------------
-    def _crop(self, image, box, layer, budget, tally):
+    def _crop(self, image, box, layer, budget, tally, pool):
         x0, y0, x1, y1 = box
         crop = image[y0:y1, x0:x1]
         height, width = crop.shape[:2]
@@ -232,7 +240,8 @@ class AutoMaskGenerator:
         parts = []
         for start in range(0, len(points), self.points_per_batch):
             batch = points[start:start + self.points_per_batch]
-            parts.append((yield from self._batch(batch, (height, width), box, image.shape[:2], budget, tally)))
+            parts.append((yield from self._batch(batch, (height, width), box, image.shape[:2], budget, tally,
+                                                 pool)))
         self.predictor.reset_predictor()
         masks = _Masks.cat(parts)
         masks = masks.take(nms(masks.boxes.float(), masks.iou, self.box_nms_thresh))
@@ -242,42 +251,61 @@ class AutoMaskGenerator:
         masks.crops = torch.tensor([box], dtype=torch.int64).repeat(len(masks), 1)
         return masks
 
-    def _decode(self, points, budget, tally, mask_input=None, multimask=True):
+    def _decode(self, points, budget, tally, pool, mask_input=None, multimask=True):
         """Low-res logits [n, C, h, w] and IoU [n, C] of prompts ``points`` [n, 2] (crop pixels),
-        budget.decoder_batch prompts a call, halved when the device runs out of memory."""
+        budget.decoder_batch prompts a call (halved when the device runs out of memory), one
+        wave of calls (one per worker) a step."""
         lows, ious = [], []
         start = 0
         while start < len(points):
-            end = min(start + budget.decoder_batch, len(points))
+            size = budget.decoder_batch
+            wave = [(s, min(s + size, len(points))) for s in range(start, min(start + size * budget.workers, len(points)),
+                                                                    size)]
             try:
-                low, iou = self.predictor.predict_low_res(
-                    points[start:end, None, :], torch.ones(end - start, 1, dtype=torch.int32),
-                    mask_input=None if mask_input is None else mask_input[start:end],
-                    multimask_output=multimask)
+                parts = self._decode_wave(points, wave, mask_input, multimask, pool)
             except Exception as exc:  # noqa: BLE001 - only running out of memory is handled
-                if not is_out_of_memory(exc) or budget.decoder_batch == 1:
+                if not is_out_of_memory(exc) or size == 1:
                     raise
                 release(self.device)
-                budget.decoder_batch = max(1, budget.decoder_batch // 2)
+                budget.decoder_batch = max(1, size // 2)
                 continue
-            lows.append(low)
-            ious.append(iou)
+            for low, iou in parts:
+                lows.append(low)
+                ious.append(iou)
+            end = wave[-1][1]
             yield tally.step(end - start)
             start = end
         return torch.cat(lows), torch.cat(ious)
 
-    def _batch(self, points, crop_hw, box, frame_hw, budget, tally):
+    def _decode_wave(self, points, wave, mask_input, multimask, pool):
+        """Decoder calls for the (start, end) ranges of ``wave``. On a CPU with several threads
+        each call runs single-threaded on a worker of its own: the decoder at a few prompts a
+        call is many short operations, and one thread per call keeps every core busy without
+        a barrier between threads after each of them (docs/automask.md). Every call then
+        computes the same numbers whatever the machine's thread count."""
+        def call(bounds):
+            s, e = bounds
+            return self.predictor.predict_low_res(
+                points[s:e, None, :], torch.ones(e - s, 1, dtype=torch.int32),
+                mask_input=None if mask_input is None else mask_input[s:e], multimask_output=multimask)
+
+        if pool is None:
+            return [call(bounds) for bounds in wave]
+        with _single_threaded():
+            return list(pool.map(call, wave))
+
+    def _batch(self, points, crop_hw, box, frame_hw, budget, tally, pool):
         """One batch of grid points: decode, filter, and keep what passes as run lengths."""
         crop_h, crop_w = crop_hw
         points = torch.as_tensor(points, dtype=torch.float32)
-        low, iou = yield from self._decode(points, budget, tally, multimask=self.multimask_output)
+        low, iou = yield from self._decode(points, budget, tally, pool, multimask=self.multimask_output)
         per_point = low.shape[1]
         low, iou = low.flatten(0, 1), iou.flatten(0, 1)
         points = points.repeat_interleave(per_point, dim=0)
         if self.use_m2m:
             # every mask (not only those that pass) is decoded again with itself as the mask prompt
             mask_input = torch.clamp(low, -32.0, 32.0)[:, None]
-            low, iou = yield from self._decode(points, budget, tally, mask_input=mask_input, multimask=False)
+            low, iou = yield from self._decode(points, budget, tally, pool, mask_input=mask_input, multimask=False)
             low, iou = low[:, 0], iou[:, 0]
         if self.pred_iou_thresh > 0.0:
             keep = (iou > self.pred_iou_thresh).cpu()
@@ -350,6 +378,17 @@ class AutoMaskGenerator:
                 "crop_box": xyxy_to_xywh(masks.crops[i].float()),
             })
         return records
+
+
+@contextlib.contextmanager
+def _single_threaded():
+    """torch's intra-op threads at one (a process-wide setting), back as they were after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def mask_of(record: dict) -> np.ndarray:

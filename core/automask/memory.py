@@ -89,11 +89,13 @@ def full_res_bytes_per_mask(height: int, width: int, frame_height: int, frame_wi
 
 
 class Budget:
-    """The generator's sizes: prompts per decoder batch, masks per full-resolution chunk."""
+    """The generator's sizes: prompts per decoder batch, masks per full-resolution chunk.
+    ``workers``: decoder batches in flight at once (one per CPU thread)."""
 
     def __init__(self, model, device: torch.device, points_per_batch: int, decoder_batch: int | None,
-                 memory_budget: int | None):
+                 memory_budget: int | None, workers: int = 1):
         self.device = device
+        self.workers = max(1, int(workers))
         self.budget = memory_budget
         self.free = None if memory_budget is not None else free_bytes(device)
         available = memory_budget if memory_budget is not None else (self.free // 2 if self.free else None)
@@ -102,7 +104,7 @@ class Budget:
         if decoder_batch is None:
             decoder_batch = CPU_DECODER_BYTES // per_prompt if device.type == "cpu" else points_per_batch
         if available is not None:
-            decoder_batch = min(decoder_batch, max(1, available // per_prompt))
+            decoder_batch = min(decoder_batch, max(1, available // (per_prompt * self.workers)))
         self.decoder_batch = max(1, min(int(decoder_batch), points_per_batch))
 
     def chunk(self, height: int, width: int, frame_height: int, frame_width: int) -> int:

@@ -28,7 +28,7 @@ from types import ModuleType
 import samroto
 from samroto.cli.errors import CommandError, CommandFailed
 
-COMMANDS = ["doctor", "config", "models", "track", "export", "demo", "serve", "install", "farm", "users"]
+COMMANDS = ["doctor", "config", "models", "track", "segment", "export", "demo", "serve", "install", "farm", "users"]
 INTERRUPTED, BROKEN_PIPE = 130, 141
 
 __all__ = ["COMMANDS", "CommandError", "CommandFailed", "build_parser", "import_commands", "main"]

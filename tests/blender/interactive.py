@@ -97,6 +97,23 @@ out["track_chosen"] = pump()
 bpy.ops.samroto.add_point(co=co(*a["ambiguous"]))
 out["masks_after_click"] = len(car.masks)
 
+# Mask from Image: a file, or an Image datablock of the clip's size, as the prompt on a frame.
+bpy.ops.samroto.object_add(name="prop")
+prop = clip.samroto.objects["prop"]
+set_source_frame(clip, 1003)
+out["mask_file_op"] = list(bpy.ops.samroto.mask_prompt(filepath=out["masks"][0][1]))
+out["mask_file_preview"] = snapshot(prop)
+set_source_frame(clip, 1004)
+roto = bpy.data.images.new("roto", W, H, alpha=True)
+import numpy as np  # noqa: E402
+pixels = np.zeros((H, W, 4), np.float32)
+pixels[20:60, 30:80, :] = 1.0  # rows bottom-up in Blender: a rectangle
+roto.pixels.foreach_set(pixels.ravel())
+out["mask_image_op"] = list(bpy.ops.samroto.mask_prompt(image="roto"))
+out["mask_image"] = [[m.frame, bpy.path.abspath(m.filepath), m.candidate] for m in prop.masks]
+out["prop_prompts"] = tracking.prompts_document(clip)["objects"][1]["prompts"]
+clip.samroto.active_index = 0
+
 # 4. The Place Prompts mode's asynchronous Live Matte: a box dragged with 30 updates in a
 # second becomes a few requests, the newest winning (Blender's timers do not run in
 # background mode: the script calls the timer function, live.poll, itself).
@@ -120,3 +137,8 @@ out["drag"] = {"pushed": loop.debouncer.pushed, "sent": loop.debouncer.sent, "fr
                "seconds": round(time.time() - t0, 2), "encoder_runs": last.encoder_runs}
 live.close_all()
 result(out)
+# bpy 4.5's exit handlers hung after this script (in its own delayed_close_thread_run, a
+# condition variable destroyed at exit while its thread waits on it): the result is out, so
+# leave without them.
+sys.stdout.flush()
+os._exit(0)

@@ -29,7 +29,7 @@ from .ops_prompts import _redraw, current_source_frame, drop_masks, ensure_objec
 SESSIONS = {}  # clip name -> (hostkit.LiveSession, how it connects)
 PREVIEWS = {}  # (clip name, object id) -> the latest hostkit.FramePreview
 LOOPS = {}  # clip name -> hostkit.LatestWins for the Place Prompts mode
-INTERVAL = 0.15  # seconds between a drag's requests (hostkit.Debouncer)
+INTERVAL = 0.25  # seconds between a drag's requests (hostkit.Debouncer): about 4 a second
 
 
 def live_session(context, clip):
@@ -304,6 +304,14 @@ class SAMROTO_OT_mask_prompt(_LiveOperator, bpy.types.Operator):
 
     image: StringProperty(name="Image", description="An Image datablock (a file on disk, or saved beside the mattes)")
     filepath: StringProperty(name="File", subtype="FILE_PATH", description="Or a mask image file")
+    filter_image: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+    filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+
+    def invoke(self, context, event):
+        if self.image or self.filepath:
+            return self.execute(context)
+        context.window_manager.fileselect_add(self)  # pick the mask image's file
+        return {"RUNNING_MODAL"}
 
     def execute(self, context):
         clip = target_clip(context)
@@ -342,13 +350,25 @@ class SAMROTO_OT_mask_prompt(_LiveOperator, bpy.types.Operator):
         path = os.path.join(results.matte_dir(clip, clip.samroto), "live", "masks",
                             "%s.%d.image.png" % (hostkit.matte_name(obj.name), frame))
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        copy = image.copy()
+        # the pixels as they are now (a generated or painted image has no file; Image.copy()
+        # of a generated image regenerates it): into a scratch image saved as PNG
+        pixels = [0.0] * (image.size[0] * image.size[1] * 4)
+        if image.channels == 4:
+            image.pixels.foreach_get(pixels)
+        else:  # grey or RGB: the file says inside by any channel above zero
+            flat = list(image.pixels)
+            n = image.channels
+            for i in range(image.size[0] * image.size[1]):
+                value = max(flat[i * n:(i + 1) * n])
+                pixels[i * 4:i * 4 + 4] = (value, value, value, value)
+        scratch = bpy.data.images.new("samroto mask", image.size[0], image.size[1], alpha=True)
         try:
-            copy.filepath_raw = path
-            copy.file_format = "PNG"
-            copy.save()
+            scratch.pixels.foreach_set(pixels)
+            scratch.filepath_raw = path
+            scratch.file_format = "PNG"
+            scratch.save()
         finally:
-            bpy.data.images.remove(copy)
+            bpy.data.images.remove(scratch)
         return path
 
 

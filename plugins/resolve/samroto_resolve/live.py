@@ -17,6 +17,7 @@ connection each time, so each of their previews runs the image encoder again.
 """
 
 import os
+from typing import Any
 
 from . import clip as cliplib
 from . import media, prompts
@@ -38,8 +39,8 @@ class Live(object):
         self._connect = connect or (lambda: hostkit.connect(
             python=self.settings["python"], config_dir=self.settings["config_dir"], name="samroto-resolve",
             how_to_set=HOW_TO_SET))
-        self.session = None
-        self.previews = {}  # object name -> the latest hostkit.FramePreview
+        self.session = None  # type: Any  # the hostkit.LiveSession, made by refresh()
+        self.previews = {}  # type: dict  # object name -> the latest hostkit.FramePreview
         self.refresh()
 
     def refresh(self):

@@ -97,7 +97,7 @@ class Controller(object):
     def preview(self):
         """Preview frame: every object's matte on the frame under the playhead, at once (the
         frame's image features are computed once while the window is open)."""
-        lines = []
+        lines = []  # type: list
         try:
             self._live().preview(out=lines.append)
         except Exception as exc:
@@ -106,7 +106,7 @@ class Controller(object):
 
     def choose(self, index):
         """Candidate ``index`` (1-3) of the selected object's include point: its prompt now."""
-        lines = []
+        lines = []  # type: list
         try:
             self._live().choose(None, index, out=lines.append)
         except Exception as exc:

@@ -1,0 +1,135 @@
+"""The bridge's ``segment`` op against a real ``samroto serve`` (the micro fixture model): the
+same masks as ``samroto segment`` on the same frame, as files (EXR layers, per-mask PNGs that
+are mask prompts, JSON, overlay) or inline run lengths, with progress events and cancel."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from samroto.bridge.client import BadRequest, Cancelled, Client, FrameOutOfRange
+from samroto.cli.main import main as cli
+from samroto.core.automask import decode_rle
+from test_bridge_server import FIXTURE, PLATE, Bridge
+
+FRAME = 1002
+# thresholds that let the random-weight micro model's masks through (tests/data/automask/README.md)
+OPTIONS = {"points_per_side": 12, "pred_iou_thresh": 0.3, "stability_score_thresh": 0.4, "mask_threshold": 12.0}
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory):
+    b = Bridge(tmp_path_factory.mktemp("cfg")).start()
+    yield b
+    b.stop()
+    assert b.proc.returncode == 0, (b.config_dir / "serve.log").read_text()
+
+
+@pytest.fixture(scope="module")
+def client(bridge):
+    c = Client.connect(config_dir=str(bridge.config_dir), start=False)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def session(client):
+    return client.open_session(str(PLATE / "plate.%04d.png"), first=1001, last=1008)
+
+
+def segment(client, **fields):
+    """(events, reply) of one segment request."""
+    events = [header for header, _ in client.stream("segment", **fields)]
+    return events, client._last_reply[0]
+
+
+@pytest.fixture(scope="module")
+def by_cli(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli")
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in OPTIONS.items()]
+    assert cli(["segment", str(PLATE / "plate.%04d.png"), "--frame", str(FRAME), "--out", str(out),
+                "--model", str(FIXTURE / "config.yaml"), "--checkpoint", str(FIXTURE / "checkpoint.pt"),
+                "--device", "cpu", "--precision", "float32", "--mask-files", "--quiet", *flags]) == 0
+    return out, json.loads((out / f"masks.{FRAME}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def by_bridge(client, session, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bridge")
+    events, reply = segment(client, session=session.id, frame=FRAME, options=OPTIONS,
+                            masks={"transport": "file", "folder": str(folder), "mask_files": True})
+    return folder, events, reply
+
+
+def read_png_mask(path):
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED) > 0
+
+
+def test_the_bridge_finds_what_samroto_segment_finds(by_bridge, by_cli):
+    _, _, reply = by_bridge
+    _, listing = by_cli
+    assert reply["count"] == len(reply["masks"]) == len(listing["masks"]) > 1
+    for ours, theirs in zip(reply["masks"], listing["masks"]):
+        assert (ours["id"], ours["layer"], ours["bbox"]) == (theirs["id"], theirs["layer"], theirs["bbox"])
+        assert abs(ours["area"] - theirs["area"]) <= 1
+        for key in ("predicted_iou", "stability_score"):
+            assert abs(ours[key] - theirs[key]) < 1e-4
+        a, b = read_png_mask(ours["file"]), read_png_mask(theirs["file"])
+        assert a.shape == (80, 112) and (a ^ b).sum() <= 1 and a.sum() == ours["area"]
+
+
+def test_files_progress_and_listing(by_bridge):
+    import OpenImageIO as oiio
+
+    folder, events, reply = by_bridge
+    progress = [e for e in events if e.get("event") == "progress"]
+    assert len(progress) >= 2 and all(e["frame"] == FRAME for e in progress)
+    assert [e["done"] for e in progress] == sorted(e["done"] for e in progress)
+    assert progress[-1]["done"] == progress[-1]["total"] == OPTIONS["points_per_side"] ** 2
+    files = reply["files"]
+    assert set(files) == {"exr", "overlay", "json"} and all(Path(p).parent == folder for p in files.values())
+    spec = oiio.ImageInput.open(files["exr"]).spec()
+    assert (spec.width, spec.height) == (112, 80)
+    assert list(spec.channelnames) == ["A"] + [f"mask{i:03d}.A" for i in range(1, reply["count"] + 1)]
+    listing = json.loads(Path(files["json"]).read_text())
+    assert listing["masks"] == reply["masks"] and listing["frame"] == FRAME
+    assert Path(files["overlay"]).stat().st_size > 0
+
+
+def test_inline_run_lengths_are_the_same_masks(client, session, by_bridge):
+    _, _, files = by_bridge
+    _, reply = segment(client, session=session.id, frame=FRAME, options=OPTIONS, masks={"transport": "inline"})
+    assert [m["bbox"] for m in reply["masks"]] == [m["bbox"] for m in files["masks"]]
+    for inline, on_disk in zip(reply["masks"], files["masks"]):
+        assert inline["rle"]["size"] == [80, 112]
+        assert np.array_equal(decode_rle(inline["rle"]), read_png_mask(on_disk["file"]))
+
+
+def test_cancel_stops_it_and_the_session_goes_on(client, session):
+    stream = client.stream("segment", session=session.id, frame=1001,
+                           options={"points_per_side": 32, "points_per_batch": 1}, masks={"transport": "none"})
+    first = next(stream)[0]
+    assert first["event"] == "progress" and first["done"] < first["total"]
+    client.send_cancel(session=session.id)
+    with pytest.raises(Cancelled):
+        for _ in stream:
+            pass
+    _, reply = segment(client, session=session.id, frame=1001, options={"points_per_side": 4})
+    assert reply["frame"] == 1001 and "files" not in reply
+
+
+@pytest.mark.parametrize("fields, error", [
+    ({"frame": 999}, FrameOutOfRange),
+    ({"options": {"points_per_side": 0}}, BadRequest),
+    ({"options": {"pred_iou": 0.5}}, BadRequest),
+    ({"options": {"use_m2m": 1}}, BadRequest),
+    ({"masks": {"transport": "file", "folder": "relative/dir"}}, BadRequest),
+    ({"masks": {"transport": "file", "folder": "/tmp", "stem": "../x"}}, BadRequest),
+    ({"masks": {"transport": "shm"}}, BadRequest),
+])
+def test_bad_requests_are_refused(client, session, fields, error):
+    with pytest.raises(error):
+        segment(client, **{"session": session.id, "frame": FRAME, **fields})

@@ -1,0 +1,182 @@
+"""The interactive loop in Resolve (issue 18), through the FAKE Resolve/Fusion against an
+in-process bridge on the micro model (tests/live_bridge.py): Preview Frame gives the frame
+under the playhead's matte at once (a Loader samroto_<object>_preview on that frame); a
+second preview in the same window is served from cached features; Use Candidate 2 makes
+that candidate the frame's mask prompt (a Loader samroto_<object>_mask), which Track then
+follows; a matte from the host (a mask Loader) is a prompt propagated through the shot."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "plugins" / "resolve"))
+
+from fake_resolve import scene  # noqa: E402
+from live_bridge import AMBIGUOUS, HERO, PLATE, in_process_bridge  # noqa: E402
+from samroto_resolve import headless, prompts, ui  # noqa: E402
+from samroto_resolve.kit import hostkit  # noqa: E402
+from samroto_resolve.live import Live  # noqa: E402
+
+W, H = 112, 80
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory):
+    with in_process_bridge(tmp_path_factory.mktemp("cfg")) as config:
+        yield config
+
+
+def connect_to(config):
+    return lambda: hostkit.client.Client.connect(config_dir=config)
+
+
+@pytest.fixture
+def shot(tmp_path):
+    """The bridge plate as an image sequence on a timeline, with a comp and one include
+    point (no keyframes: a prompt on the comp's current frame, 1001)."""
+    media = tmp_path / "media"
+    media.mkdir()
+    for f in range(1001, 1009):
+        shutil.copy(PLATE / ("plate.%d.png" % f), media / ("plate.%d.png" % f))
+    resolve, item = scene.build(media / "plate.[1001-1008].png", frames=8, left=0, duration=8, width=W, height=H,
+                                name="plate.png")
+    comp = prompts.clip_comp(item)
+    pos = comp.AddTool("EllipseMask")
+    pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
+    pos.SetInput("Center", {1: HERO[0] / W, 2: 1 - HERO[1] / H})
+    comp.CurrentTime = 0.0
+    return resolve, comp, pos, tmp_path / "mattes"
+
+
+def read(path):
+    from samroto.core.shot import read_mask
+
+    return read_mask(path, W, H)
+
+
+def iou(a, b):
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+def test_preview_cached_and_candidate_two_in_the_window(bridge, shot, tmp_path):
+    resolve, comp, pos, mattes = shot
+    status = {}
+    ctl = ui.Controller(resolve, lambda wid, text: status.__setitem__(wid, text), lambda wid, on: None,
+                        connect=connect_to(bridge))
+    ctl.live = Live(resolve, connect=connect_to(bridge), matte_root=str(mattes))
+
+    # Preview frame: the matte at once, shown by a Loader on that frame; no track
+    ctl.preview()
+    first = ctl.live.previews["hero"]
+    assert first.frame == 1001 and first.encoded and first.encoder_runs == 1 and len(first.candidates) == 3
+    loader = comp.FindTool("samroto_hero_preview")
+    assert loader.rendered("Clip") == first.paths[1] and loader.GetInput("GlobalIn") == 0
+    assert read(first.paths[1]).sum() > 50
+    assert "image encoder ran" in status["Status"] and "candidate 1 (IoU" in status["Status"]
+    assert not (mattes / "plate").exists() or not list((mattes / "plate").glob("*.exr"))  # nothing tracked
+
+    # the point moved on the same frame: served from the cached features
+    pos.SetInput("Center", {1: AMBIGUOUS[0] / W, 2: 1 - AMBIGUOUS[1] / H})
+    ctl.preview()
+    second = ctl.live.previews["hero"]
+    assert not second.encoded and second.encoder_runs == 1 and "cached image features" in status["Status"]
+    assert second.best == 0 and len(second.candidates) == 3
+
+    # Candidate 2: the frame's mask prompt (a mask Loader), shown at once
+    ctl.choose(2)
+    chosen = ctl.live.previews["hero"]
+    assert chosen.best == 1 and chosen.encoder_runs == 1, status["Status"]
+    mask = comp.FindTool("samroto_hero_mask")
+    assert mask.rendered("Clip") == chosen.mask and mask.GetInput("GlobalIn") == 0
+    cand2 = read(second.candidates[1].path)
+    assert np.array_equal(read(chosen.mask), cand2)
+    assert iou(read(chosen.paths[1]), cand2) > 0.9
+    document, frames = prompts.read_prompts(comp, ctl.live.clip)
+    assert document["objects"][0]["prompts"] == [{"frame": 1001, "mask": chosen.mask}]
+
+    # Track follows the choice; with the mask Loader switched off it follows the click's best
+    job, plan, _ = headless.track(resolve, "forward", out=lambda line: None, poll=0.02, handles=0,
+                                  matte_root=str(mattes), connect=connect_to(bridge))
+    assert job.state == "done" and sorted(job.frames) == list(range(1001, 1009)), job.summary()
+    with_choice = {f: exr_alpha(plan.pattern.replace("{name}", "hero") % f) for f in job.frames}
+    mask.SetAttrs({"TOOLB_PassThrough": True})
+    job, plan, _ = headless.track(resolve, "forward", out=lambda line: None, poll=0.02, handles=0,
+                                  matte_root=str(tmp_path / "plain"), connect=connect_to(bridge))
+    plain = {f: exr_alpha(plan.pattern.replace("{name}", "hero") % f) for f in job.frames}
+    best = read(second.candidates[0].path)
+    assert iou(with_choice[1001] > 0.5, cand2) > 0.9 and iou(plain[1001] > 0.5, best) > 0.9
+    assert iou(with_choice[1001] > 0.5, best) < 0.6
+    ctl.close()
+
+
+def test_mask_from_the_host_propagates_through_the_shot(bridge, shot, tmp_path):
+    """A matte the colorist has (a Magic Mask or roto export, the plate's size) as a Loader
+    samroto_<object>_mask on frame 1003: a prompt there, tracked both ways through the shot."""
+    from samroto.core.shot import write_mask
+
+    resolve, comp, pos, mattes = shot
+    pos.SetAttrs({"TOOLB_PassThrough": True})  # only the mask here
+    given = np.zeros((H, W), bool)
+    given[30:70, 20:60] = True
+    path = write_mask(tmp_path / "roto.1003.png", given)
+    loader = comp.AddTool("Loader")
+    loader.SetAttrs({"TOOLS_Name": "samroto_prop_mask"})
+    loader.SetInput("Clip", str(path))
+    loader.SetInput("GlobalIn", 2.0)
+    loader.SetInput("GlobalOut", 2.0)
+    lines = []
+    job, plan, imported = headless.track(resolve, "both", out=lines.append, poll=0.02, handles=0,
+                                         matte_root=str(mattes), connect=connect_to(bridge))
+    assert job.state == "done", job.summary()
+    assert plan.prompts["objects"] == [{"id": 1, "name": "prop", "prompts": [{"frame": 1003, "mask": str(path)}]}]
+    assert sorted(job.frames) == list(range(1001, 1009)) and sorted(imported) == ["prop"]
+    alphas = {f: exr_alpha(plan.pattern.replace("{name}", "prop") % f) > 0.5 for f in job.frames}
+    assert iou(alphas[1003], given) > 0.9  # the prompted frame is the host's matte
+    # propagated through the shot: core's shot workflow on the same mask prompt, frame for frame
+    assert core_track(plan.shot()) == {f: a.tobytes() for f, a in alphas.items()}
+    assert sum(a.sum() > 0 for a in alphas.values()) >= 6
+
+    # the no-window scripts: Preview Frame and Use Candidate N (a connection each run)
+    pos.SetAttrs({"TOOLB_PassThrough": False})
+    comp.CurrentTime = 0.0
+    out = []
+    shown = headless.preview(resolve, out=out.append, matte_root=str(mattes), connect=connect_to(bridge))
+    assert shown["hero"].encoded and len(shown["hero"].candidates) == 3 and "prop" not in shown
+    assert any("candidate 2 (IoU" in line for line in out)
+    got = headless.use_candidate(resolve, 3, out=out.append, matte_root=str(mattes), connect=connect_to(bridge))
+    assert got.best == 2 and comp.FindTool("samroto_hero_mask").rendered("Clip") == got.mask
+    with pytest.raises(hostkit.HostError, match="prop has no prompt on frame 1003: place its include point"):
+        pos.SetAttrs({"TOOLB_PassThrough": True})
+        comp.CurrentTime = 2.0
+        headless.use_candidate(resolve, 1, name="prop", out=out.append, matte_root=str(mattes),
+                               connect=connect_to(bridge))
+
+
+def exr_alpha(path):
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(str(path))
+    assert not buf.has_error, buf.geterror()
+    return np.asarray(buf.get_pixels(oiio.FLOAT))[..., 0]
+
+
+def core_track(shot):
+    """{frame: SAM 2's decision as bytes} of core's shot workflow on ``shot`` (a hostkit.Shot)."""
+    from live_bridge import micro_model
+    from samroto.core.io import open_shot
+    from samroto.core.prompts import from_dict
+    from samroto.core.shot import apply_prompts, plan_passes, track
+    from samroto.core.video import VideoSession
+
+    frames = open_shot(shot.source, shot.first, shot.last, color=shot.color)
+    session = VideoSession(micro_model(), frames, precision="float32")
+    prompt_set = from_dict(shot.prompts)
+    list(apply_prompts(session, prompt_set, frames, low_res=True))
+    prompted = sorted(frames.index_of(f) for f in prompt_set.frames())
+    return {r.frame: (r.values[0] > 0.5).tobytes()
+            for r in track(session, frames, plan_passes(len(frames), prompted, shot.direction))}
