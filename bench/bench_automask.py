@@ -94,12 +94,14 @@ def main():
     import torch
 
     print(f"\n{args.config} (random weights), {args.size}x{args.size} image, {args.points_per_side}x"
-          f"{args.points_per_side} grid, {'every mask passing the filters' if args.all_pass else 'default thresholds'}, "
+          f"{args.points_per_side} grid, "
+          f"{'every mask passing the filters' if args.all_pass else 'default thresholds'}, "
           f"{args.threads} threads, CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} CPUs), "
           f"torch {torch.__version__}; best of {args.rounds}")
     base = min(r["seconds"] for r in results["meta"]) if "meta" in results else None
     base_mem = min(r["peak_rss_mb"] for r in results["meta"]) if "meta" in results else None
-    print(f"{'run':<18} {'precision':>9} {'s/frame':>8} {'cpu s':>8} {'ratio':>6} {'peak MiB':>9} {'ratio':>6} {'masks':>6}")
+    print(f"{'run':<18} {'precision':>9} {'s/frame':>8} {'cpu s':>8} {'ratio':>6} {'peak MiB':>9} {'ratio':>6} "
+          f"{'masks':>6}")
     for name, rows in results.items():
         best = min(rows, key=lambda r: r["seconds"])
         mem = min(r["peak_rss_mb"] for r in rows)

@@ -123,7 +123,8 @@ def masks_spec(raw: Any, conn, write_roots) -> dict:
     spec = {"transport": "none"} if raw is None else raw
     if not isinstance(spec, dict) or spec.get("transport", "none") not in TRANSPORTS:
         raise ProtocolError("bad_request", "masks must be {\"transport\": \"file\", \"folder\": \"/abs/dir\"}, "
-                            "{\"transport\": \"inline\"} (run-length encoded in the reply) or {\"transport\": \"none\"}")
+                            "{\"transport\": \"inline\"} (run-length encoded in the reply) or "
+                            "{\"transport\": \"none\"}")
     spec = dict(spec)
     spec.setdefault("transport", "none")
     for name in ("overlay", "mask_files", "exr"):

@@ -140,7 +140,8 @@ def test_small_holes_and_specks_go():
 # -- the generator ------------------------------------------------------------------------------
 def test_progress_and_cancel(model, image):
     seen = []
-    records = AutoMaskGenerator(model, **SMALL, precision="float32").generate(image, progress=lambda d, t: seen.append((d, t)))
+    generator = AutoMaskGenerator(model, **SMALL, precision="float32")
+    records = generator.generate(image, progress=lambda done, total: seen.append((done, total)))
     assert records and seen[-1] == (36, 36) and [d for d, _ in seen] == sorted(d for d, _ in seen)
     stop = threading.Event()
 

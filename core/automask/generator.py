@@ -31,6 +31,9 @@ from .masks import remove_small_regions, stability_scores, upsample
 from .memory import Budget, full_res_bytes_per_mask, is_out_of_memory, release
 
 OUTPUT_MODES = ("binary_mask", "uncompressed_rle", "coco_rle")
+# Decoder calls in flight at once on a CPU: one per thread up to this many (each holds its
+# own working set: 3 prompts at 1024 are about 130 MB)
+MAX_CPU_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -181,8 +184,9 @@ class AutoMaskGenerator:
     def generate(self, image, progress: Callable[[int, int], None] | None = None, cancel=None) -> list[dict]:
         """Records of the masks found on ``image`` (RGB uint8 [H, W, 3]), best first.
 
-        progress(done, total): called after each decoder batch. cancel: a threading.Event or
-        a callable returning True; checked between batches, it raises :class:`Cancelled`."""
+        progress(done, total): called after the image encoder and after each round of decoder
+        calls (a few prompts each). cancel: a threading.Event or a callable returning True;
+        checked at the same points, it raises :class:`Cancelled`."""
         steps = self.steps(image)
         while True:
             try:
@@ -196,8 +200,9 @@ class AutoMaskGenerator:
                 raise Cancelled(f"cancelled after {step.done} of {step.total} prompts")
 
     def steps(self, image) -> Generator[Progress, None, list[dict]]:
-        """``generate`` one decoder batch per ``next()``: yields :class:`Progress`, returns the
-        records (for a caller that runs work step by step, as the bridge's work queue does)."""
+        """``generate`` a step per ``next()`` (the image encoder of a crop, or a round of decoder
+        calls): yields :class:`Progress`, returns the records (for a caller that runs work step
+        by step, as the bridge's work queue does)."""
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {image.dtype} {image.shape}")
@@ -205,8 +210,8 @@ class AutoMaskGenerator:
         boxes, layers = crop_boxes(height, width, self.crop_n_layers, self.crop_overlap_ratio)
         per_point = 1 + (3 if self.multimask_output else 1) * self.use_m2m
         tally = _Tally(sum(len(self.point_grids[layer]) for layer in layers) * per_point, len(boxes))
-        # On a CPU the decoder runs single-threaded in one worker per core (see _decode_wave)
-        workers = torch.get_num_threads() if self.device.type == "cpu" else 1
+        # On a CPU decoder calls run side by side on workers of their own (see _decode_wave)
+        workers = min(torch.get_num_threads(), MAX_CPU_WORKERS) if self.device.type == "cpu" else 1
         budget = Budget(self.model, self.device, self.points_per_batch, self.decoder_batch, self.memory_budget,
                         workers)
         if not budget.fits(height, width, height, width):
@@ -259,10 +264,10 @@ class AutoMaskGenerator:
         start = 0
         while start < len(points):
             size = budget.decoder_batch
-            wave = [(s, min(s + size, len(points))) for s in range(start, min(start + size * budget.workers, len(points)),
-                                                                    size)]
+            stop = min(start + size * budget.workers, len(points))
+            wave = [(s, min(s + size, len(points))) for s in range(start, stop, size)]
             try:
-                parts = self._decode_wave(points, wave, mask_input, multimask, pool)
+                parts = self._decode_wave(points, wave, mask_input, multimask, pool, budget.workers)
             except Exception as exc:  # noqa: BLE001 - only running out of memory is handled
                 if not is_out_of_memory(exc) or size == 1:
                     raise
@@ -277,12 +282,13 @@ class AutoMaskGenerator:
             start = end
         return torch.cat(lows), torch.cat(ious)
 
-    def _decode_wave(self, points, wave, mask_input, multimask, pool):
+    def _decode_wave(self, points, wave, mask_input, multimask, pool, workers):
         """Decoder calls for the (start, end) ranges of ``wave``. On a CPU with several threads
-        each call runs single-threaded on a worker of its own: the decoder at a few prompts a
-        call is many short operations, and one thread per call keeps every core busy without
-        a barrier between threads after each of them (docs/automask.md). Every call then
-        computes the same numbers whatever the machine's thread count."""
+        the calls run side by side, each on a worker of its own with its share of the threads
+        (one each up to MAX_CPU_WORKERS threads): the decoder at a few prompts a call is many
+        short operations, and threads that each run a call of their own keep every core busy
+        without a barrier between them after every operation (docs/automask.md). Each call
+        then computes the same numbers on any CPU with up to MAX_CPU_WORKERS threads."""
         def call(bounds):
             s, e = bounds
             return self.predictor.predict_low_res(
@@ -291,7 +297,7 @@ class AutoMaskGenerator:
 
         if pool is None:
             return [call(bounds) for bounds in wave]
-        with _single_threaded():
+        with _threads_each(workers):
             return list(pool.map(call, wave))
 
     def _batch(self, points, crop_hw, box, frame_hw, budget, tally, pool):
@@ -381,10 +387,11 @@ class AutoMaskGenerator:
 
 
 @contextlib.contextmanager
-def _single_threaded():
-    """torch's intra-op threads at one (a process-wide setting), back as they were after."""
+def _threads_each(workers: int):
+    """torch's intra-op threads (a process-wide setting) shared out among ``workers`` calls
+    running at once, back as they were after."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(max(1, threads // workers))
     try:
         yield
     finally:

@@ -24,7 +24,7 @@ from bpy.props import IntProperty, StringProperty
 
 from . import clipinfo, prefs, results
 from .kit import hostkit
-from .ops_prompts import _redraw, current_source_frame, drop_masks, ensure_object, target_clip
+from .ops_prompts import _ClipOperator, _redraw, current_source_frame, drop_masks, ensure_object, target_clip
 
 SESSIONS = {}  # clip name -> (hostkit.LiveSession, how it connects)
 PREVIEWS = {}  # (clip name, object id) -> the latest hostkit.FramePreview
@@ -228,14 +228,7 @@ def poll():
 
 # --- operators ---------------------------------------------------------------------------------
 
-class _LiveOperator:
-    @classmethod
-    def poll(cls, context):
-        if target_clip(context) is None:
-            cls.poll_message_set("Open a clip in the Movie Clip Editor first")
-            return False
-        return True
-
+class _LiveOperator(_ClipOperator):
     def _object(self, clip):
         settings = clip.samroto
         if getattr(self, "object_id", 0):

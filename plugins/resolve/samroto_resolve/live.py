@@ -22,7 +22,7 @@ from typing import Any
 from . import clip as cliplib
 from . import media, prompts
 from .kit import HOW_TO_SET, hostkit
-from .workflow import DEFAULTS, installed_settings
+from .workflow import DEFAULTS, installed_settings, prompted_clip
 
 
 class Live(object):
@@ -47,13 +47,7 @@ class Live(object):
         """Read the clip under the playhead again (the colorist may have moved); a new clip
         gets a new session."""
         _, _, self.item = cliplib.current_item(self.resolve)
-        self.clip = cliplib.ClipInfo(self.item)
-        self.comp = prompts.clip_comp(self.item, create=False)
-        if self.comp is None:
-            raise prompts.PromptReadError(
-                "%s has no Fusion composition yet: run Workspace > Scripts > samroto > Add Prompts "
-                "first." % self.clip.name)
-        self.clock = prompts.CompTime(self.comp, self.clip)
+        self.clip, self.comp, self.clock = prompted_clip(self.item)
         folder = os.path.join(self.clip.matte_dir(self.settings["matte_root"] or None), "live")
         first, last = self.clip.all_frames
         fresh = hostkit.LiveSession(self._connect, self.clip.source, first, last, folder, color=self.clip.color,

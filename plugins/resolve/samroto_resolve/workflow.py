@@ -35,13 +35,7 @@ class Plan(object):
             raise ValueError("direction must be forward, backward or both, not %r" % direction)
         self.resolve = resolve
         self.project, self.timeline, self.item = cliplib.current_item(resolve)
-        self.clip = cliplib.ClipInfo(self.item)
-        self.comp = prompts.clip_comp(self.item, create=False)
-        if self.comp is None:
-            raise prompts.PromptReadError(
-                "%s has no Fusion composition yet: run Workspace > Scripts > samroto > Add Prompts "
-                "first." % self.clip.name)
-        self.clock = prompts.CompTime(self.comp, self.clip)
+        self.clip, self.comp, self.clock = prompted_clip(self.item)
         self.prompts, self.prompt_frames = prompts.read_prompts(self.comp, self.clip)
         self.range = self.clip.track_range(self.settings["handles"], self.prompt_frames)
         self.pattern = self.clip.matte_pattern(self.settings["matte_root"] or None,
@@ -93,3 +87,15 @@ def add_prompts(resolve):
     comp = prompts.clip_comp(item, create=True)
     name, _ = prompts.add_prompt_tools(comp, info)
     return info.name, name
+
+
+def prompted_clip(item):
+    """(ClipInfo, Fusion comp, CompTime) of a timeline item whose comp holds the prompts;
+    PromptReadError, saying what to run, when it has no comp yet."""
+    clip = cliplib.ClipInfo(item)
+    comp = prompts.clip_comp(item, create=False)
+    if comp is None:
+        raise prompts.PromptReadError(
+            "%s has no Fusion composition yet: run Workspace > Scripts > samroto > Add Prompts "
+            "first." % clip.name)
+    return clip, comp, prompts.CompTime(comp, clip)
