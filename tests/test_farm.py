@@ -94,6 +94,13 @@ def test_openjd_run_writes_the_mattes_samroto_track_writes(batch, tmp_path):
         for name in farm_files:
             assert np.array_equal(read_exr(tmp_path / "farm" / shot.name / name),
                                   read_exr(tmp_path / "by_hand" / shot.name / name)), f"{shot.name} {name}"
+    # a retried task (the farm runs the step again) keeps what is whole and rewrites nothing
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "farm").rglob("*.exr")}
+    again = subprocess.run([shutil.which("openjd", path=str(Path(SAMROTO).parent)), "run", str(template),
+                            "--step", "sh010", "-p", f"Samroto={SAMROTO}"], env=ENV, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "farm").rglob("*.exr")} == stamps
 
 
 def test_opencue_spec_has_a_layer_per_shot_running_samroto_track(batch, tmp_path):

@@ -89,8 +89,9 @@ def track_command(shot: Shot, samroto: str = "samroto") -> list[str]:
     argv = [samroto]
     for key, value in sorted(shot.settings.items()):
         argv += ["--set", f"{key}={json.dumps(value) if not isinstance(value, str) else value}"]
+    # --skip-existing: a retried task keeps the whole mattes made from the same prompts
     argv += ["track", shot.source, "--prompts", shot.prompts, "--out", shot.out, "--direction", shot.direction,
-             "--quiet"]
+             "--quiet", "--skip-existing"]
     for flag, value in (("--range", shot.range), ("--model", shot.model), ("--checkpoint", shot.checkpoint),
                         ("--device", shot.device), ("--precision", shot.precision), ("--format", shot.format)):
         if value:
