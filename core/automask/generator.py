@@ -336,6 +336,8 @@ class AutoMaskGenerator:
                 chunk = max(1, chunk // 2)
                 continue
             start = end
+            if start < len(low):
+                yield tally.step()  # a chance to cancel between chunks
         return _Masks.cat(parts)
 
     def _full_res(self, low, iou, points, crop_hw, box, frame_hw) -> _Masks:

@@ -21,7 +21,7 @@ MiB = 1 << 20
 def register(sub):
     p = sub.add_parser("segment", help="find every object on a frame: masks to pick from",
                        description="Segment everything on one frame of SOURCE (an image, a sequence "
-                                   "plate.%%04d.exr / plate.####.exr or one of its files, or a movie) with "
+                                   "plate.%04d.exr / plate.####.exr or one of its files, or a movie) with "
                                    "SAM 2's automatic mask generator, and write the masks (EXR layers), a "
                                    "JSON listing and an overlay picture.")
     p.add_argument("source", help="image, image sequence or movie")
