@@ -49,6 +49,16 @@ def read_exr(path):
     return buf.get_pixels(oiio.FLOAT)
 
 
+def test_node_plan_fills_a_node_with_shots_as_memory_allows():
+    from samroto.farm.node import node_plan
+
+    assert node_plan(64, 256, 1.2) == (64, 1)  # tiny model: a shot per core
+    assert node_plan(64, 128, 12) == (10, 6)  # memory-bound: fewer shots, the cores shared out
+    assert node_plan(2, 24, 1.2) == (2, 1)
+    with pytest.raises(ValueError):
+        node_plan(0, 1, 1)
+
+
 def test_batch_paths_resolve_and_bad_batches_are_named(batch, tmp_path):
     shots = load_batch(batch)
     assert [s.name for s in shots] == ["sh010", "sh020"]
@@ -74,12 +84,14 @@ def test_openjd_run_writes_the_mattes_samroto_track_writes(batch, tmp_path):
     assert made.returncode == 0, made.stderr
     job = yaml.safe_load(template.read_text())
     assert [s["name"] for s in job["steps"]] == ["sh010", "sh020"]
+    threads = job["steps"][0]["stepEnvironments"][0]["variables"]
+    assert threads["OMP_NUM_THREADS"] == "{{Param.Threads}}" and job["parameterDefinitions"][1]["default"] == 4
     check = subprocess.run([shutil.which("openjd", path=str(Path(SAMROTO).parent)), "check", str(template)],
                            capture_output=True, text=True, timeout=60)
     assert check.returncode == 0 and "passes validation" in check.stdout, check.stdout + check.stderr
     for shot in load_batch(batch):
         ran = subprocess.run([shutil.which("openjd", path=str(Path(SAMROTO).parent)), "run", str(template),
-                              "--step", shot.name, "-p", f"Samroto={SAMROTO}"], env=ENV, capture_output=True,
+                              "--step", shot.name, "-p", f"Samroto={SAMROTO}", "-p", "Threads=1"], env=ENV, capture_output=True,
                              text=True, timeout=300)
         assert ran.returncode == 0 and "Session ended successfully" in ran.stdout, ran.stdout[-3000:]
         # the same command by hand, into another folder
@@ -97,7 +109,7 @@ def test_openjd_run_writes_the_mattes_samroto_track_writes(batch, tmp_path):
     # a retried task (the farm runs the step again) keeps what is whole and rewrites nothing
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "farm").rglob("*.exr")}
     again = subprocess.run([shutil.which("openjd", path=str(Path(SAMROTO).parent)), "run", str(template),
-                            "--step", "sh010", "-p", f"Samroto={SAMROTO}"], env=ENV, capture_output=True, text=True,
+                            "--step", "sh010", "-p", f"Samroto={SAMROTO}", "-p", "Threads=1"], env=ENV, capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0, again.stdout[-3000:]
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "farm").rglob("*.exr")} == stamps

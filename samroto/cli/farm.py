@@ -20,6 +20,8 @@ def register(sub):
     jd.add_argument("batch", metavar="SHOTS.json")
     jd.add_argument("--out", required=True, metavar="job.template.yaml", help="template file (.yaml or .json)")
     jd.add_argument("--name", default="samroto mattes", help="job name")
+    jd.add_argument("--threads", type=int, default=4, metavar="N",
+                    help="CPU threads per task (default 4; see docs/farm.md for tasks x threads per node)")
     cue = kinds.add_parser("opencue", help="an OpenCue job spec (XML) built with pyoutline")
     cue.add_argument("batch", metavar="SHOTS.json")
     cue.add_argument("--out", required=True, metavar="job.xml")
@@ -43,7 +45,7 @@ def run(args, settings):
     if args.farm_kind == "openjd":
         from samroto.farm.openjd import job_template
 
-        template = job_template(shots, args.name)
+        template = job_template(shots, args.name, threads=args.threads)
         if args.out.endswith(".json"):
             text = json.dumps(template, indent=1)
         else:

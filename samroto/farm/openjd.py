@@ -10,7 +10,7 @@ SPEC = "jobtemplate-2023-09"
 TASK_TIMEOUT_S = 24 * 3600  # a long shot on a CPU-only node; a hung task is failed, then retried
 
 
-def job_template(shots: list[Shot], name: str = "samroto mattes") -> dict:
+def job_template(shots: list[Shot], name: str = "samroto mattes", threads: int = 4) -> dict:
     """The job template as a plain dict (dump it as YAML or JSON)."""
     steps = []
     for shot in shots:
@@ -20,6 +20,9 @@ def job_template(shots: list[Shot], name: str = "samroto mattes") -> dict:
             "description": f"SAM 2 mattes for {shot.name}: {shot.source} -> {shot.out}",
             "script": {"actions": {"onRun": {"command": "{{Param.Samroto}}", "args": [_escape(a) for a in args],
                                              "timeout": TASK_TIMEOUT_S, "cancelation": {"mode": "NOTIFY_THEN_TERMINATE"}}}},
+            # CPU threads per task (samroto.farm.node.node_plan: several shots per node, few threads each)
+            "stepEnvironments": [{"name": "Threads", "variables": {
+                "OMP_NUM_THREADS": "{{Param.Threads}}", "MKL_NUM_THREADS": "{{Param.Threads}}"}}],
         })
     return {
         "specificationVersion": SPEC,
@@ -28,6 +31,9 @@ def job_template(shots: list[Shot], name: str = "samroto mattes") -> dict:
         "parameterDefinitions": [{
             "name": "Samroto", "type": "STRING", "default": "samroto",
             "description": "The samroto command on the workers (a path, e.g. /opt/samroto/.venv/bin/samroto).",
+        }, {
+            "name": "Threads", "type": "INT", "default": threads, "minValue": 1,
+            "description": "CPU threads per task; run cores/Threads tasks per node (docs/farm.md, CPU nodes).",
         }],
         "steps": steps,
     }
