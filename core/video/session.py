@@ -23,7 +23,7 @@ from samroto.core.precision import compute_precision, resolve_precision
 
 from .feature_cache import FeatureCache
 from .frames import ModelFrames
-from .passes import DIRECTIONS, plan_passes
+from .passes import DIRECTIONS, Pass, plan_passes
 from .memory import (FrameOutput, ObjectBank, TrackOptions, apply_non_overlapping_constraints, encode_new_memory,
                      fill_holes, select_memory, track_step)
 
@@ -185,8 +185,9 @@ class VideoSession:
         passes = plan_passes(self.num_frames, prompted, direction,
                              start=None if start is None else self._check_frame(start))
         for one in passes:
-            count = one.count if max_frames is None else min(one.count, max(0, int(max_frames)))
-            yield from self._propagate_pass(one.start, one.reverse, count, low_res, cancel)
+            if max_frames is not None:
+                one = Pass(one.start, one.reverse, min(one.count, max(0, int(max_frames))))
+            yield from self._propagate_pass(one, low_res, cancel)
             if self.cancelled:
                 return
 
@@ -538,12 +539,8 @@ class VideoSession:
         for t in range(frame - reach, frame + reach + 1):
             track.bank.non_cond.pop(t, None)
 
-    def _propagate_pass(self, start, reverse, max_frames, low_res, cancel):
-        count = self.num_frames if max_frames is None else max(0, int(max_frames))
-        if reverse:
-            order = range(start, max(start - count, -1), -1)
-        else:
-            order = range(start, min(start + count, self.num_frames))
+    def _propagate_pass(self, one: Pass, low_res, cancel):
+        order, reverse = one.positions, one.reverse  # plan_passes keeps a pass inside the clip
         for track in self._tracks.values():
             track.reuse = self._reuse_plan(track, order, reverse)
         for i, frame in enumerate(order):
