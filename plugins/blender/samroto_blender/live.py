@@ -240,6 +240,23 @@ class _LiveOperator(_ClipOperator):
         self.report({"ERROR"}, str(exc))
         return {"CANCELLED"}
 
+    def _on_object(self, context, action):
+        """Run ``action(clip, obj)`` on the operator's object; a HostError, or an action that
+        returns False, is reported as the operator's failure."""
+        clip = target_clip(context)
+        obj = self._object(clip)
+        if obj is None:
+            return self._fail(clip, hostkit.HostError("Add an object and click on it first."))
+        try:
+            if action(clip, obj) is False:
+                return self._fail(clip, hostkit.HostError(
+                    "%s has no prompt on this frame: click on it first." % obj.name))
+        except hostkit.HostError as exc:
+            return self._fail(clip, exc)
+        self.report({"INFO"}, clip.samroto.last_message)
+        _redraw(context)
+        return {"FINISHED"}
+
 
 class SAMROTO_OT_show_matte(_LiveOperator, bpy.types.Operator):
     bl_idname = "samroto.show_matte"
@@ -250,19 +267,7 @@ class SAMROTO_OT_show_matte(_LiveOperator, bpy.types.Operator):
     object_id: IntProperty(name="Object", default=0, description="samroto object id (0: the active object)")
 
     def execute(self, context):
-        clip = target_clip(context)
-        obj = self._object(clip)
-        if obj is None:
-            return self._fail(clip, hostkit.HostError("Add an object and click on it first."))
-        try:
-            got = preview(context, clip, obj)
-        except hostkit.HostError as exc:
-            return self._fail(clip, exc)
-        if got is None:
-            return self._fail(clip, hostkit.HostError("%s has no prompt on this frame: click on it first." % obj.name))
-        self.report({"INFO"}, clip.samroto.last_message)
-        _redraw(context)
-        return {"FINISHED"}
+        return self._on_object(context, lambda clip, obj: preview(context, clip, obj) is not None)
 
 
 class SAMROTO_OT_choose_candidate(_LiveOperator, bpy.types.Operator):
@@ -275,17 +280,7 @@ class SAMROTO_OT_choose_candidate(_LiveOperator, bpy.types.Operator):
     object_id: IntProperty(name="Object", default=0)
 
     def execute(self, context):
-        clip = target_clip(context)
-        obj = self._object(clip)
-        if obj is None:
-            return self._fail(clip, hostkit.HostError("Add an object and click on it first."))
-        try:
-            choose(context, clip, obj, self.index)
-        except hostkit.HostError as exc:
-            return self._fail(clip, exc)
-        self.report({"INFO"}, clip.samroto.last_message)
-        _redraw(context)
-        return {"FINISHED"}
+        return self._on_object(context, lambda clip, obj: choose(context, clip, obj, self.index))
 
 
 class SAMROTO_OT_mask_prompt(_LiveOperator, bpy.types.Operator):
