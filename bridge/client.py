@@ -599,18 +599,7 @@ class Session(object):
         callable) into ``cancel()``. Returns "done" or "cancelled" (an error after the cancel
         request counts as the cancel). Errors carry ``step``: "prompts" or "propagate"."""
         is_cancelled = cancel_check(cancelled)
-        finished = threading.Event()
-
-        def watch():  # the host's cancel -> the bridge's (it stops within one frame)
-            while not finished.wait(0.05):
-                if is_cancelled():
-                    try:
-                        self.cancel()
-                    except BridgeError:
-                        pass  # the connection is going away anyway
-                    return
-
-        threading.Thread(target=watch, name="samroto-cancel", daemon=True).start()
+        finished = self._watch_cancel(is_cancelled)
         step = "prompts"
         try:
             self.add_prompts(prompts)
@@ -651,6 +640,49 @@ class Session(object):
         reply, found, _ = self._interactive("choose_candidate", frame=frame, object=object_id,
                                             candidate=candidate, mask=mask, mattes=mattes)
         return reply, found
+
+    def segment(self, frame, options=None, masks=None, memory_budget_mb=None, on_progress=None, cancelled=None):
+        """SAM 2's automatic masks on ``frame`` (the ``segment`` op, protocol 1.3): ``options``
+        Meta's generator parameters, ``masks`` how they come back (``{"transport": "file",
+        "folder": "/abs", "mask_files": True}``, ``{"transport": "inline"}``; default the
+        listing only). ``on_progress(event)`` gets each progress event (``done``, ``total``,
+        ``crop``, ``crops``); ``cancelled`` (a threading.Event or a zero-argument callable)
+        cancels the work within one round of decoder calls, then this raises Cancelled.
+        Returns the reply (``masks``: the listing, best first; ``files``)."""
+        is_cancelled = cancel_check(cancelled)
+        finished = self._watch_cancel(is_cancelled)
+        fields = {"session": self.id, "frame": frame}
+        for name, value in (("options", options), ("masks", masks), ("memory_budget_mb", memory_budget_mb)):
+            if value is not None:
+                fields[name] = value
+        try:
+            for header, _ in self.client.stream("segment", **fields):
+                if header.get("event") == "progress" and on_progress is not None:
+                    on_progress(header)
+        except BridgeError as exc:
+            if is_cancelled() and not isinstance(exc, Cancelled):
+                raise Cancelled("cancelled ({})".format(exc))
+            raise
+        finally:
+            finished.set()
+        return self.client._last_reply[0]
+
+    def _watch_cancel(self, is_cancelled):
+        """A watcher thread turning the host's cancel into the bridge's ``cancel`` (the work
+        stops within one step); set the returned Event when the work ends."""
+        finished = threading.Event()
+
+        def watch():
+            while not finished.wait(0.05):
+                if is_cancelled():
+                    try:
+                        self.cancel()
+                    except BridgeError:
+                        pass  # the connection is going away anyway
+                    return
+
+        threading.Thread(target=watch, name="samroto-cancel", daemon=True).start()
+        return finished
 
     def session_info(self):
         """The session's counters: ``encoder_runs``, ``features`` (frames, bytes, hits,

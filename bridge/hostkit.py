@@ -16,7 +16,9 @@ hand over frames, show progress, put the mattes where its artists expect them.
 - ``LiveSession``: the interactive loop on one clip: a prompt on a frame answered with
   that frame's matte at once (``FramePreview``: the matte files, SAM 2's three candidates
   for a single click, whether the image encoder ran), a candidate chosen as the frame's
-  mask prompt. ``Debouncer`` / ``LatestWins``: a drag's many updates become a few requests,
+  mask prompt; ``segment``: SAM 2's automatic masks on a frame (``AutoMask``), ``mask_at``
+  the one under a click, ``prompts_from_masks`` the chosen ones as objects' mask prompts.
+  ``Debouncer`` / ``LatestWins``: a drag's many updates become a few requests,
   the newest winning.
 - ``prompts_document``: the prompts JSON (docs/prompts.md) from points, boxes and masks.
 - ``export_shapes``: animated spline shapes fitted to matte sequences, written for a host
@@ -396,6 +398,90 @@ class FramePreview:
     mask: Optional[str] = None  # choose(): the chosen candidate's mask file (the frame's prompt)
 
 
+@dataclass(frozen=True)
+class AutoMask:
+    """One of SAM 2's automatic masks on a frame (``LiveSession.segment``). ``index``: its
+    number, 1 for the best (as the overlay picture labels it); ``bbox``: (x0, y0, x1, y1)
+    pixel edges around its pixels (source pixels, origin top-left, y down; x1, y1 one past
+    the last column and row it covers); ``area`` in pixels; ``predicted_iou`` and
+    ``stability_score`` as Meta's generator scores it; ``mask_path``: its PNG (8-bit, 255
+    inside), a mask prompt as it is; ``point``: the grid click that found it."""
+    index: int
+    bbox: Tuple[float, float, float, float]
+    area: int
+    predicted_iou: float
+    stability_score: float
+    mask_path: Optional[str]
+    frame: Optional[int] = None
+    point: Optional[Tuple[float, float]] = None
+    rle: Optional[dict] = field(default=None, repr=False, compare=False)
+
+    def contains(self, x, y):
+        """Whether source pixel (x, y) (y down) is in the mask: from its run lengths (the
+        bridge's ``rle``: COCO's uncompressed counts, column by column, zeros first), or by
+        its box alone when the bridge sent none."""
+        x0, y0, x1, y1 = self.bbox
+        if not (x0 <= x < x1 and y0 <= y < y1):
+            return False
+        if not self.rle:
+            return True
+        height, width = self.rle["size"]
+        col, row = int(x), int(y)
+        if not (0 <= col < width and 0 <= row < height):
+            return False
+        target, seen, inside = col * height + row, 0, False
+        for count in self.rle["counts"]:
+            seen += count
+            if target < seen:
+                return inside
+            inside = not inside
+        return False
+
+
+class AutoMasks(list):
+    """``LiveSession.segment``'s answer: the AutoMask list, with the ``frame``, the frame's
+    ``width`` and ``height``, the ``overlay`` picture's path and the bridge's ``seconds``."""
+    frame = None
+    width = None
+    height = None
+    overlay = None
+    seconds = 0.0
+
+
+def auto_mask(entry, frame):
+    """An AutoMask from an entry of the ``segment`` reply's listing (bbox x, y, w, h as Meta's
+    generator gives it: w and h one less than the pixel span)."""
+    x, y, w, h = (float(v) for v in entry["bbox"])
+    point = entry.get("point")
+    return AutoMask(int(entry["id"]), (x, y, x + w + 1.0, y + h + 1.0), int(entry["area"]),
+                    float(entry["predicted_iou"]), float(entry["stability_score"]), entry.get("file"), frame,
+                    tuple(float(v) for v in point) if point else None, entry.get("rle"))
+
+
+def mask_at(masks, x, y, skip=()):
+    """The AutoMask under source pixel (x, y): of those containing it, the smallest (the most
+    specific object there), leaving out ``skip`` (indices) so a second click can reach the
+    next larger one; None when no mask covers it."""
+    under = [m for m in masks if m.index not in skip and m.contains(x, y)]
+    return min(under, key=lambda m: (m.area, m.index)) if under else None
+
+
+def prompts_from_masks(masks, frame, first_object_id=1, names=None):
+    """Objects for ``prompts_document``, one per chosen AutoMask: object ``first_object_id``,
+    ``first_object_id + 1``... whose prompt on ``frame`` is that mask's file. ``names``: one
+    per mask (default ``obj<id>``). Raises HostError when a mask has no file."""
+    names = list(names) if names is not None else []
+    objects = []
+    for i, mask in enumerate(masks):
+        if not mask.mask_path:
+            raise HostError("Automatic mask %d has no mask file: segment the frame again with mask files "
+                            "(LiveSession.segment writes them)." % mask.index, "no_mask_file")
+        obj_id = int(first_object_id) + i
+        name = names[i] if i < len(names) and names[i] else "obj%d" % obj_id
+        objects.append({"id": obj_id, "name": name, "masks": [(int(frame), mask.mask_path)]})
+    return objects
+
+
 class LiveSession(object):
     """The interactive loop on one clip: a bridge session kept open across clicks, so each
     frame's image features are computed once. ``connect``: a zero-argument callable giving a
@@ -494,6 +580,43 @@ class LiveSession(object):
             paths.update({o.get("id"): p for o, p in zip(matte.objects, matte.paths or [])})
         return FramePreview(frame, object_id, paths, (), index, False, int(reply.get("encoder_runs") or 0),
                             False, time.time() - t0, reply.get("mask"))
+
+    def segment(self, frame, options=None, progress=None, cancelled=None):
+        """SAM 2's automatic masks on ``frame`` ("segment everything", the bridge's ``segment``
+        op), for the artist to pick objects from: an ``AutoMasks`` list of ``AutoMask``, best
+        first, each mask written as a PNG (in ``folder``/auto) that is usable as it is as a
+        mask prompt (``prompts_from_masks``), with its run lengths for ``mask_at``; the list's
+        ``overlay`` is the frame with the masks tinted and numbered. ``options``: Meta's generator parameters (docs/automask.md);
+        ``progress(done, total)``: after the image encoder and each round of decoder calls;
+        ``cancelled``: a threading.Event or a zero-argument callable, which stops the bridge
+        within one round (then HostError with code "cancelled"). Blocking: call it from a
+        worker thread (or ``BackgroundJob``)."""
+        folder = os.path.join(self.folder, "auto")
+        masks = {"transport": "file", "folder": folder, "stem": "masks", "mask_files": True, "exr": False,
+                 "overlay": True, "rle": True}
+
+        def on_progress(event):
+            if progress is not None:
+                progress(int(event.get("done") or 0), int(event.get("total") or 0))
+
+        def run(session):
+            try:
+                return session.segment(frame, options=options, masks=masks, on_progress=on_progress,
+                                       cancelled=cancelled)
+            except client.Cancelled:
+                raise HostError("Segment Everything was cancelled on frame %s." % frame, "cancelled")
+            except (client.UnknownSession, client.ConnectionLost, client.NotRunning):
+                raise  # _call opens the session again once
+            except client.BridgeError as exc:
+                raise HostError("The bridge could not find the automatic masks on frame %s: %s" % (frame, exc),
+                                exc.code)
+
+        reply = self._call(run)
+        found = AutoMasks(auto_mask(entry, frame) for entry in reply.get("masks") or ())
+        found.frame, found.width, found.height = frame, reply.get("width"), reply.get("height")
+        found.overlay = (reply.get("files") or {}).get("overlay")
+        found.seconds = float(reply.get("seconds") or 0.0)
+        return found
 
     def info(self):
         return self._call(lambda s: s.session_info())

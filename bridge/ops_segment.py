@@ -127,7 +127,7 @@ def masks_spec(raw: Any, conn, write_roots) -> dict:
                             "{\"transport\": \"none\"}")
     spec = dict(spec)
     spec.setdefault("transport", "none")
-    for name in ("overlay", "mask_files", "exr"):
+    for name in ("overlay", "mask_files", "exr", "rle"):
         if name in spec and not isinstance(spec[name], bool):
             raise ProtocolError("bad_request", f"masks.{name} must be true or false, got {_short(spec[name])}")
     if spec["transport"] != "file":
@@ -157,15 +157,16 @@ def deliver(records, image, frame, spec, session, conn, model) -> dict:
 
     entries = listing(records)
     out: dict = {"masks": entries}
-    if spec["transport"] == "inline":
+    if spec["transport"] == "inline" or spec.get("rle"):  # run lengths in the listing (a host hit-tests them)
         for entry, record in zip(entries, records):
             entry["rle"] = record["segmentation"]
         size = sum(len(e["rle"]["counts"]) for e in entries) * 8 + REPLY_ROOM
         if size > MAX_HEADER_BYTES:
+            instead = "masks.rle false" if spec["transport"] == "file" else "masks.transport 'file'"
             raise ProtocolError("too_large", f"{len(entries)} masks run-length encoded come to about {size >> 20} MiB, "
-                                f"over the {MAX_HEADER_BYTES >> 20} MiB a reply may hold: ask for masks.transport "
-                                "'file' (or fewer masks: raise pred_iou_thresh)")
-    elif spec["transport"] == "file":
+                                f"over the {MAX_HEADER_BYTES >> 20} MiB a reply may hold: ask for {instead} "
+                                "(or fewer masks: raise pred_iou_thresh)")
+    if spec["transport"] == "file":
         try:
             written = write_masks(records, image, spec["folder"], frame, stem=spec["stem"],
                                   plate=getattr(session.frames, "plate", None), metadata={"samroto/model": model},

@@ -133,3 +133,91 @@ def test_cancel_stops_it_and_the_session_goes_on(client, session):
 def test_bad_requests_are_refused(client, session, fields, error):
     with pytest.raises(error):
         segment(client, **{"session": session.id, "frame": FRAME, **fields})
+
+
+# --- the host kit's Segment Everything (LiveSession.segment, prompts_from_masks) ----------------
+
+from samroto.bridge import hostkit  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def live(bridge, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("live")
+    session = hostkit.LiveSession(lambda: Client.connect(config_dir=str(bridge.config_dir), start=False),
+                                  str(PLATE / "plate.%04d.png"), 1001, 1008, str(folder))
+    yield session
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def auto(live):
+    steps = []
+    masks = live.segment(FRAME, OPTIONS, progress=lambda done, total: steps.append((done, total)))
+    return masks, steps
+
+
+def test_kit_segment_records_are_the_masks_on_disk(auto, by_cli):
+    masks, steps = auto
+    _, listing = by_cli
+    assert isinstance(masks, list) and len(masks) == len(listing["masks"]) > 1
+    assert (masks.frame, masks.width, masks.height) == (FRAME, 112, 80) and Path(masks.overlay).is_file()
+    assert [m.index for m in masks] == list(range(1, len(masks) + 1))
+    assert steps[-1] == (OPTIONS["points_per_side"] ** 2,) * 2 and [d for d, _ in steps] == sorted(d for d, _ in steps)
+    for mask, theirs in zip(masks, listing["masks"]):
+        pixels = read_png_mask(mask.mask_path)
+        ys, xs = np.nonzero(pixels)
+        assert mask.bbox == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)  # pixel edges around it
+        assert mask.area == pixels.sum() and abs(mask.area - theirs["area"]) <= 1
+        assert abs(mask.predicted_iou - theirs["predicted_iou"]) < 1e-4
+        assert abs(mask.stability_score - theirs["stability_score"]) < 1e-4
+        assert mask.frame == FRAME
+        # the hit test (run lengths, stdlib) agrees with the PNG at every pixel
+        hits = np.array([[mask.contains(x + 0.5, y + 0.5) for x in range(112)] for y in range(80)])
+        assert np.array_equal(hits, pixels)
+
+
+def test_kit_mask_at_picks_the_smallest_mask_under_a_click(auto):
+    masks, _ = auto
+    for mask in masks:
+        pixels = read_png_mask(mask.mask_path)
+        ys, xs = np.nonzero(pixels)
+        x, y = xs[len(xs) // 2] + 0.5, ys[len(ys) // 2] + 0.5
+        picked = hostkit.mask_at(masks, x, y)
+        under = [m for m in masks if read_png_mask(m.mask_path)[int(y), int(x)]]
+        assert picked is not None and picked.area == min(m.area for m in under)
+        assert hostkit.mask_at(masks, x, y, skip={m.index for m in under}) is None
+    assert hostkit.mask_at(masks, -5, -5) is None
+
+
+def test_kit_cancel_stops_segment_and_the_session_goes_on(live):
+    import threading
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        cancel.set()  # the artist presses Esc after the first step
+
+    with pytest.raises(hostkit.HostError) as err:
+        live.segment(1001, {"points_per_side": 32, "points_per_batch": 1}, progress=progress, cancelled=cancel)
+    assert err.value.code == "cancelled" and seen and seen[-1] < 32 * 32
+    assert len(live.segment(1001, {"points_per_side": 4})) >= 0  # the same session answers again
+
+
+def test_kit_bad_options_are_a_host_error_saying_what(live):
+    with pytest.raises(hostkit.HostError) as err:
+        live.segment(FRAME, {"points_per_sid": 8})
+    assert err.value.code == "bad_request" and "points_per_sid" in err.value.message
+
+
+def test_prompts_from_masks_makes_each_chosen_mask_an_objects_prompt(auto):
+    masks, _ = auto
+    chosen = [masks[1], masks[0]]
+    objects = hostkit.prompts_from_masks(chosen, FRAME, first_object_id=5, names=["car", None])
+    assert objects == [{"id": 5, "name": "car", "masks": [(FRAME, masks[1].mask_path)]},
+                       {"id": 6, "name": "obj6", "masks": [(FRAME, masks[0].mask_path)]}]
+    document = hostkit.prompts_document(objects)
+    assert document["objects"][0]["prompts"] == [{"frame": FRAME, "mask": masks[1].mask_path}]
+    with pytest.raises(hostkit.HostError):
+        hostkit.prompts_from_masks([hostkit.AutoMask(3, (0, 0, 1, 1), 1, 0.9, 0.9, None)], FRAME)
