@@ -17,6 +17,7 @@ sys.path.insert(0, str(ROOT / "plugins" / "resolve"))
 
 import plugin_parity  # noqa: E402
 from fake_resolve import scene  # noqa: E402
+from fake_resolve.fusion import animate  # noqa: E402
 from samroto_resolve import headless, prompts  # noqa: E402
 from samroto_resolve.kit import hostkit  # noqa: E402
 
@@ -33,10 +34,10 @@ def _clip(tmp_path):
     resolve, item = scene.build(path, frames=12, left=2, duration=6, width=256, height=128)
     comp = prompts.clip_comp(item)
     box = comp.AddTool("RectangleMask"); box.SetAttrs({"TOOLS_Name": "samroto_hero_box"})
-    box.SetInput("Center", {1: 0.25, 2: 0.5}, 3); box.SetInput("Center", {1: 0.3, 2: 0.5}, 5)
-    box.SetInput("Width", 0.2, 3); box.SetInput("Height", 0.2, 3)
+    animate(comp, box, "Center", {3: {1: 0.25, 2: 0.5}, 5: {1: 0.3, 2: 0.5}})
+    box.SetInput("Width", 0.2); box.SetInput("Height", 0.2)
     pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_car_pos"})
-    pos.SetInput("Center", {1: 0.75, 2: 0.5}, 3); pos.SetInput("Center", {1: 0.7, 2: 0.5}, 5)
+    animate(comp, pos, "Center", {3: {1: 0.75, 2: 0.5}, 5: {1: 0.7, 2: 0.5}}, modifier="XYPath")
     return resolve, item
 
 
@@ -92,10 +93,10 @@ def _trimmed(tmp_path, name, speed=1.0):
     resolve, item = scene.build(path, frames=24, left=6, duration=8, width=256, height=128, speed=speed, name=name)
     comp = prompts.clip_comp(item)
     box = comp.AddTool("RectangleMask"); box.SetAttrs({"TOOLS_Name": "samroto_hero_box"})
-    box.SetInput("Center", {1: 0.25, 2: 0.5}, 8); box.SetInput("Center", {1: 0.3, 2: 0.5}, 10)
-    box.SetInput("Width", 0.25, 8); box.SetInput("Height", 0.25, 8)
+    animate(comp, box, "Center", {8: {1: 0.25, 2: 0.5}, 10: {1: 0.3, 2: 0.5}})
+    box.SetInput("Width", 0.25); box.SetInput("Height", 0.25)
     pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
-    pos.SetInput("Center", {1: 0.75, 2: 0.5}, 9)
+    animate(comp, pos, "Center", {9: {1: 0.75, 2: 0.5}})
     return resolve, item, path
 
 

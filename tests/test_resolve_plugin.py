@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT / "plugins" / "resolve"))
 
 from fake_bridge import FakeBridge  # noqa: E402
 from fake_resolve import scene  # noqa: E402
+from fake_resolve.fusion import animate  # noqa: E402
 from samroto_resolve import clip as cliplib  # noqa: E402
 from samroto_resolve import headless, media, prompts, ui, workflow  # noqa: E402
 from samroto_resolve.kit import hostkit  # noqa: E402
@@ -53,14 +54,15 @@ def _two_objects(comp):
     """hero: a box keyed on comp times 8 and 14 + an unkeyed include point; car: an include
     point keyed on 10 and 14 and an exclude point keyed on 10."""
     box = comp.AddTool("RectangleMask"); box.SetAttrs({"TOOLS_Name": "samroto_hero_box"})
-    box.SetInput("Center", {1: 0.5, 2: 0.5}, 8); box.SetInput("Center", {1: 0.6, 2: 0.5}, 14)
-    box.SetInput("Width", 0.25, 8); box.SetInput("Height", 0.125, 8)
+    animate(comp, box, "Center", {8: {1: 0.5, 2: 0.5}, 14: {1: 0.6, 2: 0.5}})  # a Path
+    animate(comp, box, "Width", {8: 0.25})  # a BezierSpline keyed once
+    box.SetInput("Height", 0.125)
     pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
     pos.SetInput("Center", {1: 0.5, 2: 0.5})
     car = comp.AddTool("EllipseMask"); car.SetAttrs({"TOOLS_Name": "samroto_car_pos_1"})
-    car.SetInput("Center", {1: 0.25, 2: 0.75}, 10); car.SetInput("Center", {1: 0.3, 2: 0.75}, 14)
+    animate(comp, car, "Center", {10: {1: 0.25, 2: 0.75}, 14: {1: 0.3, 2: 0.75}}, modifier="XYPath")
     neg = comp.AddTool("EllipseMask"); neg.SetAttrs({"TOOLS_Name": "samroto_car_neg"})
-    neg.SetInput("Center", {1: 0.1, 2: 0.1}, 10)
+    animate(comp, neg, "Center", {10: {1: 0.1, 2: 0.1}})
     off = comp.AddTool("EllipseMask"); off.SetAttrs({"TOOLS_Name": "samroto_car_pos2", "TOOLB_PassThrough": True})
     other = comp.AddTool("EllipseMask"); other.SetAttrs({"TOOLS_Name": "Ellipse1"})
     comp.CurrentTime = 12.0
@@ -82,6 +84,50 @@ def test_prompts_with_keyframes_on_two_frames_for_two_objects(tmp_path):
     assert hero["prompts"][2]["frame"] == 14 and hero["prompts"][2]["box"][0] == pytest.approx(121.6)
     from samroto.core.prompts import from_dict, validate  # the shared schema accepts it
     validate(from_dict(doc), range(0, 40), 256, 128)
+
+
+def test_fake_fusion_animates_only_through_modifiers(tmp_path):
+    """The fake does what Fusion does (sources in tests/fake_resolve/fusion.py): SetInput with
+    a time on an input that is not animated sets its one value and keys nothing; a point is
+    animated through a path (a BezierSpline is refused there), whose keys live on the path's
+    own inputs; reading the point at a key time gives the path's value there."""
+    from fake_resolve.fusion import Composition
+
+    comp = Composition(global_range=(0, 39), render_range=(5, 24))
+    comp.CurrentTime = 12.0
+    pos = comp.AddTool("EllipseMask")
+    pos.SetInput("Center", {1: 0.2, 2: 0.3}, 8); pos.SetInput("Center", {1: 0.4, 2: 0.5}, 14)
+    assert pos.Center.GetKeyFrames() is None and pos.Center.GetConnectedOutput() is None
+    assert pos.GetInput("Center", 8) == {1.0: 0.4, 2.0: 0.5, 3.0: 0.0}  # the last write, at any time
+    assert pos.AddModifier("Center", "BezierSpline") is False  # a point is not a number
+    assert pos.AddModifier("Width", "PolyPath") is False and pos.AddModifier("Nope", "PolyPath") is False
+    assert pos.AddModifier("Center", "PolyPath") is True  # keys the current time (12) with the value
+    pos.SetInput("Center", {1: 0.6, 2: 0.7}, 20)
+    assert pos.Center.GetKeyFrames() is None  # not animated *with a spline*: nil
+    path = pos.Center.GetConnectedOutput().GetTool()
+    assert path.GetAttrs()["TOOLS_RegID"] == "PolyPath"
+    timing = {k: [t for t in (i.GetKeyFrames() or {}).values()] for k, i in
+              ((i.GetAttrs()["INPS_ID"], i) for i in path.GetInputList().values())}
+    assert timing["Displacement"] == [12.0, 20.0] and not timing["Center"]
+    assert pos.GetInput("Center", 12) == {1.0: 0.4, 2.0: 0.5, 3.0: 0.0}
+    assert pos.GetInput("Center", 20) == {1.0: 0.6, 2.0: 0.7, 3.0: 0.0}
+    width = comp.AddTool("RectangleMask")
+    assert width.AddModifier("Width", "BezierSpline") is True
+    width.SetInput("Width", 0.3, 30)
+    assert list(width.Width.GetKeyFrames().values()) == [12.0, 30.0] and width.GetInput("Width", 30) == 0.3
+
+
+def test_keys_set_without_a_modifier_are_one_prompt(tmp_path):
+    """A script that "keys" with SetInput(id, value, time) on an input it never animated made
+    no keyframes in Fusion: the tool is one prompt, on the current frame, at its last value
+    (the plugin reads what Fusion holds, not what the script meant)."""
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    comp = prompts.clip_comp(item)
+    pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
+    pos.SetInput("Center", {1: 0.5, 2: 0.5}, 8); pos.SetInput("Center", {1: 0.25, 2: 0.5}, 14)
+    comp.CurrentTime = 12.0
+    doc, frames = prompts.read_prompts(comp, cliplib.ClipInfo(item))
+    assert frames == [12] and doc["objects"][0]["prompts"] == [{"frame": 12, "points": [[64.0, 64.0]], "labels": [1]}]
 
 
 def test_comp_time_falls_back_to_the_render_range(tmp_path):
@@ -284,7 +330,7 @@ return fake.build({name = "shot010.mp4", left = 5, duration = 20, right = 15, sp
      keys = {Center = {[8] = {0.5, 0.5}, [14] = {0.6, 0.5}}}},
     {name = "samroto_hero_pos", regid = "EllipseMask", values = {Center = {0.5, 0.5}, Width = 0.01, Height = 0.01}},
     {name = "samroto_car_neg", regid = "EllipseMask", values = {Center = {0.1, 0.1}, Width = 0.01, Height = 0.01},
-     keys = {Center = {[10] = {0.1, 0.1}}}},
+     keys = {Center = {[10] = {0.1, 0.1}}}, paths = {Center = "XYPath"}},
     {name = "samroto_car_pos2", regid = "EllipseMask", off = true, values = {Center = {0.3, 0.3}, Width = 0.01, Height = 0.01}},
     {name = "Ellipse1", regid = "EllipseMask", values = {Center = {0.3, 0.3}, Width = 0.01, Height = 0.01}},
     {name = "samroto_car_mask", regid = "Loader", values = {Clip = "/m/car_roto.png", GlobalIn = 14, GlobalOut = 14}},
@@ -308,11 +354,11 @@ def _python_scene(tmp_path, speed=1.0):
     comp = prompts.clip_comp(item)
     box = comp.AddTool("RectangleMask"); box.SetAttrs({"TOOLS_Name": "samroto_hero_box"})
     box.SetInput("Width", 0.25); box.SetInput("Height", 0.125)
-    box.SetInput("Center", {1: 0.5, 2: 0.5}, 8); box.SetInput("Center", {1: 0.6, 2: 0.5}, 14)
+    animate(comp, box, "Center", {8: {1: 0.5, 2: 0.5}, 14: {1: 0.6, 2: 0.5}})
     pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
     pos.SetInput("Center", {1: 0.5, 2: 0.5})
     neg = comp.AddTool("EllipseMask"); neg.SetAttrs({"TOOLS_Name": "samroto_car_neg"})
-    neg.SetInput("Center", {1: 0.1, 2: 0.1}, 10)
+    animate(comp, neg, "Center", {10: {1: 0.1, 2: 0.1}}, modifier="XYPath")
     mask = comp.AddTool("Loader"); mask.SetAttrs({"TOOLS_Name": "samroto_car_mask"})  # a mask prompt (issue 18)
     mask.SetInput("Clip", "/m/car_roto.png"); mask.SetInput("GlobalIn", 14.0); mask.SetInput("GlobalOut", 14.0)
     comp.CurrentTime = 12.0

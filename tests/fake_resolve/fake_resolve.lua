@@ -15,30 +15,92 @@ end
 
 local Input, Tool, Comp, Folder, Pool, Media, Item, Storage = class(), class(), class(), class(), class(), class(), class(), class()
 
-function Input:GetKeyFrames()  -- table of key times, or nil when not animated
-    local keys = {}
-    for t in pairs(self.tool.keys[self.id] or {}) do keys[#keys + 1] = t end
-    table.sort(keys)
-    if #keys == 0 then return nil end
-    return keys
+-- Animation as in the Python fake (fusion.py, where the sources are cited): an input is
+-- animated only through a modifier connected to it, a BezierSpline for a number, a path
+-- (PolyPath, or XYPath) for a point; Input:GetKeyFrames() gives a spline's keys and nil
+-- otherwise, so a path-animated Center's keys are found through GetConnectedOutput():GetTool()
+-- and the path's inputs (a PolyPath's Displacement spline, an XYPath's X and Y splines).
+-- spec.keys = {Center = {[t] = {x, y}}, Width = {[t] = w}}; spec.paths = {Center = "XYPath"}.
+local Output, Modifier = class(), class()
+
+local function sorted_keys(keys)
+    local times = {}
+    for t in pairs(keys) do times[#times + 1] = t end
+    table.sort(times)
+    return times
 end
 
-function Input:GetConnectedOutput() return nil end
+local function at(keys, t)  -- held outside the keys, linear between (tests read keys only)
+    local times = sorted_keys(keys)
+    if t <= times[1] then return keys[times[1]] end
+    if t >= times[#times] then return keys[times[#times]] end
+    for i = 2, #times do
+        if t <= times[i] then
+            local t0, t1 = times[i - 1], times[i]
+            local a, b, f = keys[t0], keys[t1], (t - t0) / (t1 - t0)
+            if type(a) == "table" then return {a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f} end
+            return a + (b - a) * f
+        end
+    end
+end
+
+local function spline(keys)
+    local m = setmetatable({regid = "BezierSpline", keys = keys, inputs = {}}, Modifier)
+    return m
+end
+
+function Modifier:GetAttrs() return {TOOLS_Name = self.regid, TOOLS_RegID = self.regid} end
+function Modifier:GetInputList() return self.inputs end
+function Output:GetTool() return self.modifier end
+
+function Input:GetKeyFrames()  -- a spline's key times, or nil when not animated with a spline
+    local m = self.modifier
+    if m == nil or m.regid ~= "BezierSpline" then return nil end
+    return sorted_keys(m.keys)
+end
+
+function Input:GetConnectedOutput()
+    if self.modifier == nil then return nil end
+    return setmetatable({modifier = self.modifier}, Output)
+end
+
+local function path(regid, keys)
+    -- a point's path: its inputs carry the keys (Displacement timing the locked points, or X and Y)
+    local m = setmetatable({regid = regid, keys = keys, inputs = {}}, Modifier)
+    local times = sorted_keys(keys)
+    if regid == "XYPath" then
+        local xs, ys = {}, {}
+        for _, t in ipairs(times) do xs[t], ys[t] = keys[t][1], keys[t][2] end
+        m.inputs = {setmetatable({modifier = spline(xs)}, Input), setmetatable({modifier = spline(ys)}, Input)}
+    else
+        local displacement = {}
+        for i, t in ipairs(times) do displacement[t] = (#times > 1) and (i - 1) / (#times - 1) or 0 end
+        m.inputs = {setmetatable({modifier = spline(displacement)}, Input), setmetatable({}, Input)}
+    end
+    return m
+end
 
 function Tool:GetAttrs() return {TOOLS_Name = self.name, TOOLS_RegID = self.regid, TOOLB_PassThrough = self.off} end
 
 function Tool:GetInput(id, t)
-    local keys = self.keys[id]
+    local inp = self[id]
     local value = self.values[id]
-    if keys and t ~= nil and keys[t] ~= nil then value = keys[t] end
+    if inp and inp.modifier then value = at(inp.modifier.keys, t or self.comp.CurrentTime) end
     if type(value) == "table" then return {value[1], value[2], 0} end
     return value
 end
 
 local function tool(spec)
-    local t = setmetatable({name = spec.name, regid = spec.regid, off = spec.off or false, values = spec.values,
-                            keys = spec.keys or {}}, Tool)
-    for id in pairs(spec.values) do t[id] = setmetatable({tool = t, id = id}, Input) end
+    local t = setmetatable({name = spec.name, regid = spec.regid, off = spec.off or false, values = spec.values}, Tool)
+    for id, value in pairs(spec.values) do
+        local keys = (spec.keys or {})[id]
+        local modifier = nil
+        if keys then
+            if type(value) == "table" then modifier = path((spec.paths or {})[id] or "PolyPath", keys)
+            else modifier = spline(keys) end
+        end
+        t[id] = setmetatable({modifier = modifier}, Input)
+    end
     return t
 end
 
@@ -131,10 +193,10 @@ function fake.build(spec)
     local total = spec.left + spec.duration + spec.right
     spec.speed = spec.speed or 1
     local tools = {}
-    for i, t in ipairs(spec.tools or {}) do tools[i] = tool(t) end
     local comp = setmetatable({attrs = {COMPN_GlobalStart = 0, COMPN_GlobalEnd = total - 1,
                                         COMPN_RenderStart = spec.left, COMPN_RenderEnd = spec.left + spec.duration - 1},
                                CurrentTime = spec.current_time or spec.left, tools = tools}, Comp)
+    for i, t in ipairs(spec.tools or {}) do tools[i] = tool(t) tools[i].comp = comp end
     local item = setmetatable({spec = spec, media = media(spec.props), comp = comp}, Item)
     local root = setmetatable({name = "Master", clips = {}, subs = {}}, Folder)
     local pool = setmetatable({root = root, current = root, imports = {}, read_only = spec.read_only}, Pool)

@@ -58,21 +58,29 @@ local function call(obj, name)  -- obj:name(), nil where this Resolve has no suc
 end
 
 local function key_times(tool, id)
-    -- the input's own keyframes, or those of the modifier it is connected to (a Path)
+    -- Fusion animates an input through a modifier connected to it: a number through a
+    -- BezierSpline (its keys are the input's GetKeyFrames), a point through a path, whose
+    -- keys are those of its own animated inputs (a Polyline path's Displacement, an XY
+    -- path's X and Y). Nothing connected: not animated (prompts.py keyframe_times, the same rule).
     local inp = tool[id]
     if inp == nil then return {} end
-    local times = list(inp:GetKeyFrames())
-    if #times == 0 then
-        local output = call(inp, "GetConnectedOutput")
-        local modifier = output and call(output, "GetTool")
-        if modifier then
-            for _, sub in pairs(modifier:GetInputList() or {}) do
-                for _, t in pairs(sub:GetKeyFrames() or {}) do times[#times + 1] = t end
-            end
+    local times = {}
+    local output = call(inp, "GetConnectedOutput")
+    local modifier = output and call(output, "GetTool")
+    local regid = modifier and (modifier:GetAttrs().TOOLS_RegID or "") or ""
+    if modifier and not regid:find("Spline") then
+        for _, sub in pairs(modifier:GetInputList() or {}) do
+            for _, t in pairs(sub:GetKeyFrames() or {}) do times[#times + 1] = t end
         end
+    else
+        times = list(inp:GetKeyFrames())
     end
-    table.sort(times)
-    return times
+    local seen, unique = {}, {}
+    for _, t in ipairs(times) do
+        if not seen[t] then seen[t] = true unique[#unique + 1] = t end
+    end
+    table.sort(unique)
+    return unique
 end
 
 local function value_of(v)
@@ -103,16 +111,21 @@ function samroto.snapshot(resolve, direction, settings)
             if name:match("^samroto_") then
                 local data = {name = name, regid = attrs.TOOLS_RegID, passthrough = attrs.TOOLB_PassThrough and true or false,
                               inputs = {}}
-                -- Clip and GlobalIn: a mask Loader samroto_<object>_mask (its matte, its frame)
+                -- Clip and GlobalIn: a mask Loader samroto_<object>_mask (its matte, its frame).
+                -- Every input's value at every key time of the tool (a box keyed on Center
+                -- reads its Width there too) and at the current time.
+                local ids, keys, at = {}, {}, {comp.CurrentTime}
                 for _, id in ipairs({"Center", "Width", "Height", "Clip", "GlobalIn"}) do
                     if tool[id] ~= nil then
-                        local times = key_times(tool, id)
-                        local values = {}
-                        local at = {comp.CurrentTime}
-                        for _, t in ipairs(times) do at[#at + 1] = t end
-                        for _, t in ipairs(at) do values[string.format("%g", t)] = value_of(tool:GetInput(id, t)) end
-                        data.inputs[id] = {keys = times, values = values, value = value_of(tool:GetInput(id))}
+                        ids[#ids + 1] = id
+                        keys[id] = key_times(tool, id)
+                        for _, t in ipairs(keys[id]) do at[#at + 1] = t end
                     end
+                end
+                for _, id in ipairs(ids) do
+                    local values = {}
+                    for _, t in ipairs(at) do values[string.format("%g", t)] = value_of(tool:GetInput(id, t)) end
+                    data.inputs[id] = {keys = keys[id], values = values, value = value_of(tool:GetInput(id))}
                 end
                 tools[#tools + 1] = data
             end

@@ -3,8 +3,9 @@
 Fusion scripting calls used (Fusion Scripting Guide): Composition.GetToolList, GetAttrs
 (COMPN_GlobalStart/End, COMPN_RenderStart/End), CurrentTime, AddTool, FindTool, Lock/Unlock;
 Operator.GetAttrs (TOOLS_Name, TOOLS_RegID, TOOLB_PassThrough), GetInput(id, time),
-SetInput, SetAttrs; Input.GetKeyFrames (keyframe times of an animated input; None if not
-animated), Input.GetConnectedOutput / Output.GetTool for inputs animated through a modifier.
+SetInput, SetAttrs; Input.GetKeyFrames (the keyframe times of the spline an input is
+connected to; None if not animated with a spline), Input.GetConnectedOutput / Output.GetTool
+and Operator.GetInputList for a point animated through a path modifier.
 The result is the prompts JSON, schema v1 (core/prompts.py): source frame numbers, source
 pixels, origin top-left, y down.
 """
@@ -52,20 +53,24 @@ def rect_to_box(cx, cy, rect_width, rect_height, width, height):
 
 
 def keyframe_times(tool, input_id):
-    """Keyframe times of one input: its own spline, or the modifier it is connected to
-    (a Center animated as a path keeps its keys on the path's inputs)."""
+    """Keyframe times of one input. Fusion animates an input only through a modifier
+    connected to it: a number through a BezierSpline (its keys are the input's
+    ``GetKeyFrames()``), a point such as Center through a path (a Polyline path times its
+    locked points with a Displacement spline, an XY path keys X and Y splines), whose keys
+    are those of the path's own animated inputs. An input with nothing connected is not
+    animated, whatever SetInput was given: it is a prompt on the current frame."""
     inp = getattr(tool, input_id, None)
     if inp is None:
         return set()
-    times = set(float(t) for t in _values(inp.GetKeyFrames()))
-    if times:
-        return times
     out = inp.GetConnectedOutput() if hasattr(inp, "GetConnectedOutput") else None
     modifier = out.GetTool() if out is not None else None
-    if modifier is not None and hasattr(modifier, "GetInputList"):
+    if modifier is not None and hasattr(modifier, "GetInputList") and \
+            "Spline" not in str(modifier.GetAttrs().get("TOOLS_RegID", "")):
+        times = set()  # type: set
         for sub in _values(modifier.GetInputList()):
             times.update(float(t) for t in _values(sub.GetKeyFrames()))
-    return times
+        return times
+    return set(float(t) for t in _values(inp.GetKeyFrames()))
 
 
 class CompTime(object):
