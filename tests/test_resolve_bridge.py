@@ -173,3 +173,70 @@ return fake.build({name = "trim.mp4", left = 6, duration = 8, right = 10, curren
                                                 settings=lua.table(handles=2, config_dir=bridge)))
     folder = resolve.pool.root.subs[1].subs[1]
     assert len(list(folder.clips.values())) == 1
+
+
+def test_1001_sequence_tracks_its_own_numbers(bridge, tmp_path):
+    """An image sequence numbered from 1001 (plate.[1001-1008].png), trimmed on the timeline
+    to 1003-1006, 1 handle: `samroto track plate.%04d.png --range 1002-1007` with the prompts
+    on the frames the comp shows (comp time t = frame 1001 + t), mattes numbered 1002-1007,
+    bit for bit."""
+    import shutil
+
+    from live_bridge import PLATE
+
+    media = tmp_path / "media"
+    media.mkdir()
+    for f in range(1001, 1009):
+        shutil.copy(PLATE / ("plate.%d.png" % f), media / ("plate.%d.png" % f))
+    resolve, item = scene.build(media / "plate.[1001-1008].png", frames=8, left=2, duration=4, width=112,
+                                height=80, name="plate.[1001-1008].png", first=1001)
+    comp = prompts.clip_comp(item)
+    box = comp.AddTool("RectangleMask"); box.SetAttrs({"TOOLS_Name": "samroto_hero_box"})
+    animate(comp, box, "Center", {2: {1: 0.5, 2: 0.5}, 4: {1: 0.625, 2: 0.5}})
+    box.SetInput("Width", 0.5); box.SetInput("Height", 0.5)
+    pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_car_pos"})
+    animate(comp, pos, "Center", {3: {1: 0.25, 2: 0.75}})
+    done, plan, imported = headless.track(resolve, "both", out=lambda s: None, poll=0.05, handles=1,
+                                          config_dir=bridge, python=sys.executable)
+    assert done.state == "done", done.summary()
+    assert plan.range == (1002, 1007) and sorted(done.frames) == list(range(1002, 1008))
+    expected = hostkit.prompts_document([
+        {"id": 1, "name": "car", "points": [(1004, 28.0, 20.0, True)]},
+        {"id": 2, "name": "hero", "boxes": [(1003, 28.0, 12.0, 84.0, 68.0), (1005, 42.0, 12.0, 98.0, 68.0)]}])
+    assert plan.prompts == expected
+    pool = resolve.GetProjectManager().GetCurrentProject().GetMediaPool()
+    assert [i[1][0]["StartIndex"] for i in pool.imports] == [1002, 1002]
+    names = {o["id"]: o["name"] for o in plan.prompts["objects"]}
+    covered = plugin_parity.assert_same_as_cli(tmp_path / "cli", {names[i]: p for i, p in done.patterns.items()},
+                                               done.frames, str(media / "plate.%04d.png"), expected, "both",
+                                               1002, 1007, "srgb")
+    assert covered["hero"] and covered["car"]
+
+
+def test_proxy_and_a_timeline_of_another_size_track_the_original(bridge, tmp_path):
+    """A 256x128 movie with a half-size proxy linked, on a 128x64 timeline: Resolve plays the
+    proxy and fits the clip to the timeline after Fusion, but the Fusion comp is the
+    source's size and prompts are normalised, so samroto tracks the original at 256x128:
+    `samroto track` on the original with the prompts in its pixels, bit for bit. With the
+    original offline the colorist is told to relink it (the proxy is not tracked)."""
+    from test_io_support import write_clip
+
+    resolve, item, movie = _trimmed(tmp_path, "orig.mp4")
+    proxy = write_clip(tmp_path / "orig_proxy.mp4", "h264", frames=24, width=128, height=64)
+    timeline = resolve.GetProjectManager().GetCurrentProject().GetCurrentTimeline()
+    timeline._settings.update(timelineResolutionWidth="128", timelineResolutionHeight="64")
+    assert item.GetMediaPoolItem().LinkProxyMedia(str(proxy))
+    done, plan, _ = headless.track(resolve, "both", out=lambda s: None, poll=0.05, handles=2,
+                                   config_dir=bridge, python=sys.executable)
+    assert done.state == "done", done.summary()
+    assert plan.shot().source == str(movie) and "Proxy linked" in plan.summary()
+    assert plan.prompts == _expected_prompts()
+    pixels, _ = plugin_parity.read_exr(plan.pattern.replace("{name}", "hero") % 8)
+    assert pixels.shape[:2] == (128, 256)
+    names = {o["id"]: o["name"] for o in plan.prompts["objects"]}
+    covered = plugin_parity.assert_same_as_cli(tmp_path / "cli", {names[i]: p for i, p in done.patterns.items()},
+                                               done.frames, str(movie), _expected_prompts(), "both", 4, 15, "srgb")
+    assert covered["hero"]
+    os.rename(movie, str(movie) + ".offline")
+    with pytest.raises(Exception, match="original media is offline.*relink"):
+        headless.track(resolve, "both", out=lambda s: None, handles=2, config_dir=bridge, python=sys.executable)

@@ -167,6 +167,9 @@ class MediaPoolItem(object):
 
     def __init__(self, properties, read_only=()):
         self._props = dict(properties)
+        self._props.setdefault("Proxy", "None")
+        self._props.setdefault("Proxy Media Path", "")
+        self._proxy_resolution = "Half"  # tests may set the size their proxy has
         self._mattes = []
         self._read_only = set(self.READ_ONLY) | set(read_only)
 
@@ -176,16 +179,41 @@ class MediaPoolItem(object):
         self._props[propertyName] = propertyValue
         return True
 
+    def LinkProxyMedia(self, proxyMediaFilePath):  # --> Bool
+        """README: "Links proxy media located at path specified by arg 'proxyMediaFilePath'
+        with the current clip. 'proxyMediaFilePath' should be absolute clip path." The clip's
+        own "File Path" stays the original's; the proxy shows as "Proxy Media Path" (Clip
+        Attributes), "Proxy" its resolution as Resolve lists it."""
+        if not os.path.isabs(str(proxyMediaFilePath)) or not os.path.isfile(proxyMediaFilePath):
+            return False
+        self._props["Proxy Media Path"] = str(proxyMediaFilePath)
+        self._props["Proxy"] = self._proxy_resolution
+        return True
+
+    def UnlinkProxyMedia(self):  # --> Bool
+        if not self._props.get("Proxy Media Path"):
+            return False
+        self._props["Proxy Media Path"], self._props["Proxy"] = "", "None"
+        return True
+
 
 class Timeline(object):
     """README "Timeline"."""
 
-    def __init__(self, name, items):
+    def __init__(self, name, items, settings=None):
         self._name, self._items = name, list(items)
         self.playhead = 0
+        self._settings = {"timelineResolutionWidth": "1920", "timelineResolutionHeight": "1080",
+                          "timelineFrameRate": "24"}
+        self._settings.update(settings or {})
 
     def GetName(self):
         return self._name
+
+    def GetSetting(self, settingName=None):  # --> string (all settings as a dict without a name)
+        if settingName is None:
+            return dict(self._settings)
+        return self._settings.get(settingName, "")
 
     def GetCurrentVideoItem(self):  # --> item
         return self._items[self.playhead] if self._items else None

@@ -169,12 +169,25 @@ class ClipInfo(object):
         self.frame_count = frames
         if self.duration <= 0 or self.frame_count <= 0:
             raise ClipError("%s: the clip has no frames." % self.name)
+        # A linked proxy plays in Resolve, but samroto tracks the original ("File Path", at its
+        # "Resolution"): the Fusion comp starts at the source's size (Resolve manual,
+        # "Controlling Image Processing and Resolution"), and prompts are normalised anyway.
+        self.proxy = str(prop("Proxy Media Path") or "")
+        if self.proxy and not os.path.isfile(self.first_file):
+            raise ClipError("%s: the original media is offline (%s); Resolve plays its proxy, but samroto "
+                            "tracks the full-resolution original: relink it (Media Pool > Relink Clips)."
+                            % (self.name, self.first_file))
 
     # -- frames -----------------------------------------------------------------------------
     @property
     def source(self):
         """What the bridge opens: the movie file, or the sequence pattern."""
         return self.pattern if self.is_sequence else self.path
+
+    @property
+    def first_file(self):
+        """The movie, or the sequence's first frame file."""
+        return hostkit.frame_file(self.pattern, self.first) if self.is_sequence else self.path
 
     def frame_of_offset(self, offset):
         return self.first + int(offset)

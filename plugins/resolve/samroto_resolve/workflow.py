@@ -45,6 +45,9 @@ class Plan(object):
     def summary(self):
         lines = ["Clip: %s (%dx%d, %s)" % (self.clip.name, self.clip.width, self.clip.height, self.clip.source),
                  "Frames to track: %d-%d (used %d-%d + handles)" % (self.range + self.clip.used_range)]
+        if self.clip.proxy:
+            lines.append("Proxy linked (%s): samroto tracks the original at %dx%d" % (
+                self.clip.proxy, self.clip.width, self.clip.height))
         for obj in self.prompts["objects"]:
             lines.append("Object %s: prompts on frames %s" % (
                 obj["name"], ", ".join(str(p["frame"]) for p in obj["prompts"])))
