@@ -4,6 +4,8 @@ pick objects from (docs/protocol.md, "Automatic masks"; docs/automask.md).
 A mix-in of the Dispatcher (bridge/dispatch.py), which provides ``registry``, ``config``
 and ``_submit``. The generator runs on the work queue one decoder batch per step, so a
 ``progress`` event follows every batch and ``cancel`` (or a disconnect) stops it within one.
+The whole frame's image features come from the session's feature cache (as ``prompt_frame``'s
+do), so the image encoder runs at most once per frame for clicks and automatic masks alike.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class SegmentOps:
     def _op_segment(self, conn, rid, header, payload):
         session = self.registry.get(conn, header.get("session"))
         frame = header.get("frame")
-        session.position(frame)
+        position = session.position(frame)
         options = generator_options(header.get("options"))
         spec = masks_spec(header.get("masks"), conn, self.config.write_roots)
         budget = header.get("memory_budget_mb")
@@ -59,12 +61,17 @@ class SegmentOps:
             except ValueError as exc:
                 raise ProtocolError("bad_request", f"options: {exc}") from None
             started = time.perf_counter()
+            runs = engine.encoder_runs
+            # the whole frame's features from the session's cache (a frame already clicked on
+            # or tracked is not encoded again; one encoded here serves the clicks that follow)
+            features = lambda: engine.image_features(position)  # noqa: E731
             try:
-                records = yield from run_steps(generator.steps(image), report, session.touch)
+                records = yield from run_steps(generator.steps(image, features=features), report, session.touch)
             except FrameTooLargeError as exc:
                 raise ProtocolError("engine_error", str(exc)) from None
             reply = {"frame": frame, "width": int(image.shape[1]), "height": int(image.shape[0]),
-                     "count": len(records), "seconds": round(time.perf_counter() - started, 3)}
+                     "count": len(records), "seconds": round(time.perf_counter() - started, 3),
+                     "encoded": engine.encoder_runs > runs, "encoder_runs": engine.encoder_runs}
             reply.update(deliver(records, image, frame, spec, session, conn, self.model_name()))
             return reply
 

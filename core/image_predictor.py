@@ -60,13 +60,27 @@ class ImagePredictor:
         batch = torch.cat([preprocess_image(im, size, self.device) for im in images], dim=0)
         with self._autocast():
             backbone_out = self.model.forward_image(batch)
-            _, vision_feats, _, feat_sizes = self.model.prepare_backbone_features(backbone_out)
+        self._set_backbone(backbone_out["backbone_fpn"], [tuple(np.asarray(im).shape[:2]) for im in images])
+
+    @torch.inference_mode()
+    def set_image_features(self, backbone_fpn, image_hw):
+        """Use one image's features computed elsewhere instead of running the image encoder:
+        ``backbone_fpn`` as ``model.forward_image`` returns it for that image (e.g. a video
+        session's cached features of the same frame), ``image_hw`` the image's (H, W)."""
+        self.reset_predictor()
+        self._set_backbone(list(backbone_fpn), [tuple(image_hw)])
+
+    def _set_backbone(self, backbone_fpn, orig_hw):
+        levels = len(backbone_fpn)
+        with self._autocast():
+            _, vision_feats, _, feat_sizes = self.model.prepare_backbone_features(
+                {"backbone_fpn": backbone_fpn, "vision_pos_enc": [None] * levels})
             if self.model.directly_add_no_mem_embed:
                 vision_feats[-1] = vision_feats[-1] + self.model.no_mem_embed
-        n = batch.shape[0]
+        n = backbone_fpn[-1].shape[0]
         feats = [f.permute(1, 2, 0).reshape(n, -1, *hw) for f, hw in zip(vision_feats, feat_sizes)]
         self._features = {"image_embed": feats[-1], "high_res_feats": feats[:-1]}
-        self._orig_hw = [tuple(np.asarray(im).shape[:2]) for im in images]
+        self._orig_hw = orig_hw
 
     def set_image(self, image):
         """Compute the embedding of one RGB uint8 [H, W, 3] image."""

@@ -221,3 +221,37 @@ def test_prompts_from_masks_makes_each_chosen_mask_an_objects_prompt(auto):
     assert document["objects"][0]["prompts"] == [{"frame": FRAME, "mask": masks[1].mask_path}]
     with pytest.raises(hostkit.HostError):
         hostkit.prompts_from_masks([hostkit.AutoMask(3, (0, 0, 1, 1), 1, 0.9, 0.9, None)], FRAME)
+
+
+# --- segment reuses the session's cached image features -----------------------------------------
+
+def test_segment_reuses_the_sessions_features_and_the_encoder_does_not_run_again(tmp_path, by_cli):
+    """An in-process bridge whose image encoder is watched (a forward hook counts its real
+    runs): a frame clicked on is not encoded again by segment, and a frame segmented is not
+    encoded again by the clicks that follow; the masks are those of samroto segment."""
+    from live_bridge import in_process_bridge, micro_model
+
+    model = micro_model()
+    runs = []
+    model.image_encoder.register_forward_hook(lambda *_: runs.append(1))
+    with in_process_bridge(tmp_path / "cfg", model) as config_dir:
+        with Client.connect(config_dir=config_dir, start=False) as c:
+            s = c.open_session(str(PLATE / "plate.%04d.png"), first=1001, last=1008)
+            reply, _, _ = s.prompt_frame(1001, 1, {"points": [[60.0, 40.0]], "labels": [1]})
+            assert reply["encoded"] and len(runs) == 1
+            first = s.segment(1001, options=OPTIONS)
+            assert (first["encoded"], first["encoder_runs"], len(runs)) == (False, 1, 1)
+
+            got = s.segment(FRAME, options=OPTIONS, masks={"transport": "inline"})
+            assert (got["encoded"], got["encoder_runs"], len(runs)) == (True, 2, 2)
+            again = s.segment(FRAME, options=OPTIONS, masks={"transport": "inline"})
+            assert (again["encoded"], again["encoder_runs"], len(runs)) == (False, 2, 2)
+            reply, _, _ = s.prompt_frame(FRAME, 2, {"points": [[30.0, 20.0]], "labels": [1]})
+            assert not reply["encoded"] and len(runs) == 2
+            assert s.session_info()["encoder_runs"] == 2
+    # the cached features give the very masks the image encoder gives (float32)
+    _, listing = by_cli
+    for mine, theirs, cached in zip(got["masks"], listing["masks"], again["masks"]):
+        assert mine["bbox"] == theirs["bbox"] == cached["bbox"] and mine["rle"] == cached["rle"]
+        assert np.array_equal(decode_rle(mine["rle"]), read_png_mask(theirs["file"]))
+    assert len(got["masks"]) == len(listing["masks"])

@@ -199,10 +199,13 @@ class AutoMaskGenerator:
                 steps.close()
                 raise Cancelled(f"cancelled after {step.done} of {step.total} prompts")
 
-    def steps(self, image) -> Generator[Progress, None, list[dict]]:
+    def steps(self, image, features=None) -> Generator[Progress, None, list[dict]]:
         """``generate`` a step per ``next()`` (the image encoder of a crop, or a round of decoder
         calls): yields :class:`Progress`, returns the records (for a caller that runs work step
-        by step, as the bridge's work queue does)."""
+        by step, as the bridge's work queue does). ``features``: a zero-argument callable giving
+        the whole image's ``backbone_fpn`` (``ImagePredictor.set_image_features``), used for the
+        whole-image crop instead of running the image encoder (a video session's cached
+        features of the frame)."""
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {image.dtype} {image.shape}")
@@ -222,7 +225,7 @@ class AutoMaskGenerator:
         try:
             for index, (box, layer) in enumerate(zip(boxes, layers)):
                 tally.crop = index
-                found.append((yield from self._crop(image, box, layer, budget, tally, pool)))
+                found.append((yield from self._crop(image, box, layer, budget, tally, pool, features)))
         finally:
             self.predictor.reset_predictor()
             if pool is not None:
@@ -235,11 +238,14 @@ class AutoMaskGenerator:
         return self._records(masks, height, width)
 
     # -- one crop -------------------------------------------------------------------------------
-    def _crop(self, image, box, layer, budget, tally, pool):
+    def _crop(self, image, box, layer, budget, tally, pool, features=None):
         x0, y0, x1, y1 = box
         crop = image[y0:y1, x0:x1]
         height, width = crop.shape[:2]
-        self.predictor.set_image(crop)  # the image encoder: once per crop
+        if features is not None and crop.shape == image.shape:
+            self.predictor.set_image_features(features(), (height, width))
+        else:
+            self.predictor.set_image(crop)  # the image encoder: once per crop
         yield tally.step()
         points = self.point_grids[layer] * np.array([[width, height]])
         parts = []

@@ -370,6 +370,12 @@ class VideoSession:
     def _autocast(self):
         return compute_precision(self.dtype, self.device)
 
+    def image_features(self, frame) -> list:
+        """Frame position ``frame``'s backbone levels (``model.forward_image``'s
+        ``backbone_fpn``) from the feature cache, running the image encoder only when they
+        are not there: for other work on the frame (the automatic mask generator)."""
+        return [f.to(self._tensor_dtype) for f in self._backbone(self._check_frame(frame))]
+
     def _backbone(self, frame):
         def compute():
             with torch.inference_mode(), self._autocast():
