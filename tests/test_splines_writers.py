@@ -1,9 +1,9 @@
-"""Nuke .nk, Blender Mask data and Fusion .setting: parsed back, they give the same shapes."""
+"""Blender Mask data and Fusion .setting parsed back give the same shapes; the one exporter
+writes every host (Nuke's .nk is read back in test_nuke_roto.py, by the fake Nuke)."""
 
 import json
 import re
 import sys
-import types
 
 import cv2
 import numpy as np
@@ -12,7 +12,7 @@ import pytest
 from samroto.core.splines import BezierShape, rasterize, shot_shapes
 from samroto.core.splines.blender import from_mask_space, mask_data, to_mask_space, write_mask_json
 from samroto.core.splines.fusion import from_fusion, polygon_setting, write_polygon_setting
-from samroto.core.splines.nuke import roto_nk, roto_python, write_roto_nk
+from samroto.core.splines.nuke import roto_nk, write_roto_nk
 
 H, W = 180, 320
 
@@ -36,97 +36,6 @@ def _iou(a, b):
 def _check_iou(points, left, right, matte):
     iou = _iou(rasterize([BezierShape(points, left, right)], (W, H)) > 0, matte >= 0.5)
     assert iou >= 0.97, iou
-
-
-# ---------------------------------------------------------------- Nuke
-
-def _block(text, start):
-    """Text between the brace at ``start`` and its match."""
-    depth = 0
-    for i in range(start, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[start + 1:i]
-    raise AssertionError("unbalanced braces")
-
-
-class _Anim:
-    def __init__(self):
-        self.keys = {}
-
-    def addPositionKey(self, t, v):
-        self.keys[t] = (v.x, v.y)
-
-
-class _CP:
-    def __init__(self, x, y):
-        for knob in ("center", "leftTangent", "rightTangent", "featherLeftTangent", "featherRightTangent"):
-            setattr(self, knob, _Anim())
-
-
-class _Shape(list):
-    def __init__(self, curves):
-        super().__init__()
-        self.name = None
-
-
-class _Knob:
-    def __init__(self, value=""):
-        self.value, self.rootLayer, self.changed_called = value, [], False
-
-    def setValue(self, v):
-        self.value = v
-
-    def changed(self):
-        self.changed_called = True
-
-
-def _run_nuke_code(code):
-    node = {"curves": _Knob(), "onCreate": _Knob("code")}
-    nuke = types.ModuleType("nuke")
-    nuke.thisNode = lambda: node
-    nuke.nodes = types.SimpleNamespace(Roto=lambda **kw: node)
-    rp = types.ModuleType("nuke.rotopaint")
-    rp.Shape, rp.ShapeControlPoint = _Shape, _CP
-    nuke.rotopaint = rp
-    cl = types.ModuleType("_curvelib")
-    cl.CVec2 = lambda x, y: types.SimpleNamespace(x=x, y=y)
-    saved = {k: sys.modules.get(k) for k in ("nuke", "nuke.rotopaint", "_curvelib")}
-    sys.modules.update({"nuke": nuke, "nuke.rotopaint": rp, "_curvelib": cl})
-    try:
-        exec(compile(code, "<onCreate>", "exec"), {"nuke": nuke})
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                sys.modules.pop(k, None)
-            else:
-                sys.modules[k] = v
-    return node
-
-
-def test_nuke_roto_nk_pastes_and_builds_the_animated_shape(shot, tmp_path):
-    shapes, mattes = shot
-    text = roto_nk(shapes)
-    assert text.count("{") == text.count("}")
-    assert re.search(r"^Roto \{$", text, re.M) and " name SamRoto\n" in text
-    assert f'format "{W} {H} 0 0 {W} {H} 1' in text
-    code = _block(text, text.index(" onCreate {") + len(" onCreate "))
-    node = _run_nuke_code(code)
-    assert node["onCreate"].value == "" and node["curves"].changed_called     # runs once
-    (shape,) = node["curves"].rootLayer
-    assert shape.name == "hero_1" and len(shape) == shapes[0].n_points
-    for i, f in enumerate(shapes[0].frames):
-        c = np.array([cp.center.keys[f] for cp in shape])
-        lt = np.array([cp.leftTangent.keys[f] for cp in shape])
-        rt = np.array([cp.rightTangent.keys[f] for cp in shape])
-        pts = np.stack([c[:, 0], H - c[:, 1]], 1)                # Nuke is y-up
-        left = pts + np.stack([lt[:, 0], -lt[:, 1]], 1)
-        right = pts + np.stack([rt[:, 0], -rt[:, 1]], 1)
-        _check_iou(pts, left, right, mattes[f])
-    write_roto_nk(tmp_path / "roto.nk", shapes)
-    assert (tmp_path / "roto.nk").read_text() == text
-    assert "nuke.nodes.Roto(" in roto_python(shapes)
-    _run_nuke_code(roto_python(shapes))
 
 
 # ---------------------------------------------------------------- Blender

@@ -1,23 +1,39 @@
 """Nuke: animated Roto shapes as .nk text that pastes into the Node Graph.
 
-The text is one ``Roto`` node. Its shapes are built, when Nuke creates the node (on
-paste or script load), by a short ``onCreate`` script that uses Nuke's documented
-``nuke.rotopaint`` API (Shape, ShapeControlPoint, addPositionKey) — one key per frame on
-every control point — and then clears itself, so the shapes are stored natively from then
-on and the code never runs twice. ``roto_python`` gives the same code for the Script
-Editor or a plugin.
+The text is one ``Roto`` node whose ``curves`` knob holds the shapes in Nuke's own
+serialisation (the format Nuke itself writes into every saved script; Foundry documents it
+as the "Roto serialisation format" of the NDK guide, format version 1.2 since Nuke 7):
 
+- a curve tree ``{{v x3f99999a} {f 0} {n {layer Root ...}}}``;
+- the Root layer: flags, its transform centre (the format's centre), attributes, then one
+  ``{curvegroup NAME 512 bezier {{cc {f 8192} {px TIMES POINTS}} idem} {tx ...} {a ...}}``
+  per shape; ``idem`` makes the feather curve the same as the shape (no feather);
+- ``px``: the key times shared by every control point (one float, or a braced list when
+  there are several), then three entries per control point — left tangent, centre, right
+  tangent, tangents relative to their centre. With one key an entry is ``{x y}``; with
+  several each coordinate is a braced list of keys ``{value -}``, one per key time;
+- floats as Nuke writes them: ``x`` and the 8 hex digits of the IEEE 754 single, 0 as ``0``.
+
+Nothing runs when the node is created: there is no script, only data.
 Nuke's coordinates are pixels with y up from the bottom-left corner: y_nuke = height - y.
-Tangents are offsets from their point, as Nuke keeps them.
 """
 
 from __future__ import annotations
 
 import re
+import struct
+
+import numpy as np
 
 from .contours import AnimatedShape
 
 _NAME = re.compile(r"[^A-Za-z0-9_]")
+FORMAT_VERSION = 1.2          # the curve tree's {v ...}: the serialisation Nuke 7+ reads and writes
+LAYER_FLAGS = 2097152         # what Nuke 13-15 write for the Root layer
+SHAPE_FLAGS = 512             # a closed Bezier curvegroup, as Nuke's Bezier tool makes it
+CURVE_FLAGS = 8192            # the shape's cubic curve
+BEZIER_TOOL = 4.0             # attribute tt: the tool that made the shape (createBezier)
+OVERLAY_WIDTH = 10.0          # attribute osw, Nuke's default
 
 
 def nuke_name(name: str) -> str:
@@ -26,53 +42,74 @@ def nuke_name(name: str) -> str:
     return n if not n[0].isdigit() else "_" + n
 
 
-def _keys(shape: AnimatedShape, height: int) -> list:
-    """[(frame, [(x, y, ltx, lty, rtx, rty), ...]), ...] in Nuke space, rounded to 1/1000 px."""
-    keys = []
-    for f, pts, left, right in zip(shape.frames, shape.points, shape.left, shape.right):
-        rows = []
-        for p, l, r in zip(pts, left, right):
-            rows.append(tuple(round(float(v), 3) for v in (
-                p[0], height - p[1], l[0] - p[0], -(l[1] - p[1]), r[0] - p[0], -(r[1] - p[1]))))
-        keys.append((int(f), rows))
-    return keys
+def nk_float(v: float) -> str:
+    """A float as Nuke serialises it: ``0`` or ``x`` + the IEEE 754 single in hex."""
+    v = float(v)
+    if v == 0.0:
+        return "0"
+    if not np.isfinite(v):
+        raise ValueError(f"cannot write {v} into a Roto shape")
+    return "x%08x" % struct.unpack(">I", struct.pack(">f", v))[0]
 
 
-def _builder_code(shapes: list[AnimatedShape], height: int, node_expr: str) -> str:
-    """Python (no braces, no backslashes: safe inside a Tcl brace-quoted knob) that adds
-    one animated Bezier per AnimatedShape to the Roto node ``node_expr``."""
-    data = [(nuke_name(s.name), _keys(s, height)) for s in shapes]
-    lines = [
-        "import nuke.rotopaint as _rp",
-        "from _curvelib import CVec2 as _V",
-        f"_node = {node_expr}",
-        "_curves = _node['curves']",
-        f"_data = {data!r}",
-        "for _name, _keys in _data:",
-        "    _shape = _rp.Shape(_curves)",
-        "    _shape.name = _name",
-        "    for _i in range(len(_keys[0][1])):",
-        "        _shape.append(_rp.ShapeControlPoint(0.0, 0.0))",
-        "    for _t, _rows in _keys:",
-        "        for _cp, _r in zip(_shape, _rows):",
-        "            _cp.center.addPositionKey(_t, _V(_r[0], _r[1]))",
-        "            _cp.leftTangent.addPositionKey(_t, _V(_r[2], _r[3]))",
-        "            _cp.rightTangent.addPositionKey(_t, _V(_r[4], _r[5]))",
-        "            _cp.featherLeftTangent.addPositionKey(_t, _V(_r[2], _r[3]))",
-        "            _cp.featherRightTangent.addPositionKey(_t, _V(_r[4], _r[5]))",
-        "    _curves.rootLayer.append(_shape)",
-        "_curves.changed()",
-    ]
-    code = "\n".join(lines)
-    assert "{" not in code and "}" not in code and "\\" not in code
-    return code
+def _nuke_space(shape: AnimatedShape, height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centres, left tangents, right tangents), each (F, N, 2), in Nuke's y-up pixels; the
+    tangents relative to their centre."""
+    flip = np.array([1.0, -1.0])
+    centre = np.stack([shape.points[..., 0], height - shape.points[..., 1]], -1)
+    return centre, (shape.left - shape.points) * flip, (shape.right - shape.points) * flip
 
 
-def roto_python(shapes: list[AnimatedShape], node_name: str = "SamRoto") -> str:
-    """Script Editor code: creates a Roto node and fills it with the animated shapes."""
+def _coordinate(values: np.ndarray) -> str:
+    """One coordinate of one control point over the key times."""
+    if len(values) == 1:
+        return nk_float(values[0])
+    return "{" + " ".join("{%s -}" % nk_float(v) for v in values) + "}"
+
+
+def _vec(values: np.ndarray) -> str:
+    """{x y} of one control point's centre or tangent, (F, 2) over the key times."""
+    return "{%s %s}" % (_coordinate(values[:, 0]), _coordinate(values[:, 1]))
+
+
+def _curvegroup(shape: AnimatedShape, width: int, height: int, indent: str) -> str:
+    centre, left, right = _nuke_space(shape, height)
+    frames = [float(f) for f in shape.frames]
+    times = nk_float(frames[0]) if len(frames) == 1 else "{" + " ".join(nk_float(t) for t in frames) + "}"
+    rows = []
+    for i in range(shape.n_points):
+        rows += [_vec(left[:, i]), _vec(centre[:, i]), _vec(right[:, i])]
+    pad = indent + "    "
+    cx, cy = centre[0].mean(0)
+    attrs = (f"osw {nk_float(OVERLAY_WIDTH)} osf 0 str 1 spx {nk_float(width / 2)} "
+             f"spy {nk_float(height / 2)} sb 1 tt {nk_float(BEZIER_TOOL)}")
+    return "\n".join([
+        f"{indent}{{curvegroup {nuke_name(shape.name)} {SHAPE_FLAGS} bezier",
+        f"{indent} {{{{cc",
+        f"{indent}   {{f {CURVE_FLAGS}}}",
+        f"{indent}   {{px {times}",
+        *(pad + r for r in rows[:-1]),
+        pad + rows[-1] + "}}",
+        f"{indent}  idem}}",
+        f"{indent} {{tx {nk_float(frames[0])} {nk_float(cx)} {nk_float(cy)}}}",
+        f"{indent} {{a {attrs}}}}}",
+    ])
+
+
+def curves_value(shapes: list[AnimatedShape]) -> str:
+    """The value of a Roto node's ``curves`` knob holding ``shapes``."""
     w, h = _size(shapes)
-    create = f"nuke.nodes.Roto(name={nuke_name(node_name)!r}, output='alpha')"
-    return "import nuke\n" + _builder_code(shapes, h, create) + "\n"
+    groups = "\n".join(_curvegroup(s, w, h, "    ") for s in shapes)
+    return "\n".join([
+        f"{{{{v {nk_float(FORMAT_VERSION)}}}",
+        "  {f 0}",
+        "  {n",
+        "   {layer Root",
+        f"    {{f {LAYER_FLAGS}}}",
+        f"    {{t {nk_float(w / 2)} {nk_float(h / 2)}}}",
+        "    {a}",
+        groups + "}}}",
+    ])
 
 
 def _size(shapes: list[AnimatedShape]) -> tuple[int, int]:
@@ -87,8 +124,6 @@ def _size(shapes: list[AnimatedShape]) -> tuple[int, int]:
 def roto_nk(shapes: list[AnimatedShape], node_name: str = "SamRoto", format_name: str | None = None) -> str:
     """.nk text with one Roto node holding ``shapes`` (animated, keyed per frame)."""
     w, h = _size(shapes)
-    code = _builder_code(shapes, h, "nuke.thisNode()")
-    code += "\nnuke.thisNode()['onCreate'].setValue('')"
     fmt = format_name or f"samroto_{w}x{h}"
     first = min(min(s.frames) for s in shapes)
     last = max(max(s.frames) for s in shapes)
@@ -99,8 +134,8 @@ def roto_nk(shapes: list[AnimatedShape], node_name: str = "SamRoto", format_name
         " inputs 0",
         " output alpha",
         f" format \"{w} {h} 0 0 {w} {h} 1 {fmt}\"",
+        " curves {" + curves_value(shapes) + "}",
         f" label \"samroto: {len(shapes)} shape(s), frames {first}-{last}\"",
-        " onCreate {" + code + "}",
         f" name {nuke_name(node_name)}",
         " selected true",
         "}",

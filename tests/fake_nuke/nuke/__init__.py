@@ -36,7 +36,8 @@ Deliberate limits: ``nuke.execute`` really renders, but only what a test graph n
 colour transform), ``Dot``/``NoOp``/disabled nodes
 (pass input 0), ``Grade`` (its ``multiply`` knob), a Group's ``Input``; into a ``Write``
 of EXR files. ``nuke.nodePaste`` reads the flat ``Class { knob value ... }`` blocks of a
-.nk file and runs each node's ``onCreate`` knob, as Nuke does when it creates a node.
+.nk file, reads a Roto node's ``curves`` knob (``rotopaint.read_curves``: Foundry's Roto
+serialisation format) and runs each node's ``onCreate`` knob, as Nuke does when it creates a node.
 Tests play Nuke's main loop with ``_process_events()`` (runs what the
 ``executeInMainThread`` calls queued) and the user's Cancel button with
 ``_cancel_progress()``.
@@ -1002,6 +1003,7 @@ def nodePaste(s):
                 break
             knobs[km.group(1)], i = _nk_value(body, km.end())
         on_create = knobs.pop("onCreate", "")
+        curves = knobs.pop("curves", None)
         knobs.pop("selected", None)
         knobs.pop("inputs", None)
         node = _new_node(m.group(1), knobs)
@@ -1009,6 +1011,8 @@ def nodePaste(s):
             from . import rotopaint
 
             node._attach(rotopaint.CurveKnob("curves"))
+            if curves is not None:   # the shapes as the script holds them (rotopaint.read_curves)
+                node["curves"].fromScript(curves)
         node["onCreate"].setValue(on_create)
         if on_create:
             _THIS.append(node)
