@@ -124,8 +124,20 @@ class Dispatcher(InteractiveOps, SegmentOps):
         raise ProtocolError("bad_request", "already said hello on this connection")
 
     def _op_status(self, conn, rid, header, payload):
-        return {**self.info(), **self.server_status(), "sessions": len(self.registry),
-                "queue": self.queue.pending()}
+        server = self.server_status()
+        by_user = server.pop("connections_by_user", {})
+        reply = {**self.info(), **server, "sessions": len(self.registry), "queue": self.queue.pending()}
+        sessions: dict = {}
+        for session in list(self.registry.sessions.values()):
+            if session.closing is None:
+                user = getattr(session.owner, "user", None)
+                sessions[user] = sessions.get(user, 0) + 1
+        # The bridge's own user sees every user's share of it; a shared host's user only its own.
+        names = (set(by_user) | set(sessions) | {None}) if conn.user is None else {conn.user}
+        reply["users"] = [{"user": name if name is not None else _own_user(), "own": name is None,
+                           "connections": by_user.get(name, 0), "sessions": sessions.get(name, 0)}
+                          for name in sorted(names, key=lambda n: (n is not None, n or ""))]
+        return reply
 
     def _op_shutdown(self, conn, rid, header, payload):
         if conn.user is not None:  # a shared host's users may not stop it; its own user may (`samroto serve --stop`)
@@ -326,3 +338,13 @@ def out_of_memory(exc: BaseException) -> bool:
     torch = sys.modules.get("torch")
     oom = getattr(torch, "OutOfMemoryError", None) or getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
     return isinstance(exc, MemoryError) or (isinstance(oom, type) and isinstance(exc, oom))
+
+
+def _own_user() -> str:
+    """The name of the user the bridge runs as (the discovery token's holder)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):   # no name for this uid (a container)
+        return str(os.getuid()) if hasattr(os, "getuid") else "owner"

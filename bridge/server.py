@@ -222,8 +222,12 @@ class BridgeServer:
 
     def _status(self) -> dict:
         with self._lock:
-            connections = len(self.connections)
-        return {"connections": connections, "uptime": time.time() - self.started, "address": self.address}
+            owners = [c.user for c in self.connections.values()]
+        per_user: dict = {}
+        for user in owners:   # None: the bridge's own user (the discovery token)
+            per_user[user] = per_user.get(user, 0) + 1
+        return {"connections": len(owners), "uptime": time.time() - self.started, "address": self.address,
+                "connections_by_user": per_user}
 
     def shutdown(self) -> None:
         """Stop: discovery file first (no new clients), then work, connections, sessions, socket.

@@ -1,5 +1,6 @@
 """`samroto serve --detach/--status/--stop`, idle shutdown, and the client starting the bridge."""
 
+import getpass
 import json
 import os
 import shutil
@@ -7,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from samroto import __version__ as samroto_version
 from samroto.bridge import discovery, protocol
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,6 +30,15 @@ def test_detach_status_stop(tmp_path):
     try:
         st = samroto(tmp_path, "--status")
         assert st.returncode == 0 and f"pid {info['pid']}" in st.stdout and "config.yaml" in st.stdout, st
+        report = samroto(tmp_path, "--status", "--json")   # issue 19, item 7: for scripts and monitoring
+        assert report.returncode == 0, report
+        got = json.loads(report.stdout)
+        assert got["running"] and got["answering"] and got["pid"] == info["pid"]
+        assert got["address"] == info["address"] and got["version"] == samroto_version
+        assert got["protocol"] == f"{protocol.PROTOCOL_VERSION}.{protocol.PROTOCOL_MINOR}"
+        assert got["model"]["name"].endswith("config.yaml") and got["device"] == "cpu"
+        assert got["sessions"] == 0 and got["connections"] == 1 and got["queue"] == 0
+        assert got["users"] == [{"user": getpass.getuser(), "own": True, "connections": 1, "sessions": 0}]
         again = samroto(tmp_path, *MODEL_ARGS)
         assert again.returncode == 3 and "already running" in again.stderr
         stop = samroto(tmp_path, "--stop")
@@ -40,6 +51,11 @@ def test_detach_status_stop(tmp_path):
             os.kill(info["pid"], 9)
     none = samroto(tmp_path, "--status")
     assert none.returncode == 1 and "no bridge" in none.stdout
+    none = samroto(tmp_path, "--status", "--json")
+    assert none.returncode == 1 and json.loads(none.stdout) == {
+        "running": False, "discovery": str(tmp_path / "bridge.json"), "discovery_state": "absent"}
+    misuse = samroto(tmp_path, "--json")
+    assert misuse.returncode == 2 and "--json goes with --status" in misuse.stderr
 
 
 def test_client_starts_the_bridge_and_idle_shutdown(tmp_path):

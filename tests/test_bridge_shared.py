@@ -183,6 +183,31 @@ def test_users_connect_over_tls_and_their_sessions_are_isolated(shared):
         bob.close()
 
 
+def test_status_shows_every_users_share_to_the_bridges_own_user_only(shared):
+    """`samroto serve --status` (the discovery token) sees each user's connections and
+    sessions; a shared host's user sees only its own."""
+    import getpass
+
+    server = shared()
+    cfg = Path(server.config.config_dir)
+    assert wait_for(lambda: discovery.live(cfg) is not None)
+    alice, bob = connect(server, "alice"), connect(server, "bob")
+    try:
+        for _ in range(2):
+            alice.open_session(first=1, last=3, width=8, height=4)
+        bob.open_session(first=1, last=3, width=8, height=4)
+        with Client.connect(config_dir=str(cfg)) as own:
+            assert own.status()["users"] == [
+                {"user": getpass.getuser(), "own": True, "connections": 1, "sessions": 0},
+                {"user": "alice", "own": False, "connections": 1, "sessions": 2},
+                {"user": "bob", "own": False, "connections": 1, "sessions": 1}]
+        assert alice.status()["users"] == [{"user": "alice", "own": False, "connections": 1, "sessions": 2}]
+        assert bob.status()["users"] == [{"user": "bob", "own": False, "connections": 1, "sessions": 1}]
+    finally:
+        alice.close()
+        bob.close()
+
+
 def test_a_client_without_the_ca_or_with_a_wrong_token_is_refused(shared, certs):
     server = shared()
     with pytest.raises(Untrusted, match="not the one to trust"):

@@ -45,6 +45,8 @@ def register(sub):
     g.add_argument("--detach", action="store_true", help="run in the background; print where it listens")
     g.add_argument("--status", action="store_true", help="show the running bridge and exit")
     g.add_argument("--stop", action="store_true", help="stop the running bridge")
+    p.add_argument("--json", action="store_true", help="with --status: the status as JSON (running, address, pid, "
+                   "version, protocol, model, sessions, users), for scripts and monitoring")
     p.add_argument("-v", "--verbose", action="store_true", help="log every connection")
     p.set_defaults(run=run)
     return p
@@ -61,8 +63,10 @@ def _settings_overrides(args) -> dict:
 
 def run(args, settings):
     settings = settings.with_overrides(_settings_overrides(args))
+    if args.json and not args.status:
+        raise CommandError("--json goes with --status (samroto serve --status --json)")
     if args.status:
-        return status()
+        return status(as_json=args.json)
     if args.stop:
         return stop()
     from samroto.bridge import discovery
@@ -97,25 +101,47 @@ def _client():
     return Client
 
 
-def status() -> int:
+def status(as_json: bool = False) -> int:
+    """Print the running bridge's status; 0 when one answers, 1 otherwise (``as_json``: one
+    JSON object on stdout either way, ``running`` saying which)."""
     from samroto.bridge import discovery
     from samroto.bridge.client import BridgeError
 
     info = discovery.live()
     if info is None:
-        print(f"no bridge is running ({discovery.path()} {'is stale' if discovery.path().exists() else 'absent'})")
+        state = "stale" if discovery.path().exists() else "absent"
+        _say(as_json, {"running": False, "discovery": str(discovery.path()), "discovery_state": state},
+             f"no bridge is running ({discovery.path()} {'is stale' if state == 'stale' else 'absent'})")
         return 1
     try:
         with _client()(info["address"], info["token"], name="samroto serve --status") as client:
             st = client.status()
     except BridgeError as exc:
-        print(f"bridge pid {info['pid']} does not answer: {exc}")
+        _say(as_json, {"running": True, "answering": False, "pid": info["pid"], "address": info["address"],
+                       "error": str(exc)}, f"bridge pid {info['pid']} does not answer: {exc}")
         return 1
     model = st.get("model") or {}
-    print(f"bridge pid {st['pid']} ({st['server']}, protocol {st['protocol']}) on {_where(st['address'])}\n"
-          f"model {model.get('name')} on {model.get('device')}; {st['connections'] - 1} other client(s), "
-          f"{st['sessions']} session(s), {st['queue']} queued job(s); up {st['uptime']:.0f} s")
+    report = {"running": True, "answering": True, "pid": st["pid"], "address": st["address"],
+              "version": st["server"].partition(" ")[2], "protocol": f"{st['protocol']}.{st.get('minor', 0)}",
+              "model": model, "device": model.get("device"), "connections": st["connections"],
+              "sessions": st["sessions"], "queue": st["queue"], "uptime": st["uptime"],
+              "users": st.get("users", []), "discovery": str(discovery.path())}
+    _say(as_json, report,
+         f"bridge pid {st['pid']} ({st['server']}, protocol {st['protocol']}) on {_where(st['address'])}\n"
+         f"model {model.get('name')} on {model.get('device')}; {st['connections'] - 1} other client(s), "
+         f"{st['sessions']} session(s), {st['queue']} queued job(s); up {st['uptime']:.0f} s"
+         + "".join(f"\n  user {u['user']}{' (this bridge)' if u['own'] else ''}: {u['connections']} "
+                   f"connection(s), {u['sessions']} session(s)" for u in report["users"] if len(report["users"]) > 1))
     return 0
+
+
+def _say(as_json: bool, report: dict, text: str) -> None:
+    if as_json:
+        import json
+
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(text)
 
 
 def stop(timeout: float = 30.0) -> int:
