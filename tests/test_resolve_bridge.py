@@ -68,6 +68,16 @@ def test_track_writes_and_imports_the_cli_mattes(bridge, tmp_path, direction):
     # the used range plus handles of the movie = `samroto track --range 1-8`, bit for bit
     covered = same_as_cli(done, plan, tmp_path)
     assert covered["car"] and covered["hero"]
+    # Review (issue 18, item 7) reads the bridge's own mattes in the stdlib: it agrees with
+    # OpenImageIO on which frames hold each object
+    from samroto_resolve.review import Review
+
+    found = Review(plan)
+    assert found.tracked == sorted(done.frames)
+    for name in ("car", "hero"):
+        for f in done.frames:
+            pixels, _ = plugin_parity.read_exr(found.patterns[name] % f)
+            assert found.present(name, f) is bool(pixels.max() >= 0.5), (name, f)
 
 
 def test_cancel_stops_and_keeps_finished_mattes(bridge, tmp_path):

@@ -388,3 +388,82 @@ def test_lua_snapshot_plans_what_the_python_scripts_plan(tmp_path, speed):
     assert from_lua.pattern == from_python.pattern and from_lua.clip.speed == speed
     assert replay.lua_literal({"a": [1, "x\"y\\z é"], "b": None}) == '{["a"] = {1, "x\\034y\\092z \\195\\169"}, ["b"] = nil}'
     assert lua.execute("return " + replay.lua_literal({"a": [1, 'x"y\\z é']}))["a"][2] == 'x"y\\z é'
+
+
+# --- issue 18, item 7: review ------------------------------------------------------------------
+
+def _mattes(pattern, frames, lost, bit_depth=16, compression="zip"):
+    """Matte sequences as the bridge writes them (samroto's MatteWriter, one EXR per object
+    and frame): a box that is there, and empty on ``lost`` {name: frames}."""
+    import numpy as np
+
+    from samroto.core.io.mattes import MatteWriter
+
+    writer = MatteWriter(pattern, format="exr", layout="files", bit_depth=bit_depth, compression=compression,
+                         make_dirs=True)
+    for f in frames:
+        values = {}
+        for name in ("car", "hero"):
+            alpha = np.zeros((128, 256), np.float32)
+            if f not in lost.get(name, ()):
+                alpha[40:60, 10 + f:30 + f] = 1.0
+                alpha[0, 0] = 0.3  # something below 0.5 everywhere: not the object
+            else:
+                alpha[70, 70] = 0.49  # a faint ghost is still "lost"
+            values[name] = alpha
+        writer.write(f, values)
+    writer.close()
+
+
+@pytest.mark.parametrize("bit_depth,compression", [(16, "zip"), (32, "zips"), (16, "none")])
+def test_review_steps_and_jumps_to_lost_frames(tmp_path, bit_depth, compression):
+    """Review reads what the track left (the matte sequences) in Resolve's Python: a frame
+    where an object's matte is empty is where SAM 2's object score said it was lost.
+    Next/previous tracked frame and next lost frame move the comp's playhead (and the
+    timeline's, inside the used range) with the matte Loaders on the clip."""
+    from samroto_resolve import review
+
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    _two_objects(prompts.clip_comp(item))
+    plan = workflow.Plan(resolve, "both", handles=2)
+    _mattes(plan.pattern, range(3, 27), {"car": [9, 10, 11, 20], "hero": [25]}, bit_depth, compression)
+    lines = []
+    found = headless.review(resolve, out=lines.append, handles=2)
+    assert lines == ["samroto: car: tracked 3-26; lost on 9-11, 20",
+                     "samroto: hero: tracked 3-26; lost on 25"]
+    comp = item.GetFusionCompByIndex(1)
+    timeline = resolve.GetProjectManager().GetCurrentProject().GetCurrentTimeline()
+    comp.CurrentTime = 12.0
+    assert headless.next_lost(resolve, out=lines.append) == (20, ["car"])
+    assert comp.CurrentTime == 20 and timeline.GetCurrentTimecode() == "01:00:00:15"  # 86400 + 20 - 5
+    assert headless.next_lost(resolve, out=lines.append) == (25, ["hero"])
+    assert timeline.GetCurrentTimecode() == "01:00:00:15"  # 25 is a handle: not on the timeline
+    assert headless.next_lost(resolve, out=lines.append) == (9, ["car"])  # from the start again
+    assert lines[-1] == "samroto: frame 9: car lost (empty matte)"
+    assert headless.step(resolve, 1, out=lines.append) == 10 and headless.step(resolve, -1) == 9
+    comp.CurrentTime = 30.0
+    assert headless.step(resolve, 1) == 26 and headless.step(resolve, -1) == 25
+    loader = comp.FindTool("samroto_hero_matte")
+    assert loader.rendered("Clip") == plan.pattern.replace("{name}", "hero") % 3 and loader.GetInput("GlobalIn") == 3
+    # the window: same, with the files read once while it is open
+    texts = {}
+    ctl = ui.Controller(resolve, texts.__setitem__, lambda *a: None)
+    comp.CurrentTime = 0.0
+    ctl.next_lost()
+    assert texts["Status"].startswith("Frame 9: car lost\ncar: tracked 3-26; lost on 9-11, 20")
+    assert len(ctl.seen) == 48
+    assert review.matte_present(plan.pattern.replace("{name}", "car") % 12) is True
+
+
+def test_review_says_when_it_cannot_tell(tmp_path):
+    from samroto_resolve import review
+
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    _two_objects(prompts.clip_comp(item))
+    plan = workflow.Plan(resolve, "both", handles=2)
+    with pytest.raises(hostkit.HostError, match="Nothing tracked on shot010.mp4 yet"):
+        headless.step(resolve, 1)
+    _mattes(plan.pattern, range(5, 8), {}, compression="piz")
+    assert review.Review(plan).report()[0] == "car: tracked 5-7; lost on no frame (cannot read the mattes of 5-7)"
+    with pytest.raises(review.MatteReadError, match="no, ZIPS or ZIP"):
+        review.matte_present(plan.pattern.replace("{name}", "car") % 5)

@@ -42,6 +42,10 @@ ENTRIES = {
     "Use Candidate 1": "headless.use_candidate(resolve, 1)",
     "Use Candidate 2": "headless.use_candidate(resolve, 2)",
     "Use Candidate 3": "headless.use_candidate(resolve, 3)",
+    "Review Track": "headless.review(resolve)",
+    "Next Tracked Frame": "headless.step(resolve, 1)",
+    "Previous Tracked Frame": "headless.step(resolve, -1)",
+    "Next Lost Frame": "headless.next_lost(resolve)",
 }
 
 SCRIPT = '''"""samroto: {entry} (written by `samroto install resolve`; see docs/resolve.md)."""

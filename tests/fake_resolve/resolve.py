@@ -210,6 +210,21 @@ class Timeline(object):
     def GetName(self):
         return self._name
 
+    # README: "GetCurrentTimecode() --> string ... while on Cut, Edit, Color, Fairlight and
+    # Deliver pages"; "SetCurrentTimecode(timecode) --> Bool ... for Cut, Edit, Color,
+    # Fairlight and Deliver pages". ``page``: the page Resolve shows (tests set "fusion").
+    page = "color"
+    timecode = "01:00:00:00"
+
+    def GetCurrentTimecode(self):  # --> string
+        return self.timecode if self.page != "fusion" else ""
+
+    def SetCurrentTimecode(self, timecode):  # --> Bool
+        if self.page == "fusion" or not re.match(r"^\d\d:\d\d:\d\d[:;]\d\d$", str(timecode)):
+            return False
+        self.timecode = str(timecode)
+        return True
+
     def GetSetting(self, settingName=None):  # --> string (all settings as a dict without a name)
         if settingName is None:
             return dict(self._settings)

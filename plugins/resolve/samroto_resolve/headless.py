@@ -94,3 +94,37 @@ def use_candidate(resolve, index, name=None, out=print, connect=None, **settings
         return live.choose(name, index, out=out)
     finally:
         live.close()
+
+
+def _review(resolve, settings):
+    from .review import Review
+
+    return Review(workflow.Plan(resolve, "forward", **settings))
+
+
+def review(resolve, out=print, **settings):
+    """Review Track: each object's tracked frames and the frames where it was lost (its
+    matte is empty there: SAM 2's object score said it is not in the picture)."""
+    found = _review(resolve, settings)
+    for line in found.report():
+        out("samroto: " + line)
+    return found
+
+
+def step(resolve, delta, out=print, **settings):
+    """Next / Previous Tracked Frame: the playhead on the next (previous) frame with mattes,
+    the matte Loaders on the clip's comp."""
+    found = _review(resolve, settings)
+    frame = found.step(delta)
+    out("samroto: frame %d (tracked %s)" % (frame, found.plan.clip.name))
+    return frame
+
+
+def next_lost(resolve, out=print, **settings):
+    """Next Lost Frame: the playhead on the next frame where an object was lost."""
+    found = _review(resolve, settings).next_lost()
+    if found is None:
+        out("samroto: no object was lost on a tracked frame.")
+        return None
+    out("samroto: frame %d: %s lost (empty matte)" % (found[0], ", ".join(found[1])))
+    return found

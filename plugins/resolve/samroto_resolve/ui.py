@@ -28,6 +28,7 @@ class Controller(object):
         self.job = None
         self.plan = None  # type: workflow.Plan | None
         self.live = None  # the live session (Preview frame, Candidate 1-3), kept while the window is open
+        self.seen = {}  # review: (matte file, mtime) -> object in it, so stepping reads each file once
 
     def refresh(self, handles=None):
         try:
@@ -113,6 +114,27 @@ class Controller(object):
             lines.append(str(exc))
         self.set_text("Status", "\n".join(line.replace("samroto: ", "", 1) for line in lines))
 
+    def _review(self, act):
+        from .review import Review
+
+        try:
+            found = Review(workflow.Plan(self.resolve, "forward"), cache=self.seen)
+            line = act(found)
+            self.set_text("Status", "\n".join(([line] if line else []) + found.report()))
+        except Exception as exc:
+            self.set_text("Status", str(exc))
+
+    def review_step(self, delta):
+        """Previous / next tracked frame, the mattes on the clip."""
+        self._review(lambda found: "Frame %d" % found.step(delta))
+
+    def next_lost(self):
+        """The next frame where an object was lost (its matte is empty)."""
+        def act(found):
+            hit = found.next_lost()
+            return "Frame %d: %s lost" % (hit[0], ", ".join(hit[1])) if hit else "No object was lost."
+        self._review(act)
+
     def close(self):
         if self.job is not None:
             self.cancel()
@@ -153,6 +175,11 @@ def show(resolve, fusion, bmd, connect=None):
                 ui.Button({"ID": "Candidate1", "Text": "Candidate 1"}),
                 ui.Button({"ID": "Candidate2", "Text": "Candidate 2"}),
                 ui.Button({"ID": "Candidate3", "Text": "Candidate 3"}),
+            ]),
+            ui.HGroup({"Weight": 0}, [
+                ui.Button({"ID": "PrevTracked", "Text": "< Tracked frame"}),
+                ui.Button({"ID": "NextTracked", "Text": "Tracked frame >"}),
+                ui.Button({"ID": "NextLost", "Text": "Next lost frame"}),
             ]),
             ui.Label({"ID": "Progress", "Text": progress_text(0, 0, 0), "Weight": 0}),
             ui.Label({"ID": "Status", "Text": "", "WordWrap": True, "Weight": 0}),
@@ -195,6 +222,9 @@ def show(resolve, fusion, bmd, connect=None):
     win.On.Candidate1.Clicked = lambda ev: ctl.choose(1)
     win.On.Candidate2.Clicked = lambda ev: ctl.choose(2)
     win.On.Candidate3.Clicked = lambda ev: ctl.choose(3)
+    win.On.PrevTracked.Clicked = lambda ev: ctl.review_step(-1)
+    win.On.NextTracked.Clicked = lambda ev: ctl.review_step(1)
+    win.On.NextLost.Clicked = lambda ev: ctl.next_lost()
     win.On.samrotoWin.Close = on_close
     disp.On.samrotoPoll.Timeout = on_timer
     ctl.refresh()
