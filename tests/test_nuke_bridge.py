@@ -47,6 +47,7 @@ def plate_node(nuke, plugin, tmp_path, frames):
     nuke.root()["last_frame"].setValue(frames[-1])
     nuke._SELECTED[:] = [read]
     node = plugin.create_node()
+    node["live"].setValue(False)   # the live matte has its own tests (test_nuke_live.py)
     node["matte_dir"].setValue(str(tmp_path / "mattes"))
     return read, node
 
@@ -203,6 +204,7 @@ def test_trimmed_movie_read_is_the_cli_shot(nk, tmp_path):
     read = nt.movie_read(nuke, movie, 12, 4, 9)
     nuke._SELECTED[:] = [read]
     node = plugin.create_node()
+    node["live"].setValue(False)
     node["matte_dir"].setValue(str(tmp_path / "mattes"))
     (dx, dy), (sx, sy) = sample.shape_centres(5 - 1, 12, 64, 48)   # Nuke frame 5 is movie frame 4
     nuke.frame(5)

@@ -24,7 +24,9 @@ def env(monkeypatch, tmp_path):
 
 def make_node(nuke, plugin, upstream):
     nuke._SELECTED[:] = [upstream]
-    return plugin.create_node()
+    node = plugin.create_node()
+    node["live"].setValue(False)   # the live matte has its own tests (test_nuke_live.py)
+    return node
 
 
 def node_with_point(nuke, plugin, upstream, frame, x, y):

@@ -23,6 +23,7 @@ def env(monkeypatch, tmp_path):
     nuke.root()["last_frame"].setValue(1004)
     nuke._SELECTED[:] = [read]
     node = plugin.create_node()
+    node["live"].setValue(False)   # the live matte has its own tests (test_nuke_live.py)
     node["matte_dir"].setValue(str(tmp_path / "mattes"))
     nuke.frame(1002)
     node["add_pos"].execute()

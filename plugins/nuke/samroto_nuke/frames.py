@@ -158,8 +158,9 @@ class Renderer(object):
     ``frame`` return "" or what went wrong. Proxy mode is off while a frame renders: the
     plate must be full-size, as the handles are (a Write renders at the active scale)."""
 
-    def __init__(self, group, source):
+    def __init__(self, group, source, input_name="Plate", channels="rgb"):
         self.group, self.name, self.source, self.write = group, group.name(), source, None
+        self.input_name, self.channels = input_name, channels
 
     def start(self):
         try:
@@ -168,9 +169,9 @@ class Renderer(object):
                 os.makedirs(directory)
             self.group.begin()  # a button already runs inside the group; the main loop does not
             try:
-                plate = nuke.toNode("Plate")
-                write = nuke.nodes.Write(name=WRITER, file=self.source["path"], file_type="exr", channels="rgb",
-                                         create_directories=True)
+                plate = nuke.toNode(self.input_name)
+                write = nuke.nodes.Write(name=WRITER, file=self.source["path"], file_type="exr",
+                                         channels=self.channels, create_directories=True)
                 write.setInput(0, plate)
             finally:
                 self.group.end()
@@ -210,9 +211,10 @@ class Renderer(object):
         return "Nuke could not render %s's input for tracking: %s" % (self.name, exc)
 
 
-def render_now(group, source):
-    """Render every frame of a rendered source at once (main thread; for scripts and tests)."""
-    renderer = Renderer(group, source)
+def render_now(group, source, input_name="Plate", channels="rgb"):
+    """Render every frame of a rendered source at once (main thread: the live preview's one
+    frame, the mask input's alpha, scripts and tests)."""
+    renderer = Renderer(group, source, input_name, channels)
     try:
         problem = renderer.start()
         for f in range(source["first"], source["last"] + 1):

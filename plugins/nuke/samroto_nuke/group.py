@@ -11,7 +11,7 @@ import tempfile
 
 import nuke
 
-from . import knobs
+from . import finishing, knobs
 from .kit import hostkit
 
 
@@ -28,14 +28,34 @@ def matte_dir(node):
 
 def matte_request(node):
     """Where the bridge writes the mattes: one EXR sequence per object ({name} is the
-    object's name, made file-safe by the bridge)."""
-    return hostkit.file_mattes("%s/%s.{name}.%%04d.exr" % (matte_dir(node), node.name()))
+    object's name, made file-safe by the bridge), finished with the node's Finish tab when
+    it overrides the bridge's settings."""
+    spec = hostkit.file_mattes("%s/%s.{name}.%%04d.exr" % (matte_dir(node), node.name()))
+    finish = finishing.overrides(node)
+    if finish is not None:
+        spec["finish"] = finish
+    return spec
 
 
 def matte_pattern(node, obj):
     """The object's matte sequence as the bridge last reported it ('' before tracking)."""
     knob = node.knob("o%d_matte" % obj)
     return str(knob.value()) if knob is not None else ""
+
+
+def live_pattern(node, obj):
+    """The object's live preview sequence (the frames a prompt was previewed on; '' before)."""
+    knob = node.knob("o%d_live" % obj)
+    return str(knob.value()) if knob is not None else ""
+
+
+def shown_pattern(node, obj):
+    """What the node's output shows for the object: its live previews while ``show`` is
+    "live" (set by a preview, back to "tracked" when a Track ends), else its tracked mattes."""
+    show = node.knob("show")
+    if show is not None and show.value() == "live" and live_pattern(node, obj):
+        return live_pattern(node, obj)
+    return matte_pattern(node, obj)
 
 
 def set_status(node, text):
@@ -52,7 +72,8 @@ def report_error(node, text):
 
 
 def connect_mattes(node, first, last, offset=0):
-    """Rebuild the internals: one Read + Copy per object, reading its matte sequence over
+    """Rebuild the internals: one Read + Copy per object, reading its matte sequence (or its
+    live previews, ``shown_pattern``) over
     Nuke frames ``first``..``last``. The bridge numbers the matte files with the source's
     frames, Nuke frame f being file f - ``offset`` (a movie's): the Read's frame range is in
     file numbers, and its frame expression reads file ``frame-offset`` at frame f
@@ -62,12 +83,12 @@ def connect_mattes(node, first, last, offset=0):
     node.begin()
     try:
         for child in node.nodes():
-            if child.name().startswith(("Matte_o", "Copy_o")):
+            if child.name().startswith(("Matte_o", "Copy_o", "Matte_auto")):
                 nuke.delete(child)
         stream = nuke.toNode("Plate")
         for obj in knobs.object_ids(node):
             info = knobs.object_info(node, obj)
-            pattern = matte_pattern(node, obj)
+            pattern = shown_pattern(node, obj)
             if info["channel"] == "none" or not pattern:
                 continue
             read = nuke.nodes.Read(name="Matte_o%d" % obj, file=pattern,
@@ -78,12 +99,24 @@ def connect_mattes(node, first, last, offset=0):
             copy.setInput(0, stream)
             copy.setInput(1, read)
             stream = copy
+        stream = auto_overlay(node) or stream
         output = nuke.toNode("Output1")
         if output is None:
             raise hostkit.HostError("%s has lost its Output1 node: delete it and make a new SAM2Matte." % node.name())
         output.setInput(0, stream)
     finally:
         node.end()
+
+
+def auto_overlay(node):
+    """While ``show`` is "auto masks": a Read of the automatic masks' overlay picture (the
+    frame with the masks tinted and numbered), held over every frame; else None."""
+    show, overlay = node.knob("show"), node.knob("auto_overlay")
+    if show is None or show.value() != "auto masks" or overlay is None or not str(overlay.value()):
+        return None
+    frame = int(node["auto_frame"].value())
+    return nuke.nodes.Read(name="Matte_auto", file=str(overlay.value()), first=frame, last=frame, origfirst=frame,
+                           origlast=frame, before="hold", after="hold", on_error="black")
 
 
 def reload_mattes(node):

@@ -4,6 +4,8 @@ frames where the prompt applies; names say the object and the sign.
     o2_name, o2_channel        object 2's name and output channel
     o2_pos1, o2_neg1           a positive / negative point of object 2 (XY_Knob)
     o2_box1                    a box of object 2 (BBox_Knob: x, y, r, t)
+    o2_mask1, o2_mask1_frame   a mask prompt of object 2: its file and its frame (a chosen
+                               candidate, the mask input's alpha, an automatic mask)
 
 A handle's keys are its prompts: a point keyed on 1001 and 1040 is two clicks, one on each
 frame. Handles are animated from birth, so dragging one on another frame keys it there
@@ -19,6 +21,8 @@ from .kit import hostkit
 
 HANDLE = re.compile(r"^o(\d+)_(pos|neg|box)(\d+)$")
 OBJECT = re.compile(r"^o(\d+)_name$")
+MASK = re.compile(r"^o(\d+)_mask(\d+)$")
+CANDIDATE = "candidate"  # the label of a mask prompt that is a chosen candidate
 
 
 class PromptError(hostkit.HostError):
@@ -45,10 +49,48 @@ def handles(node, obj=None):
     return sorted(found, key=lambda h: (h[0], order[h[1]], h[2]))
 
 
+def masks(node, obj=None):
+    """[(obj, index, frame, file knob)] of the node's mask prompts, by object and frame."""
+    found = []
+    for name, knob in node.knobs().items():
+        m = MASK.match(name)
+        if m and (obj is None or int(m.group(1)) == obj):
+            frame = node["%s_frame" % name].value()
+            found.append((int(m.group(1)), int(m.group(2)), int(frame), knob))
+    return sorted(found, key=lambda h: (h[0], h[2], h[1]))
+
+
+def add_mask(node, obj, frame, path, label="mask"):
+    """Object ``obj``'s mask prompt on ``frame``: the file ``path`` (the plate's size). A
+    mask on a frame is that frame's whole prompt (the points and boxes there stay in the
+    node but are not sent); one mask per object and frame, so an earlier one is replaced."""
+    if obj not in object_ids(node):
+        raise PromptError("There is no object %d: press 'add object' first." % obj)
+    remove_masks(node, obj, frame)
+    taken = [i for _, i, _, _ in masks(node, obj)]
+    name = "o%d_mask%d" % (obj, (max(taken) + 1) if taken else 1)
+    at = nuke.Int_Knob(name + "_frame", "frame")  # first: the file's knobChanged reads it
+    node.addKnob(at)
+    at.setValue(int(frame))
+    knob = nuke.File_Knob(name, "obj%d %s @%d" % (obj, label, frame))
+    knob.setTooltip("A mask prompt: on its frame this file is the object's prompt.")
+    node.addKnob(knob)
+    knob.setValue(str(path).replace("\\", "/"))
+    return knob
+
+
+def remove_masks(node, obj, frame, label=None):
+    """Delete ``obj``'s mask prompts on ``frame`` (only those whose label has ``label``)."""
+    for _, _, f, knob in masks(node, obj):
+        if f == frame and (label is None or label in knob.label()):
+            node.removeKnob(node[knob.name() + "_frame"])
+            node.removeKnob(knob)
+
+
 def collect(node, height):
     """The node's prompts as samroto's prompts JSON. Nuke's pixels have their origin at the
     bottom-left, y up; samroto's at the top-left, y down: y' = height - y."""
-    objects = {o: dict(object_info(node, o), points=[], boxes=[]) for o in object_ids(node)}
+    objects = {o: dict(object_info(node, o), points=[], boxes=[], masks=[]) for o in object_ids(node)}
     for obj, kind, _, knob in handles(node):
         if obj not in objects:
             raise PromptError("%s belongs to object %d, which has no o%d_name knob; delete it "
@@ -64,6 +106,9 @@ def collect(node, height):
                                              + hostkit.flip_y(v[2], v[3], height))
             else:
                 objects[obj]["points"].append((f,) + hostkit.flip_y(v[0], v[1], height) + (kind == "pos",))
+    for obj, _, frame, knob in masks(node):
+        if obj in objects and str(knob.value()).strip():
+            objects[obj]["masks"].append((frame, str(knob.value()).strip()))
     doc = hostkit.prompts_document([objects[o] for o in sorted(objects)])
     if not doc["objects"]:
         raise PromptError("No prompts yet: press '+ point' (or '- point', 'box') on the SAM2 tab, "
@@ -124,9 +169,12 @@ def clear_frame(node, obj, frame):
             knob.removeKeyAt(frame)
             if not knob.getKeyList():
                 node.removeKnob(knob)
+    remove_masks(node, obj, frame)
 
 
 def clear_object(node, obj):
     """Remove every prompt of ``obj`` (the object itself stays)."""
     for _, _, _, knob in handles(node, obj):
         node.removeKnob(knob)
+    for _, _, frame, _ in masks(node, obj):
+        remove_masks(node, obj, frame)

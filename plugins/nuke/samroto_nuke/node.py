@@ -11,7 +11,7 @@ import traceback
 import nuke
 
 from . import group as group_mod
-from . import knobs, roto, tracking
+from . import finishing, knobs, live, masks, roto, tracking
 from .kit import hostkit
 
 MARKER = "samroto_version"
@@ -19,6 +19,7 @@ MODELS = ["settings default", "sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1
           "sam2.1_hiera_large", "custom"]
 DEVICES = ["auto", "cuda", "mps", "cpu"]
 RANGES = ["input", "project", "custom"]
+SHOWS = ["tracked", "live", "auto masks"]
 
 BUTTON = "import samroto_nuke.node as _sam; _sam.on_button(nuke.thisNode(), %r)"
 
@@ -41,6 +42,7 @@ def create(version):
     ``version``: the plugin's, kept in a hidden knob."""
     group = nuke.createNode("Group", inpanel=False)
     group.setName(_free_name("SAM2Matte"))
+    segment_knobs, segment_defaults = masks.make_knobs()
     k = [nuke.Tab_Knob("sam2", "SAM2"),
          nuke.Text_Knob("status", "", "add prompts, then Track"),
          nuke.Int_Knob("object", "object"),
@@ -50,6 +52,18 @@ def create(version):
          _button("add_box", "box", "add_box", "A box around the object, keyed on this frame."),
          _button("clear_frame", "clear frame", "clear_frame", "Delete the object's prompts on this frame."),
          _button("clear", "clear", "clear", "Delete all prompts of the object."),
+         nuke.Text_Knob("div_live", ""),
+         nuke.Boolean_Knob("live", "live matte"),
+         nuke.Enumeration_Knob("show", "show", SHOWS),
+         nuke.Text_Knob("candidates", "candidates", ""),
+         nuke.Enumeration_Knob("candidate", "candidate", live.CHOICES),
+         _button("mask_input", "mask from input", "mask_input",
+                 "The mask input's alpha on this frame becomes the object's mask prompt there."),
+         _button("segment", "segment everything", "segment",
+                 "SAM 2's automatic masks on this frame: tick the ones to keep, then 'add picked'."),
+         _button("add_picked", "add picked", "add_picked",
+                 "Each ticked automatic mask becomes a new object, with that mask as its prompt on its frame."),
+         ] + segment_knobs + [
          nuke.Text_Knob("div_track", ""),
          _button("track_backward", "<< track backward", "backward", "Track from this frame to the range start."),
          _button("track_frame", "track frame", "frame", "Only this frame."),
@@ -66,9 +80,17 @@ def create(version):
          nuke.File_Knob("matte_dir", "matte folder"),
          _button("convert_roto", "Convert to Roto", "roto", "A Roto node with animated shapes fitted to the mattes."),
          nuke.String_Knob(MARKER, "samroto"),
-         nuke.Tab_Knob("prompts", "Prompts")]
+         ]
+    finish, defaults = finishing.make_knobs()
+    k += finish + [nuke.Tab_Knob("prompts", "Prompts")]
     for knob in k:
         group.addKnob(knob)
+    for name, value in list(defaults.items()) + list(segment_defaults.items()):
+        group[name].setValue(value)
+    group["live"].setValue(True)
+    group["live"].setTooltip("Show the current frame's matte as soon as a prompt changes (no Track needed).")
+    group["candidate"].setTooltip("SAM 2's three masks for a single + point: pick the one you mean; "
+                                  "it becomes the frame's mask prompt and Track uses it.")
     group[MARKER].setValue(version)
     group[MARKER].setVisible(False)
     group["object"].setValue(1)
@@ -78,10 +100,12 @@ def create(version):
     group.begin()  # type: ignore[attr-defined]  # stub gap: createNode("Group") is a Group
     try:
         plate = nuke.nodes.Input(name="Plate")
+        nuke.nodes.Input(name="Mask", number=1)  # the group's second input: a matte to prompt with
         out = nuke.nodes.Output(name="Output1")
         out.setInput(0, plate)
     finally:
         group.end()  # type: ignore[attr-defined]  # stub gap: createNode("Group") is a Group
+    group["knobChanged"].setValue(live.KNOB_CHANGED)
     knobs.add_object(group)
     return group
 
@@ -103,6 +127,12 @@ def on_button(node, action):
             return tracking.start(node, action)
         elif action == "roto":
             return roto.convert(node)
+        elif action == "mask_input":
+            return masks.from_input(node, obj, frame)
+        elif action == "segment":
+            return masks.segment(node)
+        elif action == "add_picked":
+            return masks.add_picked(node)
         else:
             raise ValueError("unknown action %r" % action)
     except hostkit.HostError as exc:  # the plugin's own errors say what to change

@@ -42,11 +42,8 @@ def build_request(group, direction):
     frames are the shot the bridge opens, with the prompts keyed on them, so the node's
     mattes are ``samroto track --range A-B --direction D`` 's on the same plate (A-B in the
     source's own numbering: a movie's frames count from 0)."""
-    if group.input(0) is None:
-        raise TrackError("%s has no input: connect the plate to it." % group.name())
+    source, in_lo, in_hi = plate(group)
     root = nuke.root()
-    source = frames.read_source(group)
-    in_lo, in_hi = (source["first"], source["last"]) if source is not None else frames.input_range(group)
     mode = group["range"].value()
     if mode == "custom":
         lo, hi = int(group["range_first"].value()), int(group["range_last"].value())
@@ -84,6 +81,16 @@ def build_request(group, direction):
         "python": samroto_python(),
         "matte_dir": outdir,
     }
+
+
+def plate(group):
+    """(the Read source or None when Nuke must render the input, the input's first and last
+    frame in Nuke's numbering)."""
+    if group.input(0) is None:
+        raise TrackError("%s has no input: connect the plate to it." % group.name())
+    source = frames.read_source(group)
+    in_lo, in_hi = (source["first"], source["last"]) if source is not None else frames.input_range(group)
+    return source, in_lo, in_hi
 
 
 def renumber(document, offset):
@@ -199,6 +206,8 @@ class Job(object):
             group = nuke.toNode("root." + self.request["node"])  # whatever group the main loop is in
             if group is None:
                 return  # deleted while tracking: the mattes stay on disk
+            if group.knob("show") is not None:
+                group["show"].setValue("tracked")
             for obj, pattern in self.track.patterns.items():
                 if group.knob("o%d_matte" % obj) is not None:
                     group["o%d_matte" % obj].setValue(pattern.replace("\\", "/"))

@@ -6,7 +6,8 @@ pythonreference and .../pythondevguide): ``nuke.createNode``, ``nuke.nodes.<Clas
 ``nuke.toNode``, ``nuke.root``, ``nuke.thisNode``, ``nuke.thisGroup``, ``nuke.frame``,
 ``nuke.delete``, ``nuke.execute``, ``nuke.filename``, ``nuke.message``, ``nuke.tcl``
 (``add_layer`` only), ``nuke.executeInMainThread``, ``nuke.executeInMainThreadWithResult``,
-``nuke.ProgressTask``, ``nuke.nodePaste``, ``nuke.menu``; ``Node`` (``Class``, ``name``,
+``nuke.ProgressTask``, ``nuke.nodePaste``, ``nuke.menu``, ``nuke.thisKnob`` with each node's
+``knobChanged`` script run on every knob change; ``Node`` (``Class``, ``name``,
 ``knob``/``[]``, ``knobs``, ``addKnob``, ``removeKnob``, ``input``, ``setInput``,
 ``inputs``, ``format``, ``frameRange``), ``Group.begin/end/nodes``; ``FrameRange``; knobs
 (``Tab_Knob``, ``Text_Knob``, ``PyScript_Knob``, ``Int_Knob``, ``Double_Knob``,
@@ -35,7 +36,7 @@ Deliberate limits: ``nuke.execute`` really renders, but only what a test graph n
 ``Read`` of an image sequence (decoded with OpenImageIO) or of a movie (PyAV, with no
 colour transform), ``Dot``/``NoOp``/disabled nodes
 (pass input 0), ``Grade`` (its ``multiply`` knob), a Group's ``Input``; into a ``Write``
-of EXR files. ``nuke.nodePaste`` reads the flat ``Class { knob value ... }`` blocks of a
+of EXR files (channels ``rgb``, or ``alpha`` from a Read of images with an alpha). ``nuke.nodePaste`` reads the flat ``Class { knob value ... }`` blocks of a
 .nk file, reads a Roto node's ``curves`` knob (``rotopaint.read_curves``: Foundry's Roto
 serialisation format) and runs each node's ``onCreate`` knob, as Nuke does when it creates a node.
 Tests play Nuke's main loop with ``_process_events()`` (runs what the
@@ -95,6 +96,7 @@ class Knob(object):
     def setValue(self, value):
         _main_only("Knob.setValue")
         self._value = value
+        _knob_changed(self)
         return True
 
     def setFlag(self, flag):
@@ -120,6 +122,39 @@ class Knob(object):
 
     def getKeyList(self):
         return []
+
+
+_KNOB_CONTEXT = []  # the knob whose change is being answered (thisKnob)
+
+
+def _knob_changed(knob):
+    """Run the knob's node's ``knobChanged`` script, as Nuke runs a node's knobChanged for
+    "any knob change, including changes made programmatically" with the knob in
+    ``nuke.thisKnob()`` and the node in ``nuke.thisNode()`` (nuke.addKnobChanged,
+    https://learn.foundry.com/nuke/developers/17.1/pythondevguide/_autosummary/
+    nuke.addKnobChanged.html; the node's own ``knobChanged`` knob holds such a script:
+    "For many of the nuke.add...() functions ... there are also knobs with the same name",
+    https://learn.foundry.com/nuke/developers/130/pythondevguide/callbacks.html). A script
+    that keeps changing knobs that trigger it again would never end in Nuke: the fake
+    stops it at a depth of 20."""
+    node = knob._node
+    script = node._knobs.get("knobChanged") if node is not None else None
+    if script is None or not script._value or knob is script:
+        return
+    if len(_KNOB_CONTEXT) > 20:
+        raise RuntimeError("fake nuke: knobChanged keeps triggering itself (%s)" % knob.name())
+    _KNOB_CONTEXT.append(knob)
+    _THIS.append(node)
+    try:
+        exec(script._value, {"nuke": _module()})
+    finally:
+        _THIS.pop()
+        _KNOB_CONTEXT.pop()
+
+
+def thisKnob():
+    """The knob a knobChanged script answers (nuke.thisKnob)."""
+    return _KNOB_CONTEXT[-1] if _KNOB_CONTEXT else None
 
 
 class Tab_Knob(Knob):
@@ -269,6 +304,7 @@ class Array_Knob(Knob):
                 self._keys[i][frame()] = v  # an animated knob keys the current frame
             else:
                 self._values[i] = v
+        _knob_changed(self)
         return True
 
     def setAnimated(self, index=-1):
@@ -287,6 +323,7 @@ class Array_Knob(Knob):
             if self._keys[i] is None:
                 self._keys[i] = {}
             self._keys[i][float(time)] = float(value)
+        _knob_changed(self)
         return True
 
     def valueAt(self, time, index=-1):
@@ -322,6 +359,7 @@ class Array_Knob(Knob):
         for i in self._indices(index):
             if self._keys[i]:
                 self._keys[i].pop(float(time), None)
+        _knob_changed(self)
         return True
 
     def getKeyList(self):
@@ -419,7 +457,8 @@ class Node(object):
         self._knobs = {}
         self._inputs = [None] * _INPUTS.get(cls, 1)
         for k in [String_Knob("name", value=""), Boolean_Knob("disable"), String_Knob("label"),
-                  Multiline_Eval_String_Knob("onCreate")] + _KNOBS.get(cls, lambda: [])():
+                  Multiline_Eval_String_Knob("onCreate"), Multiline_Eval_String_Knob("knobChanged")] + \
+                _KNOBS.get(cls, lambda: [])():
             self._attach(k)
 
     def _attach(self, knob):
@@ -930,6 +969,34 @@ def _pixels(node, f):
     raise NotImplementedError("the fake nuke cannot render a %s node" % cls)
 
 
+def _alpha(node, f):
+    """float32 alpha (H, W) of ``node`` at frame ``f``: a Read's file's alpha channel (zero
+    when the file has none: Nuke fills a channel the image lacks with black), through
+    pass-throughs and a Group's ``Input``."""
+    if node is None:
+        raise RuntimeError("nuke.execute: an input is not connected")
+    cls = node.Class()
+    if node["disable"]._value or cls in ("Dot", "NoOp"):
+        return _alpha(node.input(0), f)
+    if cls == "Input":
+        return _alpha(node._parent.input(node["number"]._value), f)
+    if cls != "Read" or _is_movie(filename(node)) or str(node["frame"]._value).strip():
+        raise NotImplementedError("the fake nuke renders alpha only from a Read of images, not %s" % cls)
+    first, last = node["first"]._value, node["last"]._value
+    if not first <= f <= last:
+        raise RuntimeError("%s: frame %d is outside %d-%d" % (node.name(), f, first, last))
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(_frame_path(filename(node), f))
+    if buf.has_error:
+        raise RuntimeError("%s: %s" % (node.name(), buf.geterror()))
+    spec = buf.spec()
+    px = np.asarray(buf.get_pixels(oiio.FLOAT)).reshape(spec.height, spec.width, spec.nchannels)
+    alpha = px[..., spec.alpha_channel] if spec.alpha_channel >= 0 else np.zeros(px.shape[:2], np.float32)
+    alpha = np.ascontiguousarray(alpha, np.float32)
+    return _resize(alpha[..., None], _proxy_size(node))[..., 0] if _proxy_mode() else alpha
+
+
 def execute(nameOrNode, start=None, end=None, incr=1, views=None, continueOnError=False):
     """Render a Write node over frames start..end (inclusive); start and end default to the
     project's range ("Default is root.first_frame", https://learn.foundry.com/nuke/
@@ -954,13 +1021,17 @@ def execute(nameOrNode, start=None, end=None, incr=1, views=None, continueOnErro
             raise RuntimeError("%s: proxy mode is on and it has no proxy file to render" % node.name())
     first = _ROOT["first_frame"]._value if start is None else start
     last = first if end is None else end
+    channels = node["channels"]._value
+    if channels not in ("rgb", "alpha"):
+        raise NotImplementedError("the fake Write renders channels rgb or alpha, not %r" % channels)
     for f in range(int(first), int(last) + 1, int(incr)):
-        px = _pixels(node.input(0), f)
+        # Write's ``channels``: "Sets the channels to render" (Write reference, above)
+        px = _pixels(node.input(0), f) if channels == "rgb" else _alpha(node.input(0), f)[..., None]
         path = _frame_path(target, f)
         if node["create_directories"]._value:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-        spec = oiio.ImageSpec(px.shape[1], px.shape[0], 3, oiio.HALF)
-        spec.channelnames = ("R", "G", "B")
+        spec = oiio.ImageSpec(px.shape[1], px.shape[0], px.shape[2], oiio.HALF)
+        spec.channelnames = ("R", "G", "B") if channels == "rgb" else ("A",)
         out = oiio.ImageOutput.create(path)
         if out is None or not out.open(path, spec):
             raise RuntimeError("Write failed: %s" % oiio.geterror())
