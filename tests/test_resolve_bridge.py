@@ -250,3 +250,53 @@ def test_proxy_and_a_timeline_of_another_size_track_the_original(bridge, tmp_pat
     os.rename(movie, str(movie) + ".offline")
     with pytest.raises(Exception, match="original media is offline.*relink"):
         headless.track(resolve, "both", out=lambda s: None, handles=2, config_dir=bridge, python=sys.executable)
+
+
+def test_finish_is_previewed_on_the_frame_and_finishes_the_track(bridge, tmp_path):
+    """Finish (issue 18, item 5), on `samroto serve` (which finishes mattes): Apply finish
+    saves the values with the clip and previews the current frame finished with them; a
+    Track then writes that matte on the prompted frame (the preview is its 8-bit copy) and
+    finishes the shot with the same values."""
+    import shutil
+
+    import numpy as np
+
+    from live_bridge import HERO, PLATE
+    from samroto_resolve import ui
+    from samroto_resolve.live import Live
+
+    media = tmp_path / "media"
+    media.mkdir()
+    for f in range(1001, 1005):
+        shutil.copy(PLATE / ("plate.%d.png" % f), media / ("plate.%d.png" % f))
+    resolve, item = scene.build(media / "plate.[1001-1004].png", frames=4, left=0, duration=4, width=112,
+                                height=80, name="plate.png", first=1001)
+    comp = prompts.clip_comp(item)
+    pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
+    pos.SetInput("Center", {1: HERO[0] / 112, 2: 1 - HERO[1] / 80})
+    comp.CurrentTime = 0.0
+
+    def connect():
+        return hostkit.client.Client.connect(config_dir=bridge)
+
+    def alpha(path):
+        pixels, _ = plugin_parity.read_exr(path)  # any file OpenImageIO reads, as float
+        return pixels[..., 0]
+
+    texts = {}
+    ctl = ui.Controller(resolve, texts.__setitem__, lambda wid, on: None, connect=connect)
+    ctl.live = Live(resolve, connect=connect, matte_root=str(tmp_path / "live"))
+    ctl.preview()
+    plain = alpha(ctl.live.previews["hero"].paths[1])
+    ctl.apply_finish({"grow": -3.0, "feather": 2.0, "refine": False})
+    assert texts["Status"].startswith("Finish: Smart Refine off, Shrink/Grow (px) -3, Blur Radius (px) 2\n"
+                                      "hero, frame 1001: matte in"), texts["Status"]
+    shrunk = alpha(ctl.live.previews["hero"].paths[1])
+    assert (shrunk > 0.5).sum() < (plain > 0.5).sum() - 100 and ((shrunk > 0) & (shrunk < 1)).any()
+    assert ctl.live.previews["hero"].encoder_runs == 1  # the same frame's features
+    job, plan, _ = headless.track(resolve, "forward", out=lambda line: None, poll=0.02, handles=0,
+                                  matte_root=str(tmp_path / "finished"), connect=connect)
+    assert job.state == "done" and plan.mattes()["finish"] == {"grow": -3.0, "feather": 2.0, "refine": False}
+    tracked = alpha(plan.pattern.replace("{name}", "hero") % 1001)
+    assert np.abs(tracked - shrunk).max() <= 1 / 255 + 1e-3
+    ctl.close()

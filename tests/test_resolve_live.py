@@ -180,3 +180,4 @@ def core_track(shot):
     prompted = sorted(frames.index_of(f) for f in prompt_set.frames())
     return {r.frame: (r.values[0] > 0.5).tobytes()
             for r in track(session, frames, plan_passes(len(frames), prompted, shot.direction))}
+

@@ -323,6 +323,7 @@ def test_refused_start_tc_is_reported(tmp_path):
 LUA_SCENE = """
 local fake = dofile(%(fake)r)
 return fake.build({name = "shot010.mp4", left = 5, duration = 20, right = 15, speed = %(speed)s, current_time = 12,
+  finish = %(finish)s,
   props = {["Clip Name"] = "shot010.mp4", ["File Path"] = %(path)r, FPS = "24", ["Start TC"] = "01:00:00:00",
            Start = "0", End = "39", Frames = "40", Resolution = "256x128", ["Input Color Space"] = "Rec.709 Gamma 2.4"},
   tools = {
@@ -343,9 +344,9 @@ def lua_runtime():
     return lupa.LuaRuntime(unpack_returned_tuples=True)
 
 
-def lua_scene(lua, tmp_path, speed=1):
+def lua_scene(lua, tmp_path, speed=1, finish="nil"):
     return lua.execute(LUA_SCENE % {"fake": str(ROOT / "tests" / "fake_resolve" / "fake_resolve.lua"),
-                                    "path": str(tmp_path / "shot010.mp4"), "speed": speed})
+                                    "path": str(tmp_path / "shot010.mp4"), "speed": speed, "finish": finish})
 
 
 def _python_scene(tmp_path, speed=1.0):
@@ -467,3 +468,43 @@ def test_review_says_when_it_cannot_tell(tmp_path):
     assert review.Review(plan).report()[0] == "car: tracked 5-7; lost on no frame (cannot read the mattes of 5-7)"
     with pytest.raises(review.MatteReadError, match="no, ZIPS or ZIP"):
         review.matte_present(plan.pattern.replace("{name}", "car") % 5)
+
+
+# --- issue 18, item 5: Finish ------------------------------------------------------------------
+
+def test_finish_values_live_with_the_clip_and_finish_the_track(tmp_path):
+    """The window's Finish values (Resolve's names, plate pixels) are saved in the clip's
+    comp (persistent comp data) and sent with every Track; out-of-range values are refused
+    with the control's name and range; the Lua scripts read the same values."""
+    import json
+
+    from samroto_resolve import finishing, replay
+
+    resolve, item = scene.build(tmp_path / "shot010.mp4", frames=40, left=5, duration=20)
+    comp = prompts.clip_comp(item)
+    _two_objects(comp)
+    texts = {}
+    ctl = ui.Controller(resolve, texts.__setitem__, lambda *a: None, connect=FakeBridge)
+    ctl.preview = lambda: "previewed"  # the real preview is tested in test_resolve_live.py
+    ctl.apply_finish({"grow": 2.0, "feather": 1.5, "refine": False, "temporal_strength": 0.5})
+    assert texts["Status"] == ("Finish: Smart Refine off, Consistency 0.5, Shrink/Grow (px) 2, Blur Radius (px) 1.5\n"
+                               "previewed")
+    assert comp.GetData("samroto.finish") == {"grow": 2.0, "feather": 1.5, "refine": False, "temporal_strength": 0.5}
+    ctl.apply_finish({"temporal_strength": 2})
+    assert texts["Status"] == "Consistency must be between 0 and 0.95, not 2."
+    assert comp.GetData("samroto.finish")["grow"] == 2.0  # nothing lost
+    with pytest.raises(finishing.FinishError, match="no finishing control 'blur'"):
+        finishing.check({"blur": 1})
+    bridge = FakeBridge()
+    done, plan, _ = headless.track(resolve, "both", out=lambda s: None, poll=0.01, connect=lambda: bridge, handles=2)
+    assert bridge.calls[0]["mattes"]["finish"] == {"grow": 2.0, "feather": 1.5, "refine": False,
+                                                    "temporal_strength": 0.5}
+    assert "Finish: Smart Refine off" in plan.summary()
+    ctl.apply_finish(None)  # back to the bridge's settings
+    assert comp.GetData("samroto.finish") is None and "finish" not in workflow.Plan(resolve).mattes()
+    # the Lua snapshot carries them
+    lua = lua_runtime()
+    samroto = lua.execute("return dofile(%r)" % str(ROOT / "plugins" / "resolve" / "lua" / "samroto.lua"))
+    resolve_lua = lua_scene(lua, tmp_path, 1, finish="{grow = -3, refine = false}")
+    snapshot = json.loads(samroto.json(samroto.snapshot(resolve_lua, "both", lua.table(handles=2))))
+    assert workflow.Plan(replay.Snapshot(snapshot), "both").mattes()["finish"] == {"grow": -3.0, "refine": False}

@@ -106,6 +106,7 @@ end
 
 function Comp:GetAttrs() return self.attrs end
 function Comp:GetToolList(selected) return self.tools end
+function Comp:GetData(name) return self.data[name] end  -- persistent comp data (Object Data)
 
 function Folder:GetName() return self.name end
 function Folder:GetClipList() local c = {} for i, v in ipairs(self.clips) do c[i] = v end return c end
@@ -195,7 +196,8 @@ function fake.build(spec)
     local tools = {}
     local comp = setmetatable({attrs = {COMPN_GlobalStart = 0, COMPN_GlobalEnd = total - 1,
                                         COMPN_RenderStart = spec.left, COMPN_RenderEnd = spec.left + spec.duration - 1},
-                               CurrentTime = spec.current_time or spec.left, tools = tools}, Comp)
+                               CurrentTime = spec.current_time or spec.left, tools = tools,
+                               data = {["samroto.finish"] = spec.finish}}, Comp)
     for i, t in ipairs(spec.tools or {}) do tools[i] = tool(t) tools[i].comp = comp end
     local item = setmetatable({spec = spec, media = media(spec.props), comp = comp}, Item)
     local root = setmetatable({name = "Master", clips = {}, subs = {}}, Folder)

@@ -53,6 +53,7 @@ class Composition(object):
         self.CurrentTime = float(render_range[0])
         self.ActiveTool = None
         self.locked = 0
+        self._data = {}
 
     def GetAttrs(self):  # --> table of COMP* attributes
         return dict(self._attrs)
@@ -74,6 +75,18 @@ class Composition(object):
         tool = Tool(regid, "%s%d" % (regid, n), self)
         self._tools.append(tool)
         return tool
+
+    def SetData(self, name, value=None):
+        """Scripting Guide, "Object Data": persistent data saved with the composition;
+        setting nil (None) removes it. Tables come back as Lua tables do (dicts)."""
+        if value is None:
+            self._data.pop(name, None)
+        else:
+            self._data[name] = dict(value) if isinstance(value, dict) else value
+
+    def GetData(self, name):  # --> the value, or None
+        value = self._data.get(name)
+        return dict(value) if isinstance(value, dict) else value
 
     def Lock(self):
         """Scripting Guide: "Lock() - puts the composition in a locked state: no dialogs

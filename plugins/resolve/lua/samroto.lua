@@ -57,6 +57,12 @@ local function call(obj, name)  -- obj:name(), nil where this Resolve has no suc
     return nil
 end
 
+local function call_with(obj, name, arg)  -- obj:name(arg), nil where it fails or is missing
+    local ok, value = pcall(function() return obj[name](obj, arg) end)
+    if ok then return value end
+    return nil
+end
+
 local function key_times(tool, id)
     -- Fusion animates an input through a modifier connected to it: a number through a
     -- BezierSpline (its keys are the input's GetKeyFrames), a point through a path, whose
@@ -130,7 +136,8 @@ function samroto.snapshot(resolve, direction, settings)
                 tools[#tools + 1] = data
             end
         end
-        snap.comp = {attrs = comp:GetAttrs(), current_time = comp.CurrentTime, tools = tools}
+        snap.comp = {attrs = comp:GetAttrs(), current_time = comp.CurrentTime, tools = tools,
+                     finish = call_with(comp, "GetData", "samroto.finish")}
     end
     return snap
 end

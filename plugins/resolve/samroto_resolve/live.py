@@ -20,7 +20,7 @@ import os
 from typing import Any
 
 from . import clip as cliplib
-from . import media, prompts
+from . import finishing, media, prompts
 from .kit import HOW_TO_SET, hostkit
 from .workflow import DEFAULTS, installed_settings, prompted_clip
 
@@ -57,6 +57,9 @@ class Live(object):
                 self.session.close()
             self.session = fresh
             self.previews = {}
+        # the preview is finished as the track will be: with the clip's Finish values, else
+        # SAM 2's own decision (fast; the bridge's settings then finish the track)
+        self.session.finish = finishing.read(self.comp) or False
         return self
 
     @property

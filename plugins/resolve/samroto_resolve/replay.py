@@ -61,6 +61,9 @@ class _Comp(object):
     def GetAttrs(self):
         return dict(self._data.get("attrs", {}))
 
+    def GetData(self, name):
+        return self._data.get("finish") if name == "samroto.finish" else None
+
     def GetToolList(self, selected=False, regid=None):
         return {float(i + 1): t for i, t in enumerate(self._tools)}
 

@@ -6,7 +6,8 @@ UIManager (fusion.UIManager, bmd.UIDispatcher) is not available to scripts in th
 edition of Resolve 19.1 and later: ``show`` then says so and points to the no-window scripts.
 """
 
-from . import workflow
+from . import clip as cliplib
+from . import finishing, prompts, workflow
 from .kit import hostkit
 
 BAR = 30
@@ -103,7 +104,9 @@ class Controller(object):
             self._live().preview(out=lines.append)
         except Exception as exc:
             lines.append(str(exc))
-        self.set_text("Status", "\n".join(line.replace("samroto: ", "", 1) for line in lines))
+        text = "\n".join(line.replace("samroto: ", "", 1) for line in lines)
+        self.set_text("Status", text)
+        return text
 
     def choose(self, index):
         """Candidate ``index`` (1-3) of the selected object's include point: its prompt now."""
@@ -113,6 +116,19 @@ class Controller(object):
         except Exception as exc:
             lines.append(str(exc))
         self.set_text("Status", "\n".join(line.replace("samroto: ", "", 1) for line in lines))
+
+    def apply_finish(self, values):
+        """Finish: save the values with the clip (its comp) and preview the current frame
+        with them; every later Track is finished the same way. None: the bridge's settings."""
+        try:
+            comp = prompts.clip_comp(cliplib.current_item(self.resolve)[2], create=False)
+            if comp is None:
+                raise prompts.PromptReadError("This clip has no samroto prompts yet: Add object first.")
+            saved = finishing.save(comp, values)
+        except Exception as exc:
+            self.set_text("Status", str(exc))
+            return
+        self.set_text("Status", finishing.describe(saved) + "\n" + self.preview())
 
     def _review(self, act):
         from .review import Review
@@ -145,6 +161,31 @@ class Controller(object):
         for wid in ("Forward", "Backward", "Both", "AddObject"):
             self.set_enabled(wid, not running)
         self.set_enabled("Cancel", running)
+
+
+def saved_finish(resolve):
+    """The Finish values saved with the clip under the playhead (None: none, or no clip)."""
+    try:
+        comp = prompts.clip_comp(cliplib.current_item(resolve)[2], create=False)
+    except Exception:  # noqa: BLE001 - no clip yet: the window opens with the defaults
+        return None
+    return finishing.read(comp) if comp is not None else None
+
+
+def finish_widgets(ui, saved=None):
+    """The Finish controls (Resolve's names, plate pixels), at the clip's saved values."""
+    saved = saved or {}
+    widgets = []
+    for setting, label, kind, low, high, default, tip in finishing.CONTROLS:
+        value = saved.get(setting, default)
+        if kind == "bool":
+            widgets.append(ui.CheckBox({"ID": "Finish_" + setting, "Text": label, "Checked": bool(value),
+                                        "ToolTip": tip}))
+        else:
+            widgets.append(ui.Label({"Text": label, "ToolTip": tip}))
+            widgets.append(ui.DoubleSpinBox({"ID": "Finish_" + setting, "Value": float(value), "Minimum": low,
+                                             "Maximum": high, "Decimals": 2, "ToolTip": tip}))
+    return widgets
 
 
 def show(resolve, fusion, bmd, connect=None):
@@ -181,6 +222,7 @@ def show(resolve, fusion, bmd, connect=None):
                 ui.Button({"ID": "NextTracked", "Text": "Tracked frame >"}),
                 ui.Button({"ID": "NextLost", "Text": "Next lost frame"}),
             ]),
+            ui.HGroup({"Weight": 0}, finish_widgets(ui, saved_finish(resolve)) + [ui.Button({"ID": "ApplyFinish", "Text": "Apply finish"})]),
             ui.Label({"ID": "Progress", "Text": progress_text(0, 0, 0), "Weight": 0}),
             ui.Label({"ID": "Status", "Text": "", "WordWrap": True, "Weight": 0}),
         ]))
@@ -222,6 +264,14 @@ def show(resolve, fusion, bmd, connect=None):
     win.On.Candidate1.Clicked = lambda ev: ctl.choose(1)
     win.On.Candidate2.Clicked = lambda ev: ctl.choose(2)
     win.On.Candidate3.Clicked = lambda ev: ctl.choose(3)
+    def finish_values(ev):
+        values = {}
+        for setting, _, kind, _, _, _, _ in finishing.CONTROLS:
+            widget = items["Finish_" + setting]
+            values[setting] = bool(widget.Checked) if kind == "bool" else float(widget.Value)
+        ctl.apply_finish(values)
+
+    win.On.ApplyFinish.Clicked = finish_values
     win.On.PrevTracked.Clicked = lambda ev: ctl.review_step(-1)
     win.On.NextTracked.Clicked = lambda ev: ctl.review_step(1)
     win.On.NextLost.Clicked = lambda ev: ctl.next_lost()

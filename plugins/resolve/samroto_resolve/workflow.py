@@ -5,7 +5,7 @@ import json
 import os
 
 from . import clip as cliplib
-from . import media, prompts
+from . import finishing, media, prompts
 from .kit import HOW_TO_SET, hostkit
 
 DEFAULTS = {"handles": 12, "matte_root": "", "attach_clip_matte": True, "add_loader": False,
@@ -37,6 +37,7 @@ class Plan(object):
         self.project, self.timeline, self.item = cliplib.current_item(resolve)
         self.clip, self.comp, self.clock = prompted_clip(self.item)
         self.prompts, self.prompt_frames = prompts.read_prompts(self.comp, self.clip)
+        self.finish_values = finishing.read(self.comp)  # the clip's Finish values; None: the bridge's
         self.range = self.clip.track_range(self.settings["handles"], self.prompt_frames)
         self.pattern = self.clip.matte_pattern(self.settings["matte_root"] or None,
                                                ext=self.settings["format"])
@@ -51,14 +52,23 @@ class Plan(object):
         for obj in self.prompts["objects"]:
             lines.append("Object %s: prompts on frames %s" % (
                 obj["name"], ", ".join(str(p["frame"]) for p in obj["prompts"])))
+        lines.append(finishing.describe(self.finish_values))
         lines.append("Mattes: %s" % self.pattern)
         return "\n".join(lines)
 
     def shot(self):
         """What the bridge tracks: the clip's frames over the range, from the bridge's start."""
         return hostkit.Shot(self.clip.source, self.prompts, self.range[0], self.range[1],
-                            mattes=hostkit.file_mattes(self.pattern, self.settings["format"]),
+                            mattes=self.mattes(),
                             direction=self.direction, color=self.clip.color, model=self.settings["model"])
+
+    def mattes(self):
+        """The bridge's output for the track: the matte files, finished with the clip's Finish
+        values where it has some."""
+        out = hostkit.file_mattes(self.pattern, self.settings["format"])
+        if self.finish_values:
+            out["finish"] = dict(self.finish_values)
+        return out
 
     def job(self, connect=None):
         """The host kit's TrackingJob for this plan (not started). ``connect``: how to reach
