@@ -654,3 +654,88 @@ def hostkit_frame(pattern, frame):
     from samroto.bridge import hostkit
 
     return hostkit.frame_file(pattern, frame)
+
+
+# --- Segment Everything (issue 20) ---------------------------------------------------------------
+
+AUTO_OPTIONS = {"points_per_side": 12, "pred_iou_thresh": 0.3, "stability_score_thresh": 0.4,
+                "mask_threshold": 12.0}  # the micro model's masks get through (tests/data/automask/README.md)
+
+
+@pytest.mark.parametrize("version", FULL)
+def test_segment_everything_pick_two_and_track_in_blender(version, addon_dir, bridge, tmp_path):
+    """Done when (issue 20), in real Blender through the add-on's operators: Segment Everything
+    on a frame, pick two of the automatic masks by clicking, Add Picked as Objects, Track:
+    two objects whose prompt on that frame is exactly its mask (pixel for pixel), whose
+    first-frame mattes are those masks as far as SAM 2's mask prompt keeps them (the mask
+    goes through the model's low-res mask grid, then finishing), and whose mattes are
+    `samroto track`'s on the same shot and mask prompts, bit for bit."""
+    from samroto.core.shot import read_mask
+
+    blender_python(version)
+    frame = 1002
+    out = run_in_blender(version, "segment.py", {
+        "sequence": str(BRIDGE_PLATE / "plate.1001.png"), "blend": str(tmp_path / "shot.blend"),
+        "config_dir": str(bridge), "out": str(tmp_path), "frame": frame, "options": AUTO_OPTIONS,
+    }, addon_dir, timeout=300)
+    w, h = 112, 80
+
+    assert "not JSON" in out["bad_extra"][0] and "not JSON" in out["bad_extra"][1]
+    cancel = out["cancel"]
+    assert cancel["state"] == "CANCELLED" and 0 < cancel["done"] < cancel["total"] == 12 * 12, cancel
+    assert "cancelled" in cancel["message"] and not cancel["found"] and cancel["jobs"] == []
+
+    assert out["segment_op"] == ["FINISHED"]
+    masks = {m["index"]: m for m in out["masks"]}
+    assert len(masks) >= 3 and f"Frame {frame}: {len(masks)} automatic masks" in out["message"]
+    truth = {i: read_mask(m["path"], w, h) for i, m in masks.items()}
+    for i, m in masks.items():  # each record is its mask file
+        ys, xs = np.nonzero(truth[i])
+        assert m["area"] == truth[i].sum() and m["bbox"] == [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
+    # shown over the clip: every mask an image of the clip's size, nothing on other frames
+    assert sorted(i for _, _, i in out["overlay"]) == sorted(masks)
+    assert all(size == [w, h] for size in out["overlay_images"].values()) and out["overlay_other_frame"] == []
+    for op in ("samroto.segment_everything", "samroto.pick_masks", "samroto.add_picked"):
+        assert op in out["panel_ops"]
+    assert out["message"] in out["panel_labels"]
+
+    want = out["want"]
+    assert out["pick_ops"] == [["FINISHED"]] * 3 and len(out["picked_three"]) == 3
+    assert out["unpick_op"] == ["FINISHED"] and out["picked"] == sorted(want) == out["overlay_picked"]
+    assert out["miss_op"] == ["CANCELLED"]
+
+    assert out["add_op"] == ["FINISHED"] and not out["after_add"]["found"]
+    objects = out["objects"]
+    assert [o["name"] for o in objects] == ["Object 1", "Object 2"] and [o["points"] for o in objects] == [0, 0]
+    for obj, index in zip(objects, sorted(want)):
+        ((f, path, candidate),) = obj["masks"]
+        assert (f, candidate) == (frame, 0) and path != masks[index]["path"]  # a copy of its own
+        assert np.array_equal(read_mask(path, w, h), truth[index])  # the prompt is the mask, exactly
+
+    # the Live Matte of each new object at once, from the frame's cached features
+    assert out["encoder_runs"] == [1, 1] and len(out["live_overlay"]) == 2
+
+    def iou(a, b):
+        return (a & b).sum() / max(1, (a | b).sum())
+
+    track = out["track"]
+    assert track["state"] == "FINISHED", track["message"]
+    assert track["frames"] == list(range(1001, 1009)) and track["direction"] == "both"
+    assert [o["prompts"] for o in track["prompts"]["objects"]] == [[{"frame": frame, "mask": o["masks"][0][1]}]
+                                                                  for o in objects]
+    measured = []
+    for obj, index in zip(objects, sorted(want)):
+        other = truth[next(i for i in want if i != index)]
+        first = plugin_parity.read_exr(hostkit_frame(track["patterns"][obj["name"]], frame))[0][..., 0] > 0.5
+        preview = read_mask(out["live"][obj["name"]], w, h)
+        measured.append((round(iou(preview, truth[index]), 3), round(iou(first, truth[index]), 3),
+                         round(iou(first, other), 3)))
+    print("IoU with its mask: Live Matte, tracked; tracked with the other picked mask:", measured)
+    # SAM 2 takes a mask prompt as that frame's output through its low-res mask grid (the
+    # micro model's image_size 256: 64x64 for this 112x80 plate; a resampled mask is IoU
+    # 0.85-0.88 of itself here), and the tracked matte is finished (clean-up, edges from the
+    # plate): measured 0.85-0.87 (Live Matte) and 0.74-0.77 (tracked); each far from the
+    # other picked mask (< 0.01)
+    for live_iou, first_iou, other_iou in measured:
+        assert live_iou > 0.8 and first_iou > 0.65 and first_iou > other_iou + 0.3, measured
+    assert all(same_as_cli({"shot": track}, tmp_path / "cli_segment").values())

@@ -1,7 +1,7 @@
 """samroto for Blender: SAM 2 mattes in the Movie Clip Editor.
 
 In the Movie Clip Editor's sidebar (samroto tab), press Place Prompts and click on an
-object, press Track, and get a matte on every frame, wired into the compositor; Convert to
+object (or Segment Everything and pick SAM 2's automatic masks), press Track, and get a matte on every frame, wired into the compositor; Convert to
 Mask makes an animated Mask to refine by hand. The SAM 2 work runs in the local samroto
 bridge; this add-on is a thin client (see docs/blender.md).
 """
@@ -19,10 +19,10 @@ bl_info = {
 
 import bpy  # noqa: E402
 
-from . import live, ops_prompts, overlay, prefs, props, results, to_mask, tool, tracking, ui  # noqa: E402
+from . import automask, live, ops_prompts, overlay, prefs, props, results, to_mask, tool, tracking, ui  # noqa: E402
 
-_CLASSES = (prefs.CLASSES + ops_prompts.CLASSES + tool.CLASSES + live.CLASSES + tracking.CLASSES
-            + results.CLASSES + [to_mask.SAMROTO_OT_convert_to_mask] + ui.CLASSES)
+_CLASSES = (prefs.CLASSES + ops_prompts.CLASSES + tool.CLASSES + live.CLASSES + automask.CLASSES
+            + tracking.CLASSES + results.CLASSES + [to_mask.SAMROTO_OT_convert_to_mask] + ui.CLASSES)
 
 
 def register():
@@ -33,8 +33,10 @@ def register():
 
 
 def unregister():
-    for job in list(tracking.ACTIVE.values()):
+    for job in list(tracking.ACTIVE.values()) + list(automask.JOBS.values()):
         job.cancel()
+    automask.FOUND.clear()
+    automask.PICKED.clear()
     live.close_all()
     overlay.unregister()
     for cls in reversed(_CLASSES):

@@ -7,6 +7,7 @@ to Blender's ``gpu`` module, which only exists with a window (not in background 
 import bpy
 
 from . import clipinfo
+from .kit import hostkit
 
 DRAG = {}  # the box being dragged right now: {"box": (co_a, co_b)}
 _HANDLE = []
@@ -87,10 +88,34 @@ def _matte_shader():
 
 
 def _draw_mattes(clip, frame, region, active_index):
+    """The Segment Everything masks (automask.py), then the Live Matte on top."""
+    from . import automask
+
+    shown = automask.overlay_masks(clip, frame)
+    _draw_images([(name, rgba) for name, rgba, _, _ in shown] + overlay_mattes(clip, frame, active_index), region)
+    if shown:
+        _draw_labels(clip, shown, region)
+
+
+def _draw_labels(clip, shown, region):
+    """Each automatic mask's number where the generator's click found it."""
+    import blf
+
+    for _, rgba, point, index in shown:
+        if point is None:
+            continue
+        u, v = hostkit.to_normalised(point[0], point[1], clip.size[0], clip.size[1])
+        x, y = region.view2d.view_to_region(u, v, clip=False)
+        blf.size(0, 14)
+        blf.color(0, 1.0, 1.0, 1.0, 1.0 if rgba[3] > 0.5 else 0.7)
+        blf.position(0, x - 4, y - 5, 0)
+        blf.draw(0, str(index))
+
+
+def _draw_images(mattes, region):
     import gpu
     from gpu_extras.batch import batch_for_shader
 
-    mattes = overlay_mattes(clip, frame, active_index)
     if not mattes or _SHADER == [None]:  # nothing to draw, or this GPU backend cannot
         return
     (x0, y0), (x1, y1) = (region.view2d.view_to_region(u, v, clip=False) for u, v in ((0.0, 0.0), (1.0, 1.0)))
@@ -112,7 +137,11 @@ def draw():
     context = bpy.context
     space, region = context.space_data, context.region
     clip = getattr(space, "clip", None)
-    if clip is None or not hasattr(clip, "samroto") or not clip.samroto.objects and "box" not in DRAG:
+    if clip is None or not hasattr(clip, "samroto"):
+        return
+    from . import automask
+
+    if not clip.samroto.objects and "box" not in DRAG and clip.name not in automask.FOUND:
         return
     import gpu
     from gpu_extras.batch import batch_for_shader
@@ -125,7 +154,7 @@ def draw():
 
     settings = clip.samroto
     gpu.state.blend_set("ALPHA")
-    try:  # the Live Matte under the prompts
+    try:  # the automatic masks and the Live Matte under the prompts
         _draw_mattes(clip, frame, region, settings.active_index)
     except Exception as exc:  # noqa: BLE001 - a GPU backend without this shader: prompts still draw
         if not _SHADER or _SHADER[0] is not None:

@@ -7,7 +7,7 @@ restart loses nothing: a session is rebuilt from these on every Track.
 """
 
 import bpy
-from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatVectorProperty,
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, FloatVectorProperty,
                        IntProperty, PointerProperty, StringProperty)
 
 # Blender 4.5+ warns about "//" paths unless the property says it takes them.
@@ -80,6 +80,22 @@ class SamrotoClipSettings(bpy.types.PropertyGroup):
         name="Live Matte", default=True,
         description="Show the current frame's matte as soon as a prompt changes (no Track needed); "
                     "the first prompt on a frame runs SAM 2's image encoder, later ones reuse it")
+
+    # Segment Everything: Meta's automatic mask generator's main parameters (its defaults)
+    auto_points_per_side: IntProperty(
+        name="Points per Side", default=32, min=1, max=256,
+        description="The grid of clicks the generator tries (32: 32 x 32 clicks); more finds smaller "
+                    "objects and takes longer")
+    auto_pred_iou: FloatProperty(
+        name="Quality", default=0.8, min=0.0, max=1.0,
+        description="Keep masks SAM 2 predicts at least this good (pred_iou_thresh); lower shows more")
+    auto_stability: FloatProperty(
+        name="Stability", default=0.95, min=0.0, max=1.0,
+        description="Keep masks whose outline barely moves with the threshold (stability_score_thresh)")
+    auto_min_area: IntProperty(
+        name="Clean-up Area", default=0, min=0,
+        description="Fill holes and drop specks up to this many of SAM 2's low-res pixels "
+                    "(min_mask_region_area)")
 
     def active_object(self):
         if 0 <= self.active_index < len(self.objects):

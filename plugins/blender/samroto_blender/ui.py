@@ -50,6 +50,8 @@ class SAMROTO_PT_main(bpy.types.Panel):
             row.operator("samroto.clear_prompts", text="Clear Object").scope = "OBJECT"
             draw_live(box, clip, obj, frame)
 
+        draw_segment(layout.box(), clip, current_source_frame(context, clip))
+
         layout.separator()
         layout.prop(settings, "direction")
         layout.prop(settings, "frame_range")
@@ -65,6 +67,30 @@ class SAMROTO_PT_main(bpy.types.Panel):
         row.operator("samroto.convert_to_mask", icon="MOD_MASK")
         if settings.last_message:
             layout.label(text=settings.last_message, icon="INFO")
+
+
+def draw_segment(layout, clip, frame):
+    """Segment Everything: the button (or its progress), the generator's main settings, and
+    with masks on this frame, picking and adding them."""
+    from . import automask
+
+    settings = clip.samroto
+    job = automask.JOBS.get(clip.name)
+    if job is not None:
+        layout.label(text="Segmenting frame %d: %d/%d clicks (Esc cancels)" % (job.frame, job.done, job.total),
+                     icon="TIME")
+    else:
+        layout.operator("samroto.segment_everything", icon="SELECT_SUBTRACT")
+    row = layout.row(align=True)
+    row.prop(settings, "auto_points_per_side", text="Points")
+    row.prop(settings, "auto_pred_iou")
+    row.prop(settings, "auto_stability")
+    if automask.found_on(clip, frame) is not None:
+        layout.label(text=automask.describe(clip), icon="IMAGE_ALPHA")
+        row = layout.row(align=True)
+        row.operator("samroto.pick_masks", icon="RESTRICT_SELECT_OFF")
+        row.operator("samroto.add_picked", icon="ADD")
+        row.operator("samroto.clear_automasks", icon="X", text="")
 
 
 def draw_live(layout, clip, obj, frame):
