@@ -30,12 +30,14 @@ class ServerConfig:
     max_unauthenticated: int = 32
     # A shared GPU host (docs/bridge.md, "Shared GPU host"): TLS certificate chain and key (PEM);
     # the users file of per-user tokens (bridge/users.py); the clients' mount points of shared
-    # storage -> the bridge's (bridge/paths.py PathMap); sessions one user may hold (0: no cap).
+    # storage -> the bridge's (bridge/paths.py PathMap); sessions one user may hold (0: no cap);
+    # connections one user may hold (0: no cap), so that no artist takes every connection.
     tls_cert: str | None = None
     tls_key: str | None = None
     users_file: str | None = None
     path_map: Any = None
     max_sessions_per_user: int = 0
+    max_connections_per_user: int = 16
 
     def __post_init__(self) -> None:
         self.color = self.color or {}

@@ -66,6 +66,17 @@ class Dispatcher(InteractiveOps, SegmentOps):
                 "pid": os.getpid(), "model": self.model_info, "max_payload": self.config.max_payload,
                 "shm": protocol.shm_supported()}
 
+    def _user_has_no_room(self, conn: Connection, op: Any, header: dict) -> bool:
+        """A shared host's user, with a right token, who already holds as many connections as
+        one user may (ServerConfig.max_connections_per_user). Only checked once the token is
+        known to be right, so a refusal tells nothing to whoever does not hold it."""
+        cap, user = self.config.max_connections_per_user, header.get("user")
+        if op != "hello" or cap <= 0 or not isinstance(user, str) or conn.users is None:
+            return False
+        if conn.users.check(user, header.get("token")) is not None:
+            return False   # authenticate refuses it, with its reason
+        return self.server_status().get("connections_by_user", {}).get(user, 0) >= cap
+
     @classmethod
     def ops(cls) -> list[str]:
         return sorted(name[4:] for name in dir(cls) if name.startswith("_op_"))
@@ -82,6 +93,12 @@ class Dispatcher(InteractiveOps, SegmentOps):
         op = header.get("op")
         try:
             if not conn.authed:
+                if self._user_has_no_room(conn, op, header):
+                    conn.post(protocol.error_reply(rid, "busy", f"user {header['user']} holds "
+                                                   f"{self.config.max_connections_per_user} connections, the most "
+                                                   "this bridge gives one user: close some of your tools' "
+                                                   "connections") | {"close": True})
+                    return False
                 return conn.authenticate(rid, op, header, self.token, self.info)
             if op == "release":  # notification: no reply
                 names = header.get("shm")
@@ -162,6 +179,8 @@ class Dispatcher(InteractiveOps, SegmentOps):
             if not isinstance(value, (bool, int, float)):
                 raise ProtocolError("bad_request", f"options.{name} must be a number or true/false, got {value!r}")
         color = header.get("color")
+        if isinstance(color, dict) and color.get("ocio_config") not in (None, ""):
+            _check_ocio_config(color["ocio_config"], self.config.read_roots)
         color = {**self.config.color, **color} if isinstance(color, dict) else (color or dict(self.config.color))
         self.registry.check_room(conn)
         sid = "s" + secrets.token_hex(6)
@@ -348,3 +367,16 @@ def _own_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):   # no name for this uid (a container)
         return str(os.getuid()) if hasattr(os, "getuid") else "owner"
+
+
+def _check_ocio_config(ref: Any, read_roots: list[str] | None) -> None:
+    """A client's ``color.ocio_config`` is a file the bridge reads: like frames and mask
+    prompts it must lie in a read root (OCIO's built-in ``ocio://`` configs are no file)."""
+    from . import paths
+
+    if not isinstance(ref, str):
+        raise ProtocolError("bad_request", f"color.ocio_config must be a path or an ocio:// URI, got {ref!r:.80}")
+    if ref.startswith("ocio://"):
+        return
+    paths.check_length(ref, "color.ocio_config")
+    paths.check_read([ref], read_roots, "color.ocio_config")

@@ -134,6 +134,8 @@ KEYS: dict[str, Key] = {
         Key("bridge.path_map", (list, dict), [], "Clients' mount points of shared storage -> this machine's: "
             "[[\"S:\\\\shows\", \"/mnt/shows\"], ...] or {client: server}."),
         Key("bridge.max_sessions_per_user", int, 0, "Sessions one user of a shared bridge may hold open (0: no cap)."),
+        Key("bridge.max_connections_per_user", int, 16, "Connections one user of a shared bridge may hold open "
+            "(0: no cap)."),
     ]
 }
 

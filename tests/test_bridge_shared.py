@@ -423,6 +423,47 @@ def test_sessions_per_user_are_capped(shared):
             c.close()
 
 
+def test_connections_per_user_are_capped(shared):
+    """No artist takes every connection (docs/bridge.md, "Limits and fair turns"): past
+    bridge.max_connections_per_user a user's hello is busy; other users, and a wrong token
+    (told it is wrong, not that the user is busy), are not affected."""
+    server = shared(max_connections_per_user=2)
+    alice1, alice2, bob = connect(server, "alice"), connect(server, "alice"), connect(server, "bob")
+    try:
+        with pytest.raises(Busy, match="user alice holds 2 connections"):
+            connect(server, "alice")
+        with pytest.raises(Unauthorized, match="wrong token"):
+            connect(server, "alice", token="x" * 43)
+        connect(server, "bob").close()   # bob's own count
+        alice1.close()
+        assert wait_for(lambda: server._status()["connections_by_user"].get("alice") == 1)
+        connect(server, "alice").close()   # room again
+    finally:
+        for c in (alice1, alice2, bob):
+            c.close()
+
+
+def test_a_clients_ocio_config_must_lie_in_a_read_root(shared, tmp_path):
+    """color.ocio_config names a file the bridge reads: like frames, only inside the read
+    roots, with the same refusal whether the file exists or not (issue 21's roots)."""
+    plates = tmp_path / "plates"
+    _plate(plates)
+    (plates / "broken.ocio").write_text("not a config\n")
+    server = shared(read_roots=[str(plates)], write_roots=[str(tmp_path / "out")])
+    source = str(plates / "plate.%04d.png")
+    with connect(server) as alice:
+        for outside in ("/etc/passwd", str(tmp_path / "nowhere.ocio"), str(plates / ".." / "x.ocio")):
+            with pytest.raises(BadRequest, match="color.ocio_config: .* is outside the folders") as err:
+                alice.open_session(source=source, color={"input": "ACEScg", "ocio_config": outside})
+            assert "No such file" not in err.value.message
+        with pytest.raises(BadRequest, match="ocio_config must be a path"):
+            alice.open_session(source=source, color={"ocio_config": 5})
+        inside = alice.open_session(source=source, color={"input": "ACEScg", "ocio_config": str(plates / "broken.ocio")})
+        assert inside.info["count"] == 2   # inside a root it is the colour code's to read (and judge)
+        built_in = alice.open_session(source=source, color={"input": "ACEScg", "ocio_config": "ocio://default"})
+        assert built_in.info["count"] == 2
+
+
 def test_the_work_queue_takes_turns_between_users():
     """Counters on the queue itself: a user with many sessions queued gets one turn in two."""
     q = WorkQueue()

@@ -41,6 +41,9 @@ def register(sub):
                         "'S:\\shows=/mnt/shows' (repeat for more; setting bridge.path_map)")
     shared.add_argument("--max-sessions-per-user", type=int, metavar="N",
                         help="sessions one user may hold open (0: no cap; setting bridge.max_sessions_per_user)")
+    shared.add_argument("--max-connections-per-user", type=int, metavar="N",
+                        help="connections one user may hold open (0: no cap; setting bridge.max_connections_per_user, "
+                        "default 16)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--detach", action="store_true", help="run in the background; print where it listens")
     g.add_argument("--status", action="store_true", help="show the running bridge and exit")
@@ -58,6 +61,7 @@ def _settings_overrides(args) -> dict:
         "bridge.idle_timeout": args.idle_timeout, "bridge.session_timeout": args.session_timeout,
         "bridge.tls_cert": args.tls_cert, "bridge.tls_key": args.tls_key, "bridge.users_file": args.users_file,
         "bridge.path_map": args.path_map, "bridge.max_sessions_per_user": args.max_sessions_per_user,
+        "bridge.max_connections_per_user": args.max_connections_per_user,
     }.items() if v is not None}
 
 
@@ -240,7 +244,8 @@ def foreground(args, settings) -> int:
     write_roots = _roots(args.write_root, settings, "bridge.write_roots")
     shared = {"tls_cert": _file(settings["bridge.tls_cert"]), "tls_key": _file(settings["bridge.tls_key"]),
               "users_file": _file(settings["bridge.users_file"]), "path_map": settings["bridge.path_map"] or None,
-              "max_sessions_per_user": settings["bridge.max_sessions_per_user"]}
+              "max_sessions_per_user": settings["bridge.max_sessions_per_user"],
+              "max_connections_per_user": settings["bridge.max_connections_per_user"]}
     try:  # what a shared host needs, before the model loads
         check_config(ServerConfig(host=settings["bridge.host"], read_roots=read_roots, write_roots=write_roots,
                                   **shared))
