@@ -38,7 +38,8 @@ def bridge(tmp_path_factory):
 def nk(bridge, monkeypatch):
     monkeypatch.setenv("SAMROTO_CONFIG_DIR", str(bridge))
     nuke, plugin = nt.load(monkeypatch)
-    import samroto_nuke.node  # noqa: F401  (the buttons' module)
+    menu_py = nt.PLUGIN_SRC / "startup" / "menu.py"  # as Nuke runs it at start: the Viewer callback
+    exec(compile(menu_py.read_text(), str(menu_py), "exec"), {})
 
     yield nuke, plugin
     for live in plugin.live.LIVE.values():
@@ -286,7 +287,17 @@ def test_segment_everything_picked_masks_become_tracked_objects(nk, tmp_path):
              if a.index < b.index and not (pixels[a.index] & pixels[b.index]).any()]
     one, two = max(pairs, key=lambda p: min(p[0].area, p[1].area))  # the largest such pair
     node["auto%d" % one.index].setValue(True)
-    node["auto%d" % two.index].setValue(True)
+    # the other by Ctrl+clicking it in the Viewer: the smallest mask under the click is picked
+    viewer = nuke.nodes.Viewer()
+    viewer.setInput(0, node)
+    node["viewer_clicks"].setValue("pick auto mask")
+    smaller = [pixels[m.index] for m in found if m.area < two.area]
+    row, col = next((r, c) for r, c in np.argwhere(pixels[two.index]) if not any(p[r, c] for p in smaller))
+    x, y = col + 0.5, H - row - 0.5  # Nuke's pixels: y up
+    nuke._viewer_sample(viewer, (x - W / 2) / (W / 2), (y - H / 2) / (W / 2), (x - W / 2) / (W / 2),
+                        (y - H / 2) / (W / 2))
+    assert node["auto%d" % two.index].value(), node["status"].value()
+    node["viewer_clicks"].setValue("off")
     assert node["add_picked"].execute() is None
     assert plugin.knobs.object_ids(node) == [1, 2, 3]
     assert [node["o%d_name" % o].value() for o in (2, 3)] == ["auto%d" % one.index, "auto%d" % two.index]
@@ -315,3 +326,23 @@ def test_add_picked_without_masks_says_what_to_do(nk, tmp_path):
     read, node = plate_node(nuke, plugin, tmp_path)
     node["add_picked"].execute()
     assert "press 'segment everything' on a frame first" in nuke._MESSAGES[-1]
+
+
+def test_live_matte_on_an_input_nuke_renders(nk, tmp_path):
+    """An input that is not a Read: Nuke renders the current frame for the live session (the
+    EXR holds the working space, as for a Track), and the click's matte comes back."""
+    nuke, plugin = nk
+    read, node = plate_node(nuke, plugin, tmp_path)
+    grade = nuke.nodes.Grade(multiply=1.0)
+    grade.setInput(0, read)
+    node.setInput(0, grade)
+    nuke.frame(1002)
+    node["add_pos"].execute()
+    node["o1_pos1"].setValueAt(HERO[0], 1002, 0)
+    node["o1_pos1"].setValueAt(H - HERO[1], 1002, 1)
+    live = settle(nuke, plugin, node)
+    got = live.previews[(1, 1002)]
+    assert live.context["rendered"] and (live.context["first"], live.context["last"]) == (1002, 1002)
+    assert (tmp_path / "mattes" / "live" / "plate" / "plate.1002.exr").is_file()
+    assert Path(got.paths[1]).is_file() and len(got.candidates) == 3
+    assert node["show"].value() == "live" and inside(node)["Matte_o1"]["file"].value() % 1002 == got.paths[1]

@@ -272,3 +272,48 @@ def test_the_fake_is_as_strict_as_nuke(env, tmp_path):
     grade = nuke.nodes.Grade()
     grade.setInput(0, read)
     assert (grade.frameRange().first(), grade.frameRange().last()) == (1001, 1004)
+
+
+def sample_at(nuke, viewer, x0, y0, x1=None, y1=None, width=64):
+    """Ctrl+click at Nuke pixel (x0, y0) (or Ctrl+Shift+drag to (x1, y1)) in a Viewer showing
+    a plate ``width`` wide: the Viewer's normalised sample (x -1..1 over the width, y in
+    the same unit from the centre of the 48 rows)."""
+    half = width / 2.0
+    x1, y1 = (x0, y0) if x1 is None else (x1, y1)
+    nuke._viewer_sample(viewer, (x0 - half) / half, (y0 - 24) / half, (x1 - half) / half, (y1 - 24) / half)
+
+
+def test_viewer_clicks_place_prompts_on_the_armed_node(env):
+    """Ctrl+click / Ctrl+Shift+drag in the Viewer (its colour sample) puts a handle there on
+    the node whose 'viewer clicks' is armed, keyed on the current frame; one node at a time."""
+    nuke, plugin, read, _ = env
+    menu_py = nt.PLUGIN_SRC / "startup" / "menu.py"
+    exec(compile(menu_py.read_text(), str(menu_py), "exec"), {})   # registers the Viewer callback
+    node = make_node(nuke, plugin, read)
+    other = make_node(nuke, plugin, read)
+    viewer = nuke.nodes.Viewer()
+    viewer.setInput(0, node)
+    nuke.frame(1002)
+    sample_at(nuke, viewer, 20, 30)            # not armed: an ordinary colour sample
+    assert plugin.knobs.handles(node) == [] and plugin.knobs.handles(other) == []
+
+    node["viewer_clicks"].setValue("+ point")
+    sample_at(nuke, viewer, 20, 30)
+    node["viewer_clicks"].setValue("- point")
+    sample_at(nuke, viewer, 50.5, 10.25)
+    node["viewer_clicks"].setValue("box")
+    sample_at(nuke, viewer, 40, 5, 10, 25)     # dragged from the bottom-right corner
+    found = {(k, i): knob for _, k, i, knob in plugin.knobs.handles(node)}
+    assert found[("pos", 1)].getKeyList() == [1002.0] and found[("pos", 1)].valueAt(1002) == [20.0, 30.0]
+    assert found[("neg", 1)].valueAt(1002) == [50.5, 10.25]
+    assert found[("box", 1)].valueAt(1002) == [10.0, 5.0, 40.0, 25.0]
+    doc = plugin.knobs.collect(node, 48)
+    assert doc["objects"][0]["prompts"] == [{"frame": 1002, "points": [[20.0, 18.0], [50.5, 37.75]],
+                                             "labels": [1, 0], "box": [10.0, 23.0, 40.0, 43.0]}]
+    sample_at(nuke, viewer, 12, 12)             # a click is no box
+    assert "Ctrl+Shift+drag over the object" in node["status"].value()
+
+    other["viewer_clicks"].setValue("+ point")  # arming another node disarms this one
+    assert node["viewer_clicks"].value() == "off"
+    sample_at(nuke, viewer, 8, 8)
+    assert len(plugin.knobs.handles(node)) == 3 and len(plugin.knobs.handles(other)) == 1

@@ -1,7 +1,7 @@
 """The interactive loop: the current frame's matte at once, without a track (issue 18).
 
 When a prompt knob changes (a handle dragged, a mask prompt set, a Finish knob), the node's
-``knobChanged`` (``KNOB_CHANGED``, set on the node) sends the object's prompt on the current
+``knobChanged`` (node.py's ``KNOB_CHANGED``, set on the node) sends the object's prompt on the current
 frame to the bridge through the host kit's ``LiveSession``, which keeps one bridge session
 per node, so a frame's image features are computed once and every later prompt there runs
 only SAM 2's prompt encoder and mask decoder. A drag's many changes go through
@@ -27,7 +27,6 @@ from . import finishing, frames, knobs, tracking
 from . import group as group_mod
 from .kit import hostkit
 
-KNOB_CHANGED = "import samroto_nuke.live as _live; _live.on_knob_changed(nuke.thisNode(), nuke.thisKnob())"
 INTERVAL = 0.1  # seconds between two previews of a drag (the newest position wins)
 CHOICES = ["best", "1", "2", "3"]
 LIVE = {}  # type: dict  # node full name -> Live

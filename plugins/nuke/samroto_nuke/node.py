@@ -11,7 +11,7 @@ import traceback
 import nuke
 
 from . import group as group_mod
-from . import finishing, knobs, live, masks, roto, tracking
+from . import finishing, knobs, live, masks, roto, tracking, viewer
 from .kit import hostkit
 
 MARKER = "samroto_version"
@@ -22,6 +22,7 @@ RANGES = ["input", "project", "custom"]
 SHOWS = ["tracked", "live", "auto masks"]
 
 BUTTON = "import samroto_nuke.node as _sam; _sam.on_button(nuke.thisNode(), %r)"
+KNOB_CHANGED = "import samroto_nuke.node as _sam; _sam.on_knob_changed(nuke.thisNode(), nuke.thisKnob())"
 
 
 def _button(name, label, action, tooltip):
@@ -50,6 +51,7 @@ def create(version):
          _button("add_pos", "+ point", "add_pos", "A positive point for the object, keyed on this frame."),
          _button("add_neg", "- point", "add_neg", "A negative point (exclude) keyed on this frame."),
          _button("add_box", "box", "add_box", "A box around the object, keyed on this frame."),
+         nuke.Enumeration_Knob(viewer.KNOB, "viewer clicks", viewer.MODES),
          _button("clear_frame", "clear frame", "clear_frame", "Delete the object's prompts on this frame."),
          _button("clear", "clear", "clear", "Delete all prompts of the object."),
          nuke.Text_Knob("div_live", ""),
@@ -89,6 +91,8 @@ def create(version):
         group[name].setValue(value)
     group["live"].setValue(True)
     group["live"].setTooltip("Show the current frame's matte as soon as a prompt changes (no Track needed).")
+    group[viewer.KNOB].setTooltip("Armed: Ctrl+click in the Viewer adds a + or - point there, Ctrl+Shift+drag "
+                                  "a box, or picks the automatic mask under the click (one node at a time).")
     group["candidate"].setTooltip("SAM 2's three masks for a single + point: pick the one you mean; "
                                   "it becomes the frame's mask prompt and Track uses it.")
     group[MARKER].setValue(version)
@@ -105,7 +109,7 @@ def create(version):
         out.setInput(0, plate)
     finally:
         group.end()  # type: ignore[attr-defined]  # stub gap: createNode("Group") is a Group
-    group["knobChanged"].setValue(live.KNOB_CHANGED)
+    group["knobChanged"].setValue(KNOB_CHANGED)
     knobs.add_object(group)
     return group
 
@@ -140,3 +144,10 @@ def on_button(node, action):
     except Exception as exc:  # say it in Nuke; keep the traceback for the Script Editor
         traceback.print_exc(file=sys.stderr)
         group_mod.report_error(node, "%s: %s" % (type(exc).__name__, exc))
+
+
+def on_knob_changed(node, knob):
+    """The node's knobChanged (main thread): the viewer-clicks switch, else the live matte."""
+    if knob is not None and knob.name() == viewer.KNOB:
+        return viewer.on_knob_changed(node, knob)
+    return live.on_knob_changed(node, knob)

@@ -7,7 +7,8 @@ pythonreference and .../pythondevguide): ``nuke.createNode``, ``nuke.nodes.<Clas
 ``nuke.delete``, ``nuke.execute``, ``nuke.filename``, ``nuke.message``, ``nuke.tcl``
 (``add_layer`` only), ``nuke.executeInMainThread``, ``nuke.executeInMainThreadWithResult``,
 ``nuke.ProgressTask``, ``nuke.nodePaste``, ``nuke.menu``, ``nuke.thisKnob`` with each node's
-``knobChanged`` script run on every knob change; ``Node`` (``Class``, ``name``,
+``knobChanged`` script and ``nuke.addKnobChanged`` callbacks run on every knob change, a
+``Viewer``'s ``colour_sample_bbox``; ``Node`` (``Class``, ``name``,
 ``knob``/``[]``, ``knobs``, ``addKnob``, ``removeKnob``, ``input``, ``setInput``,
 ``inputs``, ``format``, ``frameRange``), ``Group.begin/end/nodes``; ``FrameRange``; knobs
 (``Tab_Knob``, ``Text_Knob``, ``PyScript_Knob``, ``Int_Knob``, ``Double_Knob``,
@@ -138,18 +139,45 @@ def _knob_changed(knob):
     that keeps changing knobs that trigger it again would never end in Nuke: the fake
     stops it at a depth of 20."""
     node = knob._node
-    script = node._knobs.get("knobChanged") if node is not None else None
-    if script is None or not script._value or knob is script:
+    if node is None:
         return
+    script = node._knobs.get("knobChanged")
     if len(_KNOB_CONTEXT) > 20:
         raise RuntimeError("fake nuke: knobChanged keeps triggering itself (%s)" % knob.name())
     _KNOB_CONTEXT.append(knob)
     _THIS.append(node)
     try:
-        exec(script._value, {"nuke": _module()})
+        if script is not None and script._value and knob is not script:
+            exec(script._value, {"nuke": _module()})
+        for call, args, kwargs, node_class, only in list(_KNOB_CALLBACKS):
+            if node_class in ("*", node.Class()) and only in (None, node):
+                call(*args, **kwargs)
     finally:
         _THIS.pop()
         _KNOB_CONTEXT.pop()
+
+
+_KNOB_CALLBACKS = []
+
+
+def addKnobChanged(call, args=(), kwargs={}, nodeClass="*", node=None):
+    """``nuke.addKnobChanged``: ``call(*args, **kwargs)`` on every knob change of a node of
+    ``nodeClass`` (or of ``node``), the knob in ``thisKnob()`` and the node in ``thisNode()``
+    (https://learn.foundry.com/nuke/developers/17.1/pythondevguide/_autosummary/
+    nuke.addKnobChanged.html)."""
+    _KNOB_CALLBACKS.append((call, tuple(args), dict(kwargs), nodeClass, node))
+
+
+def _viewer_sample(viewer, x0, y0, x1, y1):
+    """Test helper: the artist Ctrl+clicks (x0 == x1, y0 == y1) or Ctrl+Shift+drags in the
+    Viewer: Nuke keeps the sampled pixel or region in the Viewer node's
+    ``colour_sample_bbox`` (normalised: x -1..1 across the image's width, y in the same
+    unit from its centre), the knob every community picker reads (e.g. Nukepedia's
+    "sample the Viewer" snippets, bbox.x() * w/2 + w/2)."""
+    knob = viewer["colour_sample_bbox"]
+    for i, v in enumerate((x0, y0, x1, y1)):
+        knob._values[i] = float(v)
+    _knob_changed(knob)
 
 
 def thisKnob():
@@ -345,10 +373,12 @@ class Array_Knob(Knob):
             if a <= t <= b:
                 return keys[a] + (keys[b] - keys[a]) * (t - a) / (b - a)
 
-    def value(self, index=0):
+    def value(self, index=None):
+        """All values as a list for a knob of several (``XY_Knob``: [x, y]), else the one;
+        ``index`` picks one."""
         return self.valueAt(frame(), index)
 
-    def getValue(self, index=0):
+    def getValue(self, index=None):
         return self.value(index)
 
     def isKeyAt(self, time, index=-1):
@@ -374,8 +404,21 @@ class XY_Knob(Array_Knob):
 
 
 class BBox_Knob(Array_Knob):
-    """Indices 0..3 are x, y, r, t (Nuke pixels, y up)."""
+    """Indices 0..3 are x, y, r, t (Nuke pixels, y up); ``x()``, ``y()``, ``r()``, ``t()``
+    (nuke.BBox_Knob)."""
     SIZE = 4
+
+    def x(self):
+        return self.value(0)
+
+    def y(self):
+        return self.value(1)
+
+    def r(self):
+        return self.value(2)
+
+    def t(self):
+        return self.value(3)
 
 
 # --- nodes -------------------------------------------------------------------------------
@@ -440,6 +483,7 @@ _KNOBS = {
     "Copy": lambda: [String_Knob("from0", value="rgba.alpha"), String_Knob("to0", value="rgba.alpha")],
     "Grade": lambda: [Double_Knob("multiply", value=1.0)],
     "Input": lambda: [Int_Knob("number")],
+    "Viewer": lambda: [BBox_Knob("colour_sample_bbox")],
     "Roto": lambda: [String_Knob("output", value="alpha"), String_Knob("format", value="")],
     # Project settings: the frame range, the script's name and proxy mode (``proxy`` on/off and
     # ``proxy_scale``, https://learn.foundry.com/nuke/11.2/content/getting_started/
@@ -447,7 +491,7 @@ _KNOBS = {
     "Root": lambda: [Int_Knob("first_frame", value=1), Int_Knob("last_frame", value=100),
                      File_Knob("name"), Boolean_Knob("proxy"), Double_Knob("proxy_scale", value=0.5)],
 }
-_INPUTS = {"Copy": 2, "Read": 0, "Input": 0, "Root": 0, "Roto": 1, "Constant": 0}
+_INPUTS = {"Viewer": 10, "Copy": 2, "Read": 0, "Input": 0, "Root": 0, "Roto": 1, "Constant": 0}
 _LAYERS = {"rgba", "rgb", "alpha", "mask", "none"}
 
 
@@ -1131,6 +1175,7 @@ def _reset():
     del _CONTEXT[1:], _THIS[:], _SELECTED[:], _MESSAGES[:], _TASKS[:]
     _COUNTS.clear()
     _MENUS.clear()
+    _KNOB_CALLBACKS[:] = []
     _FRAME[0] = 1
     _ROOT["first_frame"]._value, _ROOT["last_frame"]._value, _ROOT["name"]._value = 1, 100, ""
     _ROOT["proxy"]._value, _ROOT["proxy_scale"]._value = False, 0.5
