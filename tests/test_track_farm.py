@@ -349,7 +349,7 @@ def test_export_writes_splines_for_every_host_from_mattes_on_disk(tmp_path, caps
     assert text.count("Value = Polyline {") >= 3 and "ClosedPolyline" not in text
     assert main(["export", "nuke", f"hero={tmp_path / 'm' / 's.%04d.exr'}", "--out", str(tmp_path / "s.nk")]) == 0
     nk = (tmp_path / "s.nk").read_text()
-    assert nk.count("Roto {") == 1 and "format \"256 144" in nk and "'hero'" in nk
+    assert nk.count("Roto {") == 1 and "format \"256 144" in nk and "{curvegroup hero 512 bezier" in nk
     assert main(["export", "blender", str(tmp_path / "m" / "s.%04d.exr"), "--out", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())
     assert main(["export", "nuke", str(tmp_path / "m" / "none.%04d.exr"), "--out", str(tmp_path / "x.nk")]) == 2
