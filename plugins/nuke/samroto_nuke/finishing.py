@@ -39,7 +39,7 @@ KNOBS = [c[0] for c in CONTROLS] + [OVERRIDE]
 
 def make_knobs():
     """The Finish tab's knobs, for the node to add."""
-    made = [nuke.Tab_Knob("finish", "Finish")]
+    made = [nuke.Tab_Knob("finish", "Finish")]  # type: list
     override = nuke.Boolean_Knob(OVERRIDE, "override the bridge's finishing")
     override.setTooltip("Off: the bridge's finish.* settings. On: these values, on the live preview and on Track.")
     made.append(override)

@@ -30,7 +30,7 @@ from .kit import hostkit
 INTERVAL = 0.1  # seconds between two previews of a drag (the newest position wins)
 CHOICES = ["best", "1", "2", "3"]
 LIVE = {}  # type: dict  # node full name -> Live
-_QUIET = set()  # knobs the plugin is setting itself: their knobChanged is not the artist's
+_QUIET = set()  # type: set  # knobs the plugin is setting itself: their knobChanged is not the artist's
 
 
 def quietly(node, name, value):
@@ -86,7 +86,7 @@ class Live(object):
                                       lo - offset, hi - offset, folder, color=source["color"],
                                       model=request["model"] or None, finish=finishing.overrides(group) or False)
         key = (session.key(), folder, request["python"], request["checkpoint"], request["device"])
-        if self.session is None or self.context["key"] != key:
+        if self.session is None or (self.context or {}).get("key") != key:
             if self.session is not None:
                 self.session.close()
             self.session, self.previews = session, {}
@@ -113,12 +113,12 @@ class Live(object):
         """Candidate ``index`` (0..2) of the object's single click on the current frame
         becomes its mask prompt there (in a thread; ``_chosen`` on the main thread)."""
         obj, frame = int(group["object"].value()), nuke.frame()
-        preview = self.previews.get((obj, frame))
-        if preview is None or not preview.candidates:
+        preview, session = self.previews.get((obj, frame)), self.session
+        if session is None or preview is None or not preview.candidates:
             raise hostkit.HostError("There are no candidates for object %d on frame %d: SAM 2 gives three for a "
                                     "single + point. Place one point there (live on), then pick." % (obj, frame),
                                     "no_candidates")
-        session, context = self.session, dict(self.context)
+        context = dict(self.context or {})
         self.busy += 1
 
         def run():

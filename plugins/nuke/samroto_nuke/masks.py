@@ -103,14 +103,15 @@ class Segmentation(object):
             task.setProgress(int(100 * done / max(1, total)))
             task.setMessage("frame %d: %d of %d clicks" % (self.frame, done, total))
 
+        found = None  # type: hostkit.AutoMasks | None
+        error = None  # type: Exception | None
         try:
             found = self.session.segment(self.frame - self.context["offset"], self.options, progress=progress,
                                          cancelled=task.isCancelled)
-            result = (found, None)
         except Exception as exc:  # handed to the main thread, which reports it
-            result = (None, exc)
+            error = exc
         del task  # Nuke removes a progress bar when its task goes away
-        nuke.executeInMainThread(self._done, args=result)
+        nuke.executeInMainThread(self._done, args=(found, error))
 
     def _done(self, found, error):
         self.found, self.error = found, error
