@@ -148,7 +148,9 @@ def test_lua_scripts_track_and_import(bridge, tmp_path):
     support = target / "samroto"
     lua = lupa.LuaRuntime(unpack_returned_tuples=True)
     entries = sorted(p.name for p in (target / install.LUA_SCRIPTS_DIR).iterdir())
-    assert entries == ["Track Backward.lua", "Track Both.lua", "Track Forward.lua"]
+    assert entries == ["Next Lost Frame.lua", "Next Tracked Frame.lua", "Preview Frame.lua", "Previous Tracked Frame.lua",
+                       "Review Track.lua", "Track Backward.lua", "Track Both.lua", "Track Forward.lua",
+                       "Use Candidate 1.lua", "Use Candidate 2.lua", "Use Candidate 3.lua"]
     for name in entries:
         lua.execute("assert(loadfile(%r))" % str(target / install.LUA_SCRIPTS_DIR / name))
     movie = write_clip(tmp_path / "trim.mp4", "h264", frames=24)

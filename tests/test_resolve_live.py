@@ -5,6 +5,7 @@ second preview in the same window is served from cached features; Use Candidate 
 that candidate the frame's mask prompt (a Loader samroto_<object>_mask), which Track then
 follows; a matte from the host (a mask Loader) is a prompt propagated through the shot."""
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -181,3 +182,70 @@ def core_track(shot):
     return {r.frame: (r.values[0] > 0.5).tobytes()
             for r in track(session, frames, plan_passes(len(frames), prompted, shot.direction))}
 
+
+
+def lua_input(tool, name):
+    return tool.GetInput(tool, name)
+
+
+def test_lua_scripts_preview_choose_and_review(bridge, tmp_path):
+    """Free Resolve 21.1+ runs Lua scripts only: the installed Lua Preview Frame, Use
+    Candidate 2 and Review Track run samroto's Python on a snapshot of the comp (a new
+    connection each run: the image encoder runs every time) and set the Loaders it placed
+    in Resolve's comp (outside Lock), as the Python scripts do."""
+    pytest.importorskip("lupa.lua51", reason="lupa (Lua 5.1) is a test dependency")
+    import lupa.lua51 as lupa
+
+    from samroto.plugins.resolve import install
+
+    target = tmp_path / "Fusion"
+    install.install(target, python=sys.executable)
+    entries = sorted(p.name for p in (target / install.LUA_SCRIPTS_DIR).iterdir())
+    assert "Preview Frame.lua" in entries and "Use Candidate 2.lua" in entries and "Next Lost Frame.lua" in entries
+    media = tmp_path / "media"
+    media.mkdir()
+    for f in range(1001, 1009):
+        shutil.copy(PLATE / ("plate.%d.png" % f), media / ("plate.%d.png" % f))
+    lua = lupa.LuaRuntime(unpack_returned_tuples=True)
+    resolve = lua.execute("""
+local fake = dofile(%r)
+return fake.build({name = "plate.png", left = 0, duration = 8, right = 0, current_time = 0,
+  props = {["Clip Name"] = "plate.png", ["File Path"] = %r, FPS = "24", ["Start TC"] = "01:00:00:00", Start = "1001",
+           End = "1008", Frames = "8", Resolution = "112x80", ["Input Color Space"] = "Rec.709 Gamma 2.4"},
+  tools = {{name = "samroto_hero_pos", regid = "EllipseMask", values = {Center = {%r, %r}, Width = 0.01, Height = 0.01}}}})
+""" % (str(ROOT / "tests" / "fake_resolve" / "fake_resolve.lua"), str(media / "plate.[1001-1008].png"),
+       HERO[0] / W, 1 - HERO[1] / H))
+    samroto = lua.execute("return dofile(%r)" % str(target / "samroto" / "samroto.lua"))
+    lines = []
+
+    def run(action):
+        opts = lua.table(support=str(target / "samroto"), python=sys.executable, out=lines.append,
+                         settings=lua.table(config_dir=bridge, matte_root=str(tmp_path / "mattes")))
+        result = samroto.track(resolve, action, opts)
+        assert result is not None and result.ok, "\n".join(lines)
+        return result
+
+    run("preview")
+    preview = resolve.comp.FindTool(resolve.comp, "samroto_hero_preview")
+    assert preview is not None and os.path.isfile(lua_input(preview, "Clip")) and lua_input(preview, "GlobalIn") == 0
+    assert not preview["unrendered"] and any("image encoder ran" in line for line in lines)
+    assert any("candidate 2 (IoU" in line for line in lines)
+    run("candidate2")
+    mask = resolve.comp.FindTool(resolve.comp, "samroto_hero_mask")
+    chosen = lua_input(mask, "Clip")
+    assert chosen.endswith("hero.1001.candidate2.png") and os.path.isfile(chosen)
+    assert any("candidate 2 is its prompt now" in line for line in lines)
+    # Track (Lua) follows the chosen candidate: the prompted frame's matte is candidate 2
+    run("forward")
+    pattern = str(tmp_path / "mattes" / "plate.png" / "plate_hero.%04d.exr")
+    assert iou(exr_alpha(pattern % 1001) > 0.5, read(chosen)) > 0.9
+    # Review: the frames where the micro model lost the object are those whose matte is empty
+    lost = [f for f in range(1001, 1009) if exr_alpha(pattern % f).max() < 0.5]
+    assert lost, "the micro model loses the object somewhere on this shot"
+    del lines[:]
+    run("review")
+    from samroto_resolve.review import ranges
+    assert lines[-2:] == ["samroto: hero: tracked 1001-1008; lost on %s" % ranges(lost), "samroto: review done."]
+    run("next_lost")
+    assert resolve.comp.CurrentTime == lost[0] - 1001 and lines[-2] == "samroto: frame %d: hero lost (empty matte)" % lost[0]
+    assert resolve.timeline["timecode"] == "01:00:00:%02d" % (lost[0] - 1001)

@@ -83,6 +83,14 @@ LUA_ENTRIES = {
     "Track Forward": 'samroto.track(resolve, "forward", OPTS)',
     "Track Backward": 'samroto.track(resolve, "backward", OPTS)',
     "Track Both": 'samroto.track(resolve, "both", OPTS)',
+    "Preview Frame": 'samroto.track(resolve, "preview", OPTS)',
+    "Use Candidate 1": 'samroto.track(resolve, "candidate1", OPTS)',
+    "Use Candidate 2": 'samroto.track(resolve, "candidate2", OPTS)',
+    "Use Candidate 3": 'samroto.track(resolve, "candidate3", OPTS)',
+    "Review Track": 'samroto.track(resolve, "review", OPTS)',
+    "Next Tracked Frame": 'samroto.track(resolve, "next_tracked", OPTS)',
+    "Previous Tracked Frame": 'samroto.track(resolve, "previous_tracked", OPTS)',
+    "Next Lost Frame": 'samroto.track(resolve, "next_lost", OPTS)',
 }
 
 LUA_SCRIPT = """-- samroto: {entry} (Lua; written by `samroto install resolve`; see docs/resolve.md)

@@ -82,6 +82,16 @@ end
 
 function Tool:GetAttrs() return {TOOLS_Name = self.name, TOOLS_RegID = self.regid, TOOLB_PassThrough = self.off} end
 
+function Tool:SetAttrs(attrs) if attrs.TOOLS_Name then self.name = attrs.TOOLS_Name end return true end
+function Tool:SetInput(id, value, t)  -- not animated: the one value, the time ignored (fusion.py)
+    local inp = self[id]
+    if inp == nil then return false end
+    if inp.modifier then inp.modifier.keys[t or self.comp.CurrentTime] = value
+    else self.values[id] = value end
+    if self.comp.locked and self.comp.locked > 0 then self.unrendered = true end
+    return true
+end
+
 function Tool:GetInput(id, t)
     local inp = self[id]
     local value = self.values[id]
@@ -107,6 +117,20 @@ end
 function Comp:GetAttrs() return self.attrs end
 function Comp:GetToolList(selected) return self.tools end
 function Comp:GetData(name) return self.data[name] end  -- persistent comp data (Object Data)
+function Comp:FindTool(name)
+    for _, t in ipairs(self.tools) do if t.name == name then return t end end
+    return nil
+end
+function Comp:Lock() self.locked = (self.locked or 0) + 1 end
+function Comp:Unlock() self.locked = self.locked - 1 end
+function Comp:AddTool(regid)  -- a Loader (the only tool samroto adds); nil for others
+    if regid ~= "Loader" then return nil end
+    local t = tool({name = "Loader" .. (#self.tools + 1), regid = "Loader",
+                    values = {Clip = "", GlobalIn = 0, GlobalOut = 0}})
+    t.comp = self
+    self.tools[#self.tools + 1] = t
+    return t
+end
 
 function Folder:GetName() return self.name end
 function Folder:GetClipList() local c = {} for i, v in ipairs(self.clips) do c[i] = v end return c end
@@ -181,6 +205,7 @@ end
 -- Offsets and durations as Resolve reports them (see TimelineItem in resolve.py): timeline
 -- frames for GetDuration/GetLeftOffset/GetRightOffset, source frames for GetSource*Frame.
 function Item:GetName() return self.spec.name end
+function Item:GetStart() return self.spec.start or 86400 end
 function Item:GetDuration() return math.floor(self.spec.duration / self.spec.speed) end
 function Item:GetLeftOffset() return math.floor(self.spec.left / self.spec.speed) end
 function Item:GetRightOffset() return math.floor(self.spec.right / self.spec.speed) end
@@ -203,11 +228,12 @@ function fake.build(spec)
     local root = setmetatable({name = "Master", clips = {}, subs = {}}, Folder)
     local pool = setmetatable({root = root, current = root, imports = {}, read_only = spec.read_only}, Pool)
     local storage = setmetatable({}, Storage)
-    local timeline = {GetCurrentVideoItem = function() return item end}
+    local timeline = {GetCurrentVideoItem = function() return item end,
+                      SetCurrentTimecode = function(self, tc) self.timecode = tc return true end}
     local project = {GetCurrentTimeline = function() return timeline end, GetMediaPool = function() return pool end}
     local pm = {GetCurrentProject = function() return project end}
     return {GetProjectManager = function() return pm end, GetMediaStorage = function() return storage end,
-            pool = pool, item = item}
+            pool = pool, item = item, comp = comp, timeline = timeline}
 end
 
 return fake

@@ -105,7 +105,7 @@ function samroto.snapshot(resolve, direction, settings)
     local media = item:GetMediaPoolItem()
     local snap = {direction = direction, settings = settings or {}, item = {
         name = item:GetName(), duration = item:GetDuration(), left = item:GetLeftOffset(),
-        right = item:GetRightOffset(), source_start = call(item, "GetSourceStartFrame"),
+        right = item:GetRightOffset(), start = call(item, "GetStart"), source_start = call(item, "GetSourceStartFrame"),
         source_end = call(item, "GetSourceEndFrame")}}
     snap.media = media and media:GetClipProperty() or nil
     if item:GetFusionCompCount() >= 1 then
@@ -216,7 +216,32 @@ function samroto.import(resolve, result, out)
     return imported
 end
 
+-- Set what samroto's Python placed in the snapshot's comp (preview, mask and matte Loaders)
+-- and move the playheads where it asked (the same steps as samroto_resolve/media.py).
+function samroto.apply(resolve, result, out)
+    local item = resolve:GetProjectManager():GetCurrentProject():GetCurrentTimeline():GetCurrentVideoItem()
+    local comp = item:GetFusionCompByIndex(1)
+    for _, loader in ipairs(result.loaders or {}) do
+        local tool = comp:FindTool(loader.name)
+        if tool == nil then
+            comp:Lock()  -- only around AddTool: no file dialog for the new Loader
+            tool = comp:AddTool("Loader", -32768, -32768)
+            comp:Unlock()
+            if tool == nil then out("samroto: Fusion could not add a Loader to the comp.") return end
+            tool:SetAttrs({TOOLS_Name = loader.name})
+        end
+        -- inputs set outside Lock: set inside, they read back but are reported not to render
+        tool:SetInput("Clip", loader.clip)
+        if loader.global_in then tool:SetInput("GlobalIn", loader.global_in) end
+        if loader.global_out then tool:SetInput("GlobalOut", loader.global_out) end
+    end
+    if result.current_time then comp.CurrentTime = result.current_time end
+    if result.timecode then resolve:GetProjectManager():GetCurrentProject():GetCurrentTimeline():SetCurrentTimecode(result.timecode) end
+end
+
 -- Workspace > Scripts > samroto (Lua) > Track ...: blocks until done, progress in the Console.
+-- ``direction``: forward, backward or both; or one of replay.py's ACTIONS (preview,
+-- candidate1..3, review, next_tracked, previous_tracked, next_lost).
 function samroto.track(resolve, direction, opts)
     local out = opts.out or print
     local ok, snap = pcall(samroto.snapshot, resolve, direction, opts.settings)
@@ -258,6 +283,7 @@ function samroto.track(resolve, direction, opts)
         out("samroto: tracking did not finish (see the lines above)")
         return nil
     end
+    if result.ok and result.loaders then samroto.apply(resolve, result, out) end
     if result.ok and #(result.imports or {}) > 0 then
         local n = samroto.import(resolve, result, out)
         out(string.format("samroto: imported %d matte(s) into the Media Pool bin 'samroto mattes'.", n))

@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-from . import workflow
+from . import headless, workflow
 from .kit import hostkit
 
 
@@ -35,8 +35,19 @@ class _Input(object):
 class _Tool(object):
     def __init__(self, data):
         self._data = data
+        self.set = {}  # inputs set here, to be set in Resolve by the Lua script
         for name, spec in data.get("inputs", {}).items():
             setattr(self, name, _Input(spec.get("keys", [])))
+
+    def SetAttrs(self, attrs):
+        self._data["name"] = attrs.get("TOOLS_Name", self._data["name"])
+        return True
+
+    def SetInput(self, name, value, time=None):
+        self.set[name] = value
+        spec = self._data.setdefault("inputs", {}).setdefault(name, {})
+        spec["value"], spec["values"] = value, {}
+        return True
 
     def GetAttrs(self):
         return {"TOOLS_Name": self._data["name"], "TOOLS_RegID": self._data.get("regid", ""),
@@ -44,6 +55,8 @@ class _Tool(object):
 
     def GetInput(self, name, time=None):
         spec = self._data.get("inputs", {}).get(name, {})
+        if name in self.set:
+            return self.set[name]
         values = spec.get("values", {})
         key = "%g" % float(time) if time is not None else None
         value = values.get(key, spec.get("value"))
@@ -66,6 +79,26 @@ class _Comp(object):
 
     def GetToolList(self, selected=False, regid=None):
         return {float(i + 1): t for i, t in enumerate(self._tools)}
+
+    def FindTool(self, name):
+        return next((t for t in self._tools if t._data["name"] == name), None)
+
+    def AddTool(self, regid, x=-32768, y=-32768):
+        tool = _Tool({"name": "%s%d" % (regid, len(self._tools) + 1), "regid": regid, "new": True})
+        self._tools.append(tool)
+        return tool
+
+    def Lock(self):
+        pass
+
+    def Unlock(self):
+        pass
+
+    def placed(self):
+        """The Loaders samroto set here (preview, mask, matte), for the Lua script to set."""
+        return [{"name": t._data["name"], "new": bool(t._data.get("new")), "clip": t.set["Clip"],
+                 "global_in": t.set.get("GlobalIn"), "global_out": t.set.get("GlobalOut")}
+                for t in self._tools if "Clip" in t.set]
 
 
 class _Media(object):
@@ -107,6 +140,9 @@ class _Item(object):
     def GetFusionCompByIndex(self, index):
         return self._comp if index == 1 else None
 
+    def GetStart(self):
+        return self._data.get("start", 0)
+
 
 class Snapshot(object):
     """The Resolve object a snapshot stands for: Resolve > ProjectManager > Project >
@@ -116,6 +152,11 @@ class Snapshot(object):
         comp = _Comp(data["comp"]) if data.get("comp") else None
         media = _Media(data["media"]) if data.get("media") is not None else None
         self._item = _Item(data["item"], media, comp)
+        self.comp, self.timecode = comp, None
+
+    def SetCurrentTimecode(self, timecode):  # recorded: the Lua script moves Resolve's playhead
+        self.timecode = timecode
+        return True
 
     def GetProjectManager(self):
         return self
@@ -165,10 +206,41 @@ def imports(plan, job):
     return out
 
 
-def run(snapshot, direction, out=print, poll=0.2, connect=None, **settings):
-    """Plan and track the snapshot's clip; returns the result dict the Lua script reads."""
-    from . import headless
+# What the Lua scripts ask for besides tracking: the no-window scripts' calls on the snapshot
+ACTIONS = {
+    "preview": lambda resolve, out, connect, settings: headless.preview(resolve, out, connect, **settings),
+    "candidate1": lambda r, out, c, s: headless.use_candidate(r, 1, None, out, c, **s),
+    "candidate2": lambda r, out, c, s: headless.use_candidate(r, 2, None, out, c, **s),
+    "candidate3": lambda r, out, c, s: headless.use_candidate(r, 3, None, out, c, **s),
+    "review": lambda r, out, c, s: headless.review(r, out, **s),
+    "next_tracked": lambda r, out, c, s: headless.step(r, 1, out, **s),
+    "previous_tracked": lambda r, out, c, s: headless.step(r, -1, out, **s),
+    "next_lost": lambda r, out, c, s: headless.next_lost(r, out, **s),
+}
 
+
+def act(snapshot, action, out=print, connect=None, **settings):
+    """One of ACTIONS on the snapshot's clip; the result names the Loaders to set in the comp
+    and where to put the playheads (the comp's time, the timeline's timecode)."""
+    resolve = Snapshot(snapshot)
+    settings.setdefault("python", sys.executable)
+    start = resolve.comp.CurrentTime if resolve.comp is not None else None
+    try:
+        ACTIONS[action](resolve, out, connect, settings)
+    except hostkit.HostError as exc:
+        return {"ok": False, "message": str(exc), "imports": []}
+    comp = resolve.comp
+    moved = comp is not None and comp.CurrentTime != start
+    return {"ok": True, "message": "%s done." % action, "imports": [],
+            "loaders": comp.placed() if comp is not None else [],
+            "current_time": comp.CurrentTime if moved else None, "timecode": resolve.timecode}
+
+
+def run(snapshot, direction, out=print, poll=0.2, connect=None, **settings):
+    """Plan and track the snapshot's clip (or, for another ``direction``, one of ACTIONS);
+    returns the result dict the Lua script reads."""
+    if direction in ACTIONS:
+        return act(snapshot, direction, out, connect, **settings)
     settings.setdefault("python", sys.executable)  # this is samroto's Python
     try:
         plan = workflow.Plan(Snapshot(snapshot), direction, **settings)
