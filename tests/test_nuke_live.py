@@ -161,6 +161,7 @@ def test_click_shows_the_matte_then_cached_and_the_picked_candidate_is_tracked(n
     assert same_as_cli(job, node, tmp_path)["object1"]
     assert node["show"].value() == "tracked" and inside(node)["Matte_o1"]["file"].value() == node["o1_matte"].value()
     with_choice = image(node["o1_matte"].value() % 1001) > 0.5
+    assert sorted(plugin.review.scores(node, 1)) == job.nuke_frames  # SAM 2's object score per tracked frame
 
     # back to SAM 2's best: the choice goes, and Track follows the click again
     node["candidate"].setValue("best")

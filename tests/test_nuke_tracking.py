@@ -261,3 +261,53 @@ def test_trimmed_movie_mattes_come_back_on_nukes_frames(env, monkeypatch, tmp_pa
     assert (matte["first"].value(), matte["last"].value()) == (3, 8)
     assert (matte["frame_mode"].value(), matte["frame"].value()) == ("expression", "frame-1")
     assert Path(matte["file"].value() % 3).is_file() and not Path(matte["file"].value() % 9).exists()
+
+
+class ScoringBridge(FakeBridge):
+    """A FakeBridge whose matte events carry SAM 2's object score per object (protocol 1.3:
+    ``objects`` [{id, name, score}]): ``lost`` {(object id, frame)} score -3, the rest 6."""
+
+    def __init__(self, lost, **kwargs):
+        FakeBridge.__init__(self, **kwargs)
+        self.lost = lost
+
+    def track_shot(self, *args, **kwargs):
+        on_event = kwargs.pop("on_event")
+
+        def scored(event):
+            if event.kind == "matte" and event.matte is not None:
+                event.matte.objects = [dict(o, score=-3.0 if (o["id"], event.frame) in self.lost else 6.0)
+                                       for o in event.matte.objects]
+            on_event(event)
+
+        return FakeBridge.track_shot(self, *args, on_event=scored, **kwargs)
+
+
+def test_jump_to_the_frames_where_the_object_was_lost(env, monkeypatch):
+    nuke, plugin, node, read = env
+    node["next_lost"].execute()
+    assert "Object 2 has no object scores yet: Track it" in nuke._MESSAGES[-1]   # (the current object)
+    bridge = ScoringBridge({(1, 1001), (1, 1004), (2, 1003)})
+    monkeypatch.setattr(plugin.kit.hostkit, "connect", lambda **how: bridge)
+    nuke.frame(1002)
+    node["track_both"].execute()
+    wait(nuke, plugin.tracking.ACTIVE[node.fullName()])
+    assert plugin.review.scores(node, 1) == {1001: -3.0, 1002: 6.0, 1003: 6.0, 1004: -3.0}
+    assert plugin.review.lost_frames(node, 2) == [1003]
+    node["object"].setValue(1)
+    node["next_lost"].execute()
+    assert nuke.frame() == 1004 and "object 1 lost on frame 1004 (score -3.00); 2 lost of 4 tracked" in \
+        node["status"].value()
+    node["next_lost"].execute()
+    assert nuke.frame() == 1004 and "no lost frame after frame 1004" in node["status"].value()
+    node["prev_lost"].execute()
+    assert nuke.frame() == 1001
+    node["object"].setValue(2)
+    node["next_lost"].execute()
+    assert nuke.frame() == 1003
+    # a re-track of some frames replaces their scores and keeps the others
+    bridge.lost = {(2, 1002)}
+    nuke.frame(1002)
+    node["track_frame"].execute()
+    wait(nuke, plugin.tracking.ACTIVE[node.fullName()])
+    assert plugin.review.lost_frames(node, 2) == [1002, 1003] and plugin.review.lost_frames(node, 1) == [1001, 1004]

@@ -11,7 +11,7 @@ import traceback
 import nuke
 
 from . import group as group_mod
-from . import finishing, knobs, live, masks, roto, tracking, viewer
+from . import finishing, knobs, live, masks, review, roto, tracking, viewer
 from .kit import hostkit
 
 MARKER = "samroto_version"
@@ -71,6 +71,8 @@ def create(version):
          _button("track_frame", "track frame", "frame", "Only this frame."),
          _button("track_forward", "track forward >>", "forward", "Track from this frame to the range end."),
          _button("track_both", "<< track both >>", "both", "Track both ways from this frame."),
+         _button("prev_lost", "<< lost", "prev_lost", "The previous frame where SAM 2 says the object was lost."),
+         _button("next_lost", "lost >>", "next_lost", "The next frame where SAM 2 says the object was lost."),
          nuke.Enumeration_Knob("range", "range", RANGES),
          nuke.Int_Knob("range_first", "first"),
          nuke.Int_Knob("range_last", "last"),
@@ -129,6 +131,8 @@ def on_button(node, action):
             knobs.clear_object(node, obj)
         elif action in ("forward", "backward", "both", "frame"):
             return tracking.start(node, action)
+        elif action in ("prev_lost", "next_lost"):
+            return review.jump(node, obj, -1 if action == "prev_lost" else 1)
         elif action == "roto":
             return roto.convert(node)
         elif action == "mask_input":

@@ -20,7 +20,7 @@ import time
 
 import nuke
 
-from . import frames, knobs
+from . import frames, knobs, review
 from . import group as group_mod
 from .kit import HOW_TO_SET, hostkit, samroto_python
 
@@ -122,6 +122,7 @@ class Job(object):
         self.track = hostkit.TrackingJob(shot(request), lambda: hostkit.connect(**connect_args(request)))
         self.renderer = frames.Renderer(group, request["source"]) if request["source"]["rendered"] else None
         self.rendered = []  # the frames of the input Nuke rendered for this Track
+        self.scores = {}  # type: dict  # object id -> {Nuke frame: SAM 2's object score}
         self.state = "running"  # running, finished, cancelled, error
         self.message = ""
         self.finished = threading.Event()
@@ -182,6 +183,10 @@ class Job(object):
         while end is None:
             events = job.poll()
             mattes = [e for e in events if isinstance(e, hostkit.Matte)]
+            for matte in mattes:  # SAM 2's object score per frame (protocol 1.3; older bridges send none)
+                for obj in matte.objects:
+                    if obj.get("score") is not None:
+                        self.scores.setdefault(obj.get("id"), {})[matte.frame + self.request["offset"]] = obj["score"]
             if mattes:
                 task.setProgress(int(100 * len(job.frames) / max(1, job.total)))
                 task.setMessage("frame %d (%d of %d)" % (mattes[-1].frame + self.request["offset"],  # Nuke's
@@ -211,6 +216,8 @@ class Job(object):
             for obj, pattern in self.track.patterns.items():
                 if group.knob("o%d_matte" % obj) is not None:
                     group["o%d_matte" % obj].setValue(pattern.replace("\\", "/"))
+            for obj, scores in self.scores.items():
+                review.store_scores(group, obj, scores)
             lo, hi = self.request["plate_range"]
             group_mod.connect_mattes(group, lo, hi, self.request["offset"])
             group_mod.reload_mattes(group)
