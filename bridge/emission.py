@@ -94,12 +94,22 @@ class MatteEmitter:
             values = self.session.engine.logits(frames.index_of(frame), low_res=False)
         else:
             values = finish_frame(self.finisher, frames, frame, obj_ids, logits)
-        self.send(frame, obj_ids, values)
+        self.send(frame, obj_ids, values, objects=self.scored(frame, obj_ids))
 
     def tracked(self, result: FrameMattes) -> None:
         """A tracked frame, already finished by the shot runner (core.shot.track)."""
         if self.wanted:
-            self.send(result.frame, result.obj_ids, result.values)
+            self.send(result.frame, result.obj_ids, result.values, objects=self.scored(result.frame, result.obj_ids))
+
+    def scored(self, frame: int, obj_ids: list[int]) -> list[dict]:
+        """The frame's objects with SAM 2's object ``score`` (logit; <= 0: lost or occluded there)."""
+        objects = self.session.objects(obj_ids)
+        position = self.session.frames.index_of(frame)
+        for obj in objects:
+            score = self.session.engine.object_score(position, obj["id"])
+            if score is not None:
+                obj["score"] = round(score, 4)
+        return objects
 
     def candidates(self, frame: int, obj_id: int, logits: Any, ious: Any) -> None:
         """SAM 2's candidates for one object's single click: low-res ``logits`` [3, h, w] and

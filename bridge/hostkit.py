@@ -12,7 +12,9 @@ hand over frames, show progress, put the mattes where its artists expect them.
   timer calls ``poll()`` and gets typed events: ``Progress``, ``Matte``, then one of
   ``Done``, ``Cancelled``, ``Error``. ``shot_frames`` and ``prompts_within``: which frames a
   Track started on the current frame covers, and the prompts on them (the shot the bridge
-  opens is those frames alone, as ``samroto track --range`` opens them).
+  opens is those frames alone, as ``samroto track --range`` opens them). ``lost_frames`` /
+  ``next_lost``: the frames where SAM 2's object score (``TrackingJob.scores``) says an
+  object was lost, for review.
 - ``LiveSession``: the interactive loop on one clip: a prompt on a frame answered with
   that frame's matte at once (``FramePreview``: the matte files, SAM 2's three candidates
   for a single click, whether the image encoder ran), a candidate chosen as the frame's
@@ -224,6 +226,11 @@ class Matte:
     def by_id(self):
         return {o.get("id"): p for o, p in zip(self.objects, self.paths)}
 
+    def scores(self):
+        """SAM 2's object score per object id on this frame (a logit; <= 0: lost), where the
+        bridge sent one (protocol 1.3)."""
+        return {o.get("id"): o["score"] for o in self.objects if o.get("score") is not None}
+
 
 @dataclass(frozen=True)
 class Done:
@@ -264,6 +271,7 @@ class TrackingJob(object):
         self.state = RUNNING
         self.frames = set()
         self.patterns = {}
+        self.scores = {}  # object id -> {frame: SAM 2's object score there}
         self.done = 0
         self.total = shot.expected_frames()
         self.error = None
@@ -361,12 +369,30 @@ class TrackingJob(object):
             self.done = max(self.done, len(self.frames))
             for obj_id, path in event.by_id().items():
                 self.patterns[obj_id] = pattern_from_path(path, event.frame, self._token) if self._token else path
+            for obj_id, score in event.scores().items():
+                self.scores.setdefault(obj_id, {})[event.frame] = score
         elif isinstance(event, Done):
             self.state = DONE
         elif isinstance(event, Cancelled):
             self.state = CANCELLED
         elif isinstance(event, Error):
             self.state, self.error = FAILED, event
+
+
+def lost_frames(scores):
+    """The frames where SAM 2's object score says the object was lost (score <= 0: occluded
+    or gone, its mask empty), ascending; ``scores``: {frame: score} (TrackingJob.scores)."""
+    return sorted(int(f) for f, score in scores.items() if score is not None and float(score) <= 0.0)
+
+
+def next_lost(scores, current, forward=True):
+    """The nearest frame after (``forward``) or before ``current`` where the object was lost,
+    or None: for a host's "next/previous lost frame" review buttons."""
+    frames = lost_frames(scores)
+    later = [f for f in frames if (f > current if forward else f < current)]
+    if not later:
+        return None
+    return later[0] if forward else later[-1]
 
 
 # --- the interactive loop -----------------------------------------------------------------------

@@ -334,3 +334,39 @@ def test_export_shapes_says_what_to_do(tmp_path):
                                                 "nothing to convert") as empty:
         hostkit.export_shapes(sys.executable, "blender", out, objects)
     assert empty.value.code == "export_failed" and not out.exists()
+
+
+# --- review: SAM 2's object score per tracked frame (protocol 1.3) -----------------------------
+
+def test_lost_frames_and_the_next_one_either_way():
+    scores = {1001: 2.5, 1002: -2.4, 1003: 0.0, 1004: 0.8, 1006: -0.1}
+    assert hostkit.lost_frames(scores) == [1002, 1003, 1006]
+    assert hostkit.next_lost(scores, 1001) == 1002 and hostkit.next_lost(scores, 1003) == 1006
+    assert hostkit.next_lost(scores, 1006) is None and hostkit.next_lost(scores, 1005, forward=False) == 1003
+    assert hostkit.next_lost(scores, 1002, forward=False) is None and hostkit.lost_frames({}) == []
+
+
+def test_a_track_reports_each_frames_object_score_and_lost_means_empty(tmp_path):
+    """A real (in-process) bridge on the micro model: every matte event carries each object's
+    score; where it is <= 0 SAM 2 lost the object and the matte is empty."""
+    from live_bridge import PLATE, in_process_bridge
+
+    from samroto.core.shot import read_mask
+
+    prompts = hostkit.prompts_document([{"id": 1, "name": "a", "points": [(1001, 66.9, 25.2, True)]},
+                                        {"id": 2, "name": "b", "points": [(1002, 56.0, 68.0, True)]}])
+    with in_process_bridge(tmp_path / "cfg") as config_dir:
+        shot = hostkit.Shot(str(PLATE / "plate.%04d.png"), prompts, 1001, 1008,
+                            mattes=dict(hostkit.file_mattes(str(tmp_path / "m" / "{name}.%04d.png"), "png"),
+                                        finish=False))
+        job = hostkit.TrackingJob(shot, lambda: client.Client.connect(config_dir=config_dir, start=False)).start()
+        events = job.wait(120)
+    assert isinstance(events[-1], hostkit.Done), events[-1]
+    assert sorted(job.scores) == [1, 2] and all(sorted(s) == list(range(1001, 1009)) for s in job.scores.values())
+    lost = {obj_id: hostkit.lost_frames(s) for obj_id, s in job.scores.items()}
+    assert any(lost.values()), job.scores  # the micro model loses them here and there
+    for obj_id, name in ((1, "a"), (2, "b")):
+        for frame, score in job.scores[obj_id].items():
+            matte = read_mask(hostkit.frame_file(job.patterns[obj_id], frame), 112, 80)
+            if score <= 0:
+                assert not matte.any(), (name, frame, score)

@@ -301,6 +301,14 @@ class VideoSession:
             else out.maskmem_features[0].float().cpu().numpy(),
         }
 
+    def object_score(self, frame, obj_id):
+        """SAM 2's object score logit for an object on frame position ``frame`` (> 0: the
+        object is there; otherwise it is occluded or gone and its mask empty); None when the
+        object holds nothing there."""
+        track = self._tracks.get(int(obj_id))
+        _, out = self._stored_output(track, frame) if track is not None else (None, None)
+        return None if out is None else float(out.object_score_logits.reshape(-1)[0])
+
     def load_state(self, frame, obj_id, low_res_logits=None, obj_ptr=None, object_score_logits=None,
                    maskmem_features=None):
         """Replace an object's stored state on a frame (the fields :meth:`inspect` returns,

@@ -154,6 +154,30 @@ out["track"] = {"state": state, "message": settings.last_message, "frames": sort
                 "source": req["source"], "prompts": req["prompts"], "direction": req["direction"],
                 "first": req["range"][0], "last": req["range"][1], "color": req["color"],
                 "patterns": {o.name: bpy.path.abspath(o.matte_pattern) for o in settings.objects}}
+
+# Review: the tracked mattes drawn on the frame shown, and jumps to where SAM 2 lost an object.
+from samroto_blender import review  # noqa: E402
+out["scores"] = {o.name: review.scores(o) for o in settings.objects}
+settings.review = True
+out["review_here"] = [name for name, _ in review.overlay_review(clip, FRAME)]
+set_source_frame(clip, 1005)  # the frame-change handler loads that frame's mattes
+out["review_1005"] = {name: bpy.path.abspath(bpy.data.images[name].filepath)
+                      for name, _ in review.overlay_review(clip, 1005)}
+out["review_other"] = review.overlay_review(clip, 1004)
+
+
+def jumps(start, direction):
+    set_source_frame(clip, start)
+    seen = []
+    while bpy.ops.samroto.jump_lost(direction=direction, any_object=True) == {"FINISHED"} and len(seen) < 20:
+        seen.append(live.current_source_frame(bpy.context, clip))
+    return seen
+
+
+out["jumps_next"] = jumps(1001, "NEXT")
+out["jumps_previous"] = jumps(1008, "PREVIOUS")
+out["jump_message"] = settings.last_message
+out["review_label"] = review.describe(settings.objects[0])
 live.close_all()
 result(out)
 sys.stdout.flush()

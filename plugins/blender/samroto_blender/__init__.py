@@ -19,10 +19,10 @@ bl_info = {
 
 import bpy  # noqa: E402
 
-from . import automask, live, ops_prompts, overlay, prefs, props, results, to_mask, tool, tracking, ui  # noqa: E402
+from . import automask, live, ops_prompts, overlay, prefs, props, results, review, to_mask, tool, tracking, ui  # noqa: E402,E501
 
 _CLASSES = (prefs.CLASSES + ops_prompts.CLASSES + tool.CLASSES + live.CLASSES + automask.CLASSES
-            + tracking.CLASSES + results.CLASSES + [to_mask.SAMROTO_OT_convert_to_mask] + ui.CLASSES)
+            + review.CLASSES + tracking.CLASSES + results.CLASSES + [to_mask.SAMROTO_OT_convert_to_mask] + ui.CLASSES)
 
 
 def register():
@@ -30,6 +30,7 @@ def register():
     for cls in _CLASSES:
         bpy.utils.register_class(cls)
     overlay.register()
+    review.register()
 
 
 def unregister():
@@ -38,6 +39,7 @@ def unregister():
     automask.FOUND.clear()
     automask.PICKED.clear()
     live.close_all()
+    review.unregister()
     overlay.unregister()
     for cls in reversed(_CLASSES):
         bpy.utils.unregister_class(cls)

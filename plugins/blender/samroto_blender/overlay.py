@@ -88,11 +88,13 @@ def _matte_shader():
 
 
 def _draw_mattes(clip, frame, region, active_index):
-    """The Segment Everything masks (automask.py), then the Live Matte on top."""
-    from . import automask
+    """The Segment Everything masks (automask.py), the tracked mattes (Review Mattes), then
+    the Live Matte on top."""
+    from . import automask, review
 
     shown = automask.overlay_masks(clip, frame)
-    _draw_images([(name, rgba) for name, rgba, _, _ in shown] + overlay_mattes(clip, frame, active_index), region)
+    _draw_images([(name, rgba) for name, rgba, _, _ in shown] + review.overlay_review(clip, frame, active_index)
+                 + overlay_mattes(clip, frame, active_index), region)
     if shown:
         _draw_labels(clip, shown, region)
 

@@ -55,6 +55,8 @@ class SamrotoObject(bpy.types.PropertyGroup):
         name="Matte", subtype="FILE_PATH", **_RELATIVE,
         description="The matte sequence written by the last track (#### = frame number)")
     image_name: StringProperty(description="The Image datablock holding the matte sequence")
+    scores: StringProperty(description="SAM 2's object score on each tracked frame (JSON {frame: score}; "
+                                       "<= 0: the object was lost there)")
 
 
 class SamrotoClipSettings(bpy.types.PropertyGroup):
@@ -81,6 +83,10 @@ class SamrotoClipSettings(bpy.types.PropertyGroup):
         description="Show the current frame's matte as soon as a prompt changes (no Track needed); "
                     "the first prompt on a frame runs SAM 2's image encoder, later ones reuse it")
 
+    review: BoolProperty(
+        name="Review Mattes", default=False, update=lambda self, context: _review_toggled(self, context),
+        description="Draw every object's tracked matte of the current frame over the clip (step with "
+                    "the frame keys; Previous/Next Lost jump to where SAM 2 lost the object)")
     # Segment Everything: Meta's automatic mask generator's main parameters (its defaults)
     auto_points_per_side: IntProperty(
         name="Points per Side", default=32, min=1, max=256,
@@ -107,6 +113,12 @@ class SamrotoClipSettings(bpy.types.PropertyGroup):
             if obj.obj_id == obj_id:
                 return obj
         return None
+
+
+def _review_toggled(settings, context):
+    from . import review  # imported here: review imports the operators, which import this module
+
+    review.on_review_toggle(settings, context)
 
 
 CLASSES = [SamrotoPoint, SamrotoBox, SamrotoMask, SamrotoObject, SamrotoClipSettings]

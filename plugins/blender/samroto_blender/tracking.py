@@ -91,6 +91,7 @@ class TrackJob:
         self.state = "RUNNING"  # RUNNING, FINISHED, CANCELLED, ERROR
         self.wired = False
         self.message = ""
+        self.scores = {}  # object id -> {frame: SAM 2's object score}, not yet kept on the object
 
     def start(self):
         os.makedirs(os.path.dirname(next(iter(self.request["outputs"].values()))), exist_ok=True)
@@ -128,6 +129,8 @@ class TrackJob:
         for event in self.track.poll():
             if isinstance(event, hostkit.Matte):
                 arrived = True
+                for obj_id, score in event.scores().items():
+                    self.scores.setdefault(obj_id, {})[event.frame] = score
             elif isinstance(event, hostkit.Done):
                 self._finish(context, clip, "FINISHED",
                              "Tracked %d frames of %s" % (len(self.done_frames), self.clip_name))
@@ -145,7 +148,14 @@ class TrackJob:
         return self.state
 
     def _show_mattes(self, clip):
+        from . import review
+
         frames = sorted(self.done_frames)
+        for obj_id, new in self.scores.items():  # for Review's Previous/Next Lost
+            obj = clip.samroto.object_by_id(obj_id)
+            if obj is not None:
+                review.keep_scores(obj, new)
+        self.scores = {}
         for obj in clip.samroto.objects:
             pattern = self.track.patterns.get(obj.obj_id)  # where the bridge really wrote them
             if pattern and frames:

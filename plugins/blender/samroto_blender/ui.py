@@ -62,11 +62,26 @@ class SAMROTO_PT_main(bpy.types.Panel):
             layout.operator("samroto.cancel", icon="CANCEL")
         else:
             layout.operator("samroto.track", icon="TRACKING", text="Track")
+        draw_review(layout, clip, settings)
         row = layout.row(align=True)
         row.operator("samroto.setup_compositor", icon="NODETREE")
         row.operator("samroto.convert_to_mask", icon="MOD_MASK")
         if settings.last_message:
             layout.label(text=settings.last_message, icon="INFO")
+
+
+def draw_review(layout, clip, settings):
+    """Review Mattes and the jumps to where SAM 2 lost the active object (Alt: any object)."""
+    from . import review
+
+    row = layout.row(align=True)
+    row.prop(settings, "review", icon="HIDE_OFF")
+    row.operator("samroto.jump_lost", text="", icon="TRIA_LEFT").direction = "PREVIOUS"
+    row.operator("samroto.jump_lost", text="Lost", icon="TRIA_RIGHT").direction = "NEXT"
+    obj = settings.active_object()
+    text = review.describe(obj) if obj is not None else ""
+    if text:
+        layout.label(text=text, icon="ERROR" if "lost on" in text else "CHECKMARK")
 
 
 def draw_segment(layout, clip, frame):
