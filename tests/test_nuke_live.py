@@ -343,7 +343,30 @@ def test_live_matte_on_an_input_nuke_renders(nk, tmp_path):
     node["o1_pos1"].setValueAt(H - HERO[1], 1002, 1)
     live = settle(nuke, plugin, node)
     got = live.previews[(1, 1002)]
+    assert live.rendered == (1002, str(tmp_path / "mattes" / "live" / "plate" / "plate.%04d.exr"))
     assert live.context["rendered"] and (live.context["first"], live.context["last"]) == (1002, 1002)
     assert (tmp_path / "mattes" / "live" / "plate" / "plate.1002.exr").is_file()
     assert Path(got.paths[1]).is_file() and len(got.candidates) == 3
     assert node["show"].value() == "live" and inside(node)["Matte_o1"]["file"].value() % 1002 == got.paths[1]
+
+
+def test_segment_everything_cancel(nk, tmp_path):
+    """Cancel in Nuke's progress bar stops the generator within a round; nothing is listed."""
+    nuke, plugin = nk
+    read, node = plate_node(nuke, plugin, tmp_path)
+    node["seg_points_per_side"].setValue(128)  # 16,384 clicks: long enough to cancel
+    nuke.frame(1001)
+    node["segment"].execute()
+    seg = plugin.live.LIVE[node.fullName()].segmenting
+    node["segment"].execute()
+    assert "already finding the automatic masks" in nuke._MESSAGES[-1]
+    end = time.time() + 60
+    while not nuke._TASKS[-1].progress and not seg.finished.is_set():
+        assert time.time() < end
+        time.sleep(0.01)
+    nuke._cancel_progress()
+    while not seg.finished.is_set():
+        assert time.time() < end
+        nuke._process_events(0.05)
+    assert getattr(seg.error, "code", None) == "cancelled", seg.error
+    assert node["status"].value() == "segment everything cancelled" and node.knob("auto1") is None

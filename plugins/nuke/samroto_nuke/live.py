@@ -63,6 +63,7 @@ class Live(object):
         self.busy = 0  # candidate choices and segmentations running in their threads
         self.segmenting = None  # type: object  # the running masks.Segmentation, or None
         self.auto = None  # type: hostkit.AutoMasks | None  # the last segmentation's masks
+        self.rendered = None  # type: tuple | None  # (frame, pattern) Nuke last rendered for a non-Read input
 
     # -- main thread ---------------------------------------------------------------------------
     def open(self, group):
@@ -75,8 +76,11 @@ class Live(object):
         if not lo <= frame <= hi:
             raise hostkit.HostError("Frame %d is outside the input's frames %d-%d." % (frame, lo, hi))
         folder = os.path.join(group_mod.matte_dir(group), "live").replace("\\", "/")
-        if source is None:
-            source = frames.render_now(group, frames.render_source(group, frame, frame, os.path.join(folder, "plate")))
+        if source is None:  # rendered once per frame (a drag's updates reuse it)
+            source = frames.render_source(group, frame, frame, os.path.join(folder, "plate"))
+            if self.rendered != (frame, source["path"]) or not os.path.isfile(hostkit.frame_file(source["path"], frame)):
+                frames.render_now(group, source)
+                self.rendered = (frame, source["path"])
             lo = hi = frame
         request = {"python": tracking.samroto_python(), "model": _model(group),
                    "checkpoint": str(group["checkpoint"].value()) if group["model"].value() == "custom" else "",
