@@ -184,6 +184,7 @@ def test_candidates_need_a_single_click(nk, tmp_path):
     assert "one mask" in node["candidates"].value()
     node["candidate"].setValue("2")
     assert "no candidates for object 1 on frame 1002" in node["status"].value()
+    assert node["candidate"].value() == "best"
     assert plugin.knobs.masks(node) == []
 
 

@@ -279,4 +279,8 @@ def _candidate_changed(node):
         if node["live"].value():
             live.request(node, obj)
         return
-    live.choose(node, int(value) - 1)
+    try:
+        live.choose(node, int(value) - 1)
+    except hostkit.HostError:
+        quietly(node, "candidate", "best")  # nothing was chosen
+        raise
