@@ -650,6 +650,14 @@ def test_live_matte_candidates_and_track_in_blender(version, addon_dir, bridge, 
     assert drag["last_box"] == pytest.approx([0.2 * w, 0.3 * h, x1, 0.8 * h], abs=1e-3)
 
 
+def read_tiff(path):
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(str(path))
+    spec = buf.spec()
+    return np.asarray(buf.get_pixels(oiio.FLOAT)).reshape(spec.height, spec.width, spec.nchannels)[..., 0]
+
+
 def hostkit_frame(pattern, frame):
     from samroto.bridge import hostkit
 
@@ -662,8 +670,14 @@ AUTO_OPTIONS = {"points_per_side": 12, "pred_iou_thresh": 0.3, "stability_score_
                 "mask_threshold": 12.0}  # the micro model's masks get through (tests/data/automask/README.md)
 
 
+# the panel's Finishing controls for the finishing check, and the same as samroto settings
+FINISH = {"finish_dilate_erode": 2.0, "finish_feather": 1.5, "finish_stabilize": 0.0, "finish_remove_specks": 4.0}
+FINISH_ENV = {"SAMROTO_FINISH_GROW": "2.0", "SAMROTO_FINISH_FEATHER": "1.5", "SAMROTO_FINISH_TEMPORAL_STRENGTH": "0.0",
+              "SAMROTO_FINISH_SPECK_AREA": "4.0"}
+
+
 @pytest.mark.parametrize("version", FULL)
-def test_segment_everything_pick_two_and_track_in_blender(version, addon_dir, bridge, tmp_path):
+def test_segment_everything_pick_two_and_track_in_blender(version, addon_dir, bridge, tmp_path, monkeypatch):
     """Done when (issue 20), in real Blender through the add-on's operators: Segment Everything
     on a frame, pick two of the automatic masks by clicking, Add Picked as Objects, Track:
     two objects whose prompt on that frame is exactly its mask (pixel for pixel), whose
@@ -677,7 +691,8 @@ def test_segment_everything_pick_two_and_track_in_blender(version, addon_dir, br
     out = run_in_blender(version, "segment.py", {
         "sequence": str(BRIDGE_PLATE / "plate.1001.png"), "blend": str(tmp_path / "shot.blend"),
         "config_dir": str(bridge), "out": str(tmp_path), "frame": frame, "options": AUTO_OPTIONS,
-    }, addon_dir, timeout=300)
+        "finish": FINISH,
+    }, addon_dir, timeout=400)
     w, h = 112, 80
 
     assert "not JSON" in out["bad_extra"][0] and "not JSON" in out["bad_extra"][1]
@@ -758,3 +773,30 @@ def test_segment_everything_pick_two_and_track_in_blender(version, addon_dir, br
     assert len(out["review_here"]) == 2 and out["review_other"] == []
     assert sorted(out["review_1005"].values()) == sorted(hostkit_frame(track["patterns"][o["name"]], 1005)
                                                         for o in objects)
+
+    # Finishing (issue 18 item 5): the panel's controls, with Blender's names, go to the bridge
+    # as the finish settings; the whole Track is `samroto track`'s with those settings, bit for
+    # bit, and the prompted frame's Live Matte (8-bit) is the Track's matte there (but for the
+    # pixels Non-Overlapping gives to the other object, which the preview does not include)
+    finished = out["finished_track"]
+    assert finished["state"] == "FINISHED", finished["message"]
+    assert finished["finish"] == out["finish_overrides"]
+    assert {k: finished["finish"][k] for k in ("grow", "feather", "temporal_strength", "speck_area")} == \
+        {"grow": 2.0, "feather": 1.5, "temporal_strength": 0.0, "speck_area": 4.0}
+    for key, value in FINISH_ENV.items():
+        monkeypatch.setitem(plugin_parity.ENV, key, value)
+    monkeypatch.setattr(plugin_parity, "_CLI", {})  # the same shot and prompts, tracked again with these
+    assert all(same_as_cli({"shot": finished}, tmp_path / "cli_finished").values())
+    name = objects[0]["name"]
+    tracked = plugin_parity.read_exr(hostkit_frame(finished["patterns"][name], frame))[0][..., 0]
+    plain = plugin_parity.read_exr(hostkit_frame(track["patterns"][name], frame))[0][..., 0]
+    assert out["finish_preview_op"] == ["FINISHED"]
+    preview = plugin_parity.read_exr(out["finish_preview"])[0][..., 0] if out["finish_preview"].endswith(".exr") \
+        else read_tiff(out["finish_preview"])
+    other = plugin_parity.read_exr(hostkit_frame(finished["patterns"][objects[1]["name"]], frame))[0][..., 0] > 0
+    alone = ~other  # the preview finishes its object alone: Non-Overlapping gives these to the other object
+    print("finishing: preview vs track max diff, outside the other object", float(np.abs(preview - tracked)[alone].max()),
+          "inside it", int((np.abs(preview - tracked) > 0.01)[other].sum()), "px; area plain", float(plain.sum()),
+          "finished", float(tracked.sum()))
+    assert np.abs(preview - tracked)[alone].max() <= 1 / 255 + 1e-6 and alone.sum() > 0.9 * alone.size
+    assert tracked.sum() > plain.sum() + 20  # grown by 2 px

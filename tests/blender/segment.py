@@ -178,6 +178,30 @@ out["jumps_next"] = jumps(1001, "NEXT")
 out["jumps_previous"] = jumps(1008, "PREVIOUS")
 out["jump_message"] = settings.last_message
 out["review_label"] = review.describe(settings.objects[0])
+
+# Finishing (issue 18 item 5): the panel's controls, previewed on the frame, applied to a Track.
+settings.output_dir = "//finished/"  # the first track's mattes stay where they are
+settings.finish_custom = True
+for prop, value in a["finish"].items():
+    setattr(settings, prop, value)
+set_source_frame(clip, FRAME)
+settings.active_index = 0
+out["finish_preview_op"] = list(bpy.ops.samroto.show_matte())
+first_obj = settings.objects[0]
+out["finish_preview"] = live.PREVIEWS[(clip.name, first_obj.obj_id)].paths.get(first_obj.obj_id)
+from samroto_blender import finishing  # noqa: E402
+out["finish_overrides"] = finishing.overrides(settings)
+job = tracking.start_job(bpy.context, clip)
+t0, state = time.time(), "RUNNING"
+while state == "RUNNING" and time.time() - t0 < 180:
+    state = tracking.handle_event(bpy.context, "TIMER", clip.name)
+    time.sleep(0.05)
+req = job.request
+out["finished_track"] = {"state": state, "message": settings.last_message, "frames": sorted(job.done_frames),
+                         "source": req["source"], "prompts": req["prompts"], "direction": req["direction"],
+                         "first": req["range"][0], "last": req["range"][1], "color": req["color"],
+                         "finish": req["finish"],
+                         "patterns": {o.name: bpy.path.abspath(o.matte_pattern) for o in settings.objects}}
 live.close_all()
 result(out)
 sys.stdout.flush()

@@ -22,7 +22,7 @@ import traceback
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import clipinfo, prefs, results
+from . import clipinfo, finishing, prefs, results
 from .kit import hostkit
 from .ops_prompts import _ClipOperator, _redraw, current_source_frame, drop_masks, ensure_object, target_clip
 
@@ -43,8 +43,10 @@ def live_session(context, clip):
     how = prefs.bridge(context)
     session = hostkit.LiveSession(lambda: hostkit.connect(**how), clipinfo.frames_source(path, clip.source),
                                   lo, hi, folder, color=clipinfo.color_input(clip.colorspace_settings.name))
+    session.finish = finishing.overrides(clip.samroto) or False  # the panel's Finishing, else SAM 2's own
     old = SESSIONS.get(clip.name)
     if old is not None and old[0].key() == session.key() and old[0].folder == folder and old[1] == how:
+        old[0].finish = session.finish
         return old[0]
     if old is not None:
         old[0].close()

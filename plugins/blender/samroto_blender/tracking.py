@@ -15,7 +15,7 @@ import traceback
 
 import bpy
 
-from . import clipinfo, prefs, results
+from . import clipinfo, finishing, prefs, results
 from .kit import hostkit
 from .ops_prompts import current_source_frame, target_clip
 
@@ -73,12 +73,16 @@ def build_request(context, clip, direction=None):
         "outputs": {o["id"]: hostkit.object_pattern(pattern, o["name"]) for o in prompts["objects"]},
         "size": [clip.size[0], clip.size[1]],
         "bridge": prefs.bridge(context),
+        "finish": finishing.overrides(settings),  # the panel's Finishing, or None: the bridge's settings
     }
 
 
 def shot(request):
     lo, hi = request["range"]
-    return hostkit.Shot(request["source"], request["prompts"], lo, hi, mattes=hostkit.file_mattes(request["pattern"]),
+    mattes = hostkit.file_mattes(request["pattern"])
+    if request.get("finish"):
+        mattes["finish"] = request["finish"]
+    return hostkit.Shot(request["source"], request["prompts"], lo, hi, mattes=mattes,
                         direction=request["direction"], color=request["color"])
 
 

@@ -62,12 +62,25 @@ class SAMROTO_PT_main(bpy.types.Panel):
             layout.operator("samroto.cancel", icon="CANCEL")
         else:
             layout.operator("samroto.track", icon="TRACKING", text="Track")
+        draw_finishing(layout.box(), settings)
         draw_review(layout, clip, settings)
         row = layout.row(align=True)
         row.operator("samroto.setup_compositor", icon="NODETREE")
         row.operator("samroto.convert_to_mask", icon="MOD_MASK")
         if settings.last_message:
             layout.label(text=settings.last_message, icon="INFO")
+
+
+def draw_finishing(layout, settings):
+    """The finishing controls (finishing.py), shown when Finishing is on."""
+    layout.prop(settings, "finish_custom")
+    if not settings.finish_custom:
+        return
+    col = layout.column(align=True)
+    for prop in ("finish_refine", "finish_refine_radius", "finish_fill_holes", "finish_remove_specks",
+                 "finish_largest_only", "finish_stabilize", "finish_dilate_erode", "finish_feather", "finish_choke",
+                 "finish_exclusive"):
+        col.prop(settings, prop)
 
 
 def draw_review(layout, clip, settings):
