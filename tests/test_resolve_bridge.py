@@ -149,8 +149,9 @@ def test_lua_scripts_track_and_import(bridge, tmp_path):
     lua = lupa.LuaRuntime(unpack_returned_tuples=True)
     entries = sorted(p.name for p in (target / install.LUA_SCRIPTS_DIR).iterdir())
     assert entries == ["Next Lost Frame.lua", "Next Tracked Frame.lua", "Preview Frame.lua", "Previous Tracked Frame.lua",
-                       "Review Track.lua", "Track Backward.lua", "Track Both.lua", "Track Forward.lua",
-                       "Use Candidate 1.lua", "Use Candidate 2.lua", "Use Candidate 3.lua"]
+                       "Review Track.lua", "Show Masks.lua", "Track Backward.lua", "Track Both.lua",
+                       "Track Forward.lua", "Use Candidate 1.lua", "Use Candidate 2.lua", "Use Candidate 3.lua",
+                       "Use Masks Under Points.lua"]
     for name in entries:
         lua.execute("assert(loadfile(%r))" % str(target / install.LUA_SCRIPTS_DIR / name))
     movie = write_clip(tmp_path / "trim.mp4", "h264", frames=24)
@@ -302,3 +303,38 @@ def test_finish_is_previewed_on_the_frame_and_finishes_the_track(bridge, tmp_pat
     tracked = alpha(plan.pattern.replace("{name}", "hero") % 1001)
     assert np.abs(tracked - shrunk).max() <= 1 / 255 + 1e-3
     ctl.close()
+
+
+def test_picked_automatic_masks_track_as_samroto_track_does(bridge, tmp_path):
+    """Segment everything (issue 20) on `samroto serve`: Show Masks on frame 1002 of a 1001
+    sequence, masks 1 and 2 picked (each a new object with that mask as its prompt there),
+    Track both ways: `samroto track` with those mask files as prompts, bit for bit."""
+    import shutil
+
+    from live_bridge import PLATE
+
+    media = tmp_path / "media"
+    media.mkdir()
+    for f in range(1001, 1007):
+        shutil.copy(PLATE / ("plate.%d.png" % f), media / ("plate.%d.png" % f))
+    resolve, item = scene.build(media / "plate.[1001-1006].png", frames=6, left=0, duration=6, width=112,
+                                height=80, name="plate.png", first=1001)
+    comp = prompts.clip_comp(item)
+    comp.CurrentTime = 1.0
+    settings = dict(config_dir=bridge, python=sys.executable, matte_root=str(tmp_path / "mattes"),
+                    automask={"points_per_side": 12, "pred_iou_thresh": 0.3, "stability_score_thresh": 0.4,
+                              "mask_threshold": 12.0})
+    found = headless.show_masks(resolve, out=lambda line: None, **settings)
+    assert len(found) >= 2
+    picked = headless.use_masks(resolve, [1, 2], out=lambda line: None, **settings)
+    assert {n: m.index for n, m in picked.items()} == {"obj1": 1, "obj2": 2}
+    done, plan, _ = headless.track(resolve, "both", out=lambda s: None, poll=0.05, handles=0, **settings)
+    assert done.state == "done", done.summary()
+    expected = hostkit.prompts_document([{"id": 1, "name": "obj1", "masks": [(1002, found[0].mask_path)]},
+                                         {"id": 2, "name": "obj2", "masks": [(1002, found[1].mask_path)]}])
+    assert plan.prompts == expected
+    names = {o["id"]: o["name"] for o in plan.prompts["objects"]}
+    covered = plugin_parity.assert_same_as_cli(tmp_path / "cli", {names[i]: p for i, p in done.patterns.items()},
+                                               done.frames, str(media / "plate.%04d.png"), expected, "both",
+                                               1001, 1006, "srgb")
+    assert covered["obj1"] and covered["obj2"]

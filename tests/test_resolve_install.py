@@ -26,9 +26,9 @@ def test_install_into_a_fusion_folder(tmp_path):
     scripts = target / "Scripts" / "Utility" / "samroto"
     names = sorted(p.name for p in scripts.iterdir())
     assert names == ["Add Prompts.py", "Cancel Tracking.py", "Next Lost Frame.py", "Next Tracked Frame.py",
-                     "Preview Frame.py", "Previous Tracked Frame.py", "Review Track.py", "Track Backward.py",
-                     "Track Both.py", "Track Forward.py", "Use Candidate 1.py", "Use Candidate 2.py",
-                     "Use Candidate 3.py", "samroto.py"]
+                     "Preview Frame.py", "Previous Tracked Frame.py", "Review Track.py", "Show Masks.py",
+                     "Track Backward.py", "Track Both.py", "Track Forward.py", "Use Candidate 1.py",
+                     "Use Candidate 2.py", "Use Candidate 3.py", "Use Masks Under Points.py", "samroto.py"]
     assert (target / "Macros" / "samroto" / "samroto Prompts.setting").is_file()
     support = target / "samroto"
     assert json.loads((support / "installed.json").read_text()) == {"python": "/opt/samroto/bin/python"}

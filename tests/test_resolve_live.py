@@ -8,6 +8,7 @@ follows; a matte from the host (a mask Loader) is a prompt propagated through th
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -166,8 +167,9 @@ def exr_alpha(path):
     return np.asarray(buf.get_pixels(oiio.FLOAT))[..., 0]
 
 
-def core_track(shot):
-    """{frame: SAM 2's decision as bytes} of core's shot workflow on ``shot`` (a hostkit.Shot)."""
+def core_track(shot, index=0):
+    """{frame: SAM 2's decision as bytes} of core's shot workflow on ``shot`` (a hostkit.Shot),
+    for its ``index``-th object."""
     from live_bridge import micro_model
     from samroto.core.io import open_shot
     from samroto.core.prompts import from_dict
@@ -179,7 +181,7 @@ def core_track(shot):
     prompt_set = from_dict(shot.prompts)
     list(apply_prompts(session, prompt_set, frames, low_res=True))
     prompted = sorted(frames.index_of(f) for f in prompt_set.frames())
-    return {r.frame: (r.values[0] > 0.5).tobytes()
+    return {r.frame: (r.values[index] > 0.5).tobytes()
             for r in track(session, frames, plan_passes(len(frames), prompted, shot.direction))}
 
 
@@ -201,7 +203,8 @@ def test_lua_scripts_preview_choose_and_review(bridge, tmp_path):
     target = tmp_path / "Fusion"
     install.install(target, python=sys.executable)
     entries = sorted(p.name for p in (target / install.LUA_SCRIPTS_DIR).iterdir())
-    assert "Preview Frame.lua" in entries and "Use Candidate 2.lua" in entries and "Next Lost Frame.lua" in entries
+    assert {"Preview Frame.lua", "Use Candidate 2.lua", "Next Lost Frame.lua", "Show Masks.lua",
+            "Use Masks Under Points.lua"} <= set(entries)
     media = tmp_path / "media"
     media.mkdir()
     for f in range(1001, 1009):
@@ -220,7 +223,8 @@ return fake.build({name = "plate.png", left = 0, duration = 8, right = 0, curren
 
     def run(action):
         opts = lua.table(support=str(target / "samroto"), python=sys.executable, out=lines.append,
-                         settings=lua.table(config_dir=bridge, matte_root=str(tmp_path / "mattes")))
+                         settings=lua.table(config_dir=bridge, matte_root=str(tmp_path / "mattes"),
+                                            automask=lua.table(**AUTOMASK)))
         result = samroto.track(resolve, action, opts)
         assert result is not None and result.ok, "\n".join(lines)
         return result
@@ -249,3 +253,94 @@ return fake.build({name = "plate.png", left = 0, duration = 8, right = 0, curren
     run("next_lost")
     assert resolve.comp.CurrentTime == lost[0] - 1001 and lines[-2] == "samroto: frame %d: hero lost (empty matte)" % lost[0]
     assert resolve.timeline["timecode"] == "01:00:00:%02d" % (lost[0] - 1001)
+    # Show Masks and Use Masks Under Points (issue 20) on frame 1002
+    resolve.comp["CurrentTime"] = 1
+    run("show_masks")
+    overlay = resolve.comp.FindTool(resolve.comp, "samroto_auto_overlay")
+    assert os.path.isfile(lua_input(overlay, "Clip")) and lua_input(overlay, "GlobalIn") == 1
+    assert any("automatic masks in" in line for line in lines)
+    run("use_masks")
+    picked = resolve.comp.FindTool(resolve.comp, "samroto_hero_mask2")
+    assert lua_input(picked, "Clip").endswith(".png") and lua_input(picked, "GlobalIn") == 1
+    assert any("hero: automatic mask" in line for line in lines)
+
+
+# --- issue 20, item 3: segment everything, pick objects -----------------------------------------
+
+AUTOMASK = {"points_per_side": 12, "pred_iou_thresh": 0.3, "stability_score_thresh": 0.4, "mask_threshold": 12.0}
+
+
+def test_show_masks_then_pick_by_number_and_under_points(bridge, shot, tmp_path):
+    """Show Masks lists SAM 2's automatic masks on the frame under the playhead (numbered,
+    and on the overlay Loader); the masks picked (by number in the window, or the one under
+    each object's include point with the scripts) each become an object whose mask prompt
+    on that frame is that mask; tracking gives those objects, their mattes on that frame
+    being the masks."""
+    resolve, comp, pos, mattes = shot
+    pos.SetAttrs({"TOOLB_PassThrough": True})
+    comp.CurrentTime = 1.0  # frame 1002
+    settings = dict(matte_root=str(mattes), automask=AUTOMASK)
+    lines = []
+    found = headless.show_masks(resolve, out=lines.append, connect=connect_to(bridge), **settings)
+    assert len(found) >= 3 and found.frame == 1002
+    overlay = comp.FindTool("samroto_auto_overlay")
+    assert overlay.rendered("Clip") == found.overlay and os.path.isfile(found.overlay) and overlay.GetInput("GlobalIn") == 1
+    listed = [line for line in lines if "finding masks" not in line]
+    assert listed[0].startswith("samroto: frame 1002: %d automatic masks in" % len(found))
+    assert listed[1].startswith("samroto:   1: %d px, box" % found[0].area) and len(listed) == 1 + len(found)
+    assert lines[0] == "samroto: finding masks 0%" and "samroto: finding masks 100%" in lines
+
+    # the window: Show masks on a worker thread, with progress and Cancel, then masks 1 and 3
+    # (typed), each a new object
+    texts, enabled = {}, {}
+    ctl = ui.Controller(resolve, texts.__setitem__, enabled.__setitem__, connect=connect_to(bridge))
+    ctl.live = Live(resolve, connect=connect_to(bridge), **settings)
+    assert ctl.show_masks() and enabled["ShowMasks"] is False and enabled["Cancel"] is True
+    ctl.cancel()
+    while ctl.tick():
+        time.sleep(0.01)
+    assert "cancelled" in texts["Status"] and enabled["ShowMasks"] is True
+    assert ctl.show_masks()
+    while ctl.tick():
+        time.sleep(0.01)
+    assert texts["Status"].startswith("frame 1002: %d automatic masks in" % len(found)), texts["Status"]
+    assert texts["Progress"].endswith("144/144 clicks")
+    ctl.use_masks("1, 3")
+    assert "obj1: automatic mask 1 is its prompt on frame 1002" in texts["Status"], texts["Status"]
+    ctl.use_masks("1, 99")
+    assert texts["Status"] == "Frame 1002 has automatic masks 1-%d; there is no 99." % len(found)
+    for name, mask in (("obj1", found[0]), ("obj2", found[2])):
+        assert comp.FindTool("samroto_%s_mask" % name).rendered("Clip") == mask.mask_path
+    job, plan, _ = headless.track(resolve, "both", out=lambda line: None, poll=0.02, handles=0,
+                                  connect=connect_to(bridge), **settings)
+    assert job.state == "done", job.summary()
+    assert plan.prompts["objects"] == [{"id": 1, "name": "obj1", "prompts": [{"frame": 1002, "mask": found[0].mask_path}]},
+                                       {"id": 2, "name": "obj2", "prompts": [{"frame": 1002, "mask": found[2].mask_path}]}]
+    # each object's matte on 1002 is SAM 2's answer to its mask prompt (a mask frame's output
+    # is the mask, as SAM 2 turns it into its own low-res logits and fills small holes): that
+    # mask, not another one
+    for name, mask in (("obj1", found[0]), ("obj2", found[2])):
+        tracked = exr_alpha(plan.pattern.replace("{name}", name) % 1002) > 0.5
+        overlaps = sorted((iou(tracked, read(m.mask_path)), m.index) for m in found)
+        assert overlaps[-1][1] == mask.index and overlaps[-1][0] >= 0.85 and overlaps[-2][0] < 0.7, overlaps
+    # and every frame of both objects is core's shot workflow on those mask prompts, bit for bit
+    for index, name in enumerate(("obj1", "obj2")):
+        assert core_track(plan.shot(), index) == {
+            f: (exr_alpha(plan.pattern.replace("{name}", name) % f) > 0.5).tobytes() for f in job.frames}
+
+    # the scripts: the mask under the object's include point becomes its prompt
+    for tool in (comp.FindTool("samroto_obj1_mask"), comp.FindTool("samroto_obj2_mask")):
+        tool.SetAttrs({"TOOLB_PassThrough": True})
+    pos.SetAttrs({"TOOLB_PassThrough": False})
+    target = found[1]
+    ys, xs = np.nonzero(read(target.mask_path))
+    inside = [(x, y) for x, y in zip(xs, ys) if hostkit.mask_at(found, x + 0.5, y + 0.5) is not None
+              and hostkit.mask_at(found, x + 0.5, y + 0.5).index == target.index]
+    x, y = inside[len(inside) // 2]
+    pos.SetInput("Center", {1: (x + 0.5) / W, 2: 1 - (y + 0.5) / H})
+    picked = headless.use_masks(resolve, out=lines.append, connect=connect_to(bridge), **settings)
+    assert {n: m.index for n, m in picked.items()} == {"hero": target.index}
+    assert comp.FindTool("samroto_hero_mask").rendered("Clip") == target.mask_path
+    assert lines[-1] == ("samroto: hero: automatic mask %d is its prompt on frame 1002 (samroto_hero_mask); "
+                         "Track uses it." % target.index)
+    ctl.close()

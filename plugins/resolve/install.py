@@ -46,6 +46,8 @@ ENTRIES = {
     "Next Tracked Frame": "headless.step(resolve, 1)",
     "Previous Tracked Frame": "headless.step(resolve, -1)",
     "Next Lost Frame": "headless.next_lost(resolve)",
+    "Show Masks": "headless.show_masks(resolve)",
+    "Use Masks Under Points": "headless.use_masks(resolve)",
 }
 
 SCRIPT = '''"""samroto: {entry} (written by `samroto install resolve`; see docs/resolve.md)."""
@@ -91,6 +93,8 @@ LUA_ENTRIES = {
     "Next Tracked Frame": 'samroto.track(resolve, "next_tracked", OPTS)',
     "Previous Tracked Frame": 'samroto.track(resolve, "previous_tracked", OPTS)',
     "Next Lost Frame": 'samroto.track(resolve, "next_lost", OPTS)',
+    "Show Masks": 'samroto.track(resolve, "show_masks", OPTS)',
+    "Use Masks Under Points": 'samroto.track(resolve, "use_masks", OPTS)',
 }
 
 LUA_SCRIPT = """-- samroto: {entry} (Lua; written by `samroto install resolve`; see docs/resolve.md)

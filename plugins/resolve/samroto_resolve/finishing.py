@@ -39,7 +39,7 @@ class FinishError(ValueError):
 def check(values):
     """``values`` ({setting: value}) checked against CONTROLS: numbers in range, booleans;
     returns the cleaned dict (unknown names refused)."""
-    out = {}
+    out = {}  # type: dict
     for setting, value in dict(values).items():
         spec = next((c for c in CONTROLS if c[0] == setting), None)
         if spec is None:
@@ -52,8 +52,9 @@ def check(values):
             number = float(value)
         except (TypeError, ValueError):
             raise FinishError("%s must be a number, not %r." % (label, value))
-        if not low <= number <= high:
-            raise FinishError("%s must be between %g and %g, not %g." % (label, low, high, number))
+        if not float(low or 0) <= number <= float(high or 0):
+            raise FinishError("%s must be between %g and %g, not %g." % (label, float(low or 0), float(high or 0),
+                                                                         number))
         out[setting] = number
     return out
 

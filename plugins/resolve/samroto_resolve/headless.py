@@ -128,3 +128,38 @@ def next_lost(resolve, out=print, **settings):
         return None
     out("samroto: frame %d: %s lost (empty matte)" % (found[0], ", ".join(found[1])))
     return found
+
+
+def show_masks(resolve, out=print, connect=None, **settings):
+    """Show Masks: SAM 2's automatic masks on the frame under the playhead, numbered in the
+    Console and on the overlay picture (a Loader samroto_auto_overlay on that frame)."""
+    from .live import Live
+
+    live = Live(resolve, connect=connect, **settings)
+    try:
+        return live.segment(out=out, progress=_every_tenth(out))
+    finally:
+        live.close()
+
+
+def use_masks(resolve, numbers=None, out=print, connect=None, **settings):
+    """Use Masks Under Points (``numbers`` None) or by number: each picked automatic mask
+    becomes an object's mask prompt on this frame (live.Live.use_masks)."""
+    from .live import Live
+
+    live = Live(resolve, connect=connect, **settings)
+    try:
+        return live.use_masks(numbers, out=out)
+    finally:
+        live.close()
+
+
+def _every_tenth(out):
+    seen = [-1]
+
+    def progress(done, total):
+        pct = int(100 * done / max(1, total))
+        if pct // 10 != seen[0] // 10:
+            out("samroto: finding masks %d%%" % pct)
+            seen[0] = pct
+    return progress

@@ -16,6 +16,7 @@ image encoder runs once per frame). The no-window scripts run once per menu clic
 connection each time, so each of their previews runs the image encoder again.
 """
 
+import json
 import os
 from typing import Any
 
@@ -23,6 +24,9 @@ from . import clip as cliplib
 from . import finishing, media, prompts
 from .kit import HOW_TO_SET, hostkit
 from .workflow import DEFAULTS, installed_settings, prompted_clip
+
+
+OVERLAY = "samroto_auto_overlay"  # the Loader showing Show Masks' numbered overlay picture
 
 
 class Live(object):
@@ -142,6 +146,96 @@ class Live(object):
         if path:
             t = self.clock.to_time(got.frame)
             media.put_loader(self.comp, "samroto_%s_preview" % cliplib.safe_name(name).replace(".", "_"), path, t, t)
+
+    # -- segment everything (issue 20) -------------------------------------------------------
+    def segment(self, out=print, progress=None, cancelled=None):
+        """SAM 2's automatic masks on the current frame: a numbered list, and the overlay
+        picture (the frame with the masks tinted and numbered) as a Loader
+        ``samroto_auto_overlay`` on that frame. Returns the AutoMasks."""
+        return self.show_masks(self.find_masks(self.frame, progress, cancelled), out)
+
+    def find_masks(self, frame, progress=None, cancelled=None):
+        """The bridge's automatic masks on source ``frame``, listed next to the masks so a
+        later script run can pick from them without segmenting again. Touches nothing in
+        Resolve: the window runs it on a worker thread (``progress(done, total)``,
+        ``cancelled``: an Event that stops it within a round)."""
+        found = self.session.segment(frame, options=self.settings.get("automask") or None, progress=progress,
+                                     cancelled=cancelled)
+        with open(self._listing(frame), "w") as fh:
+            json.dump([{"id": m.index, "bbox": [m.bbox[0], m.bbox[1], m.bbox[2] - m.bbox[0] - 1,
+                                                m.bbox[3] - m.bbox[1] - 1], "area": m.area,
+                        "predicted_iou": m.predicted_iou, "stability_score": m.stability_score,
+                        "file": m.mask_path, "point": list(m.point) if m.point else None, "rle": m.rle}
+                       for m in found], fh)
+        return found
+
+    def show_masks(self, found, out=print):
+        """The overlay Loader on the masks' frame and the numbered list (Resolve's thread)."""
+        t = self.clock.to_time(found.frame)
+        if found.overlay:
+            media.put_loader(self.comp, OVERLAY, found.overlay, t, t)
+        out("samroto: frame %d: %d automatic masks in %.1f s%s" % (
+            found.frame, len(found), found.seconds,
+            " (see them numbered: the Loader %s)" % OVERLAY if found.overlay else ""))
+        for m in found:
+            out("samroto:   %d: %d px, box (%d, %d)-(%d, %d), IoU %.2f" % (m.index, m.area, m.bbox[0], m.bbox[1],
+                                                                         m.bbox[2], m.bbox[3], m.predicted_iou))
+        if not found:
+            out("samroto: no automatic mask on frame %d: place prompts by hand (Add Prompts)." % found.frame)
+        return found
+
+    def _listing(self, frame):
+        folder = os.path.join(self.session.folder, "auto")
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+        return os.path.join(folder, "samroto.%d.json" % frame)
+
+    def masks(self):
+        """The automatic masks Show Masks found on the current frame (hostkit.AutoMask)."""
+        frame = self.frame
+        try:
+            with open(self._listing(frame)) as fh:
+                entries = json.load(fh)
+        except (OSError, ValueError):
+            raise hostkit.HostError("No automatic masks on frame %d yet: run Show Masks there first." % frame,
+                                    "no_masks")
+        return [hostkit.auto_mask(e, frame) for e in entries]
+
+    def use_masks(self, numbers=None, out=print):
+        """Each picked automatic mask becomes an object's mask prompt on the current frame (a
+        mask Loader ``samroto_<object>_mask``), which Track propagates. ``numbers``: the masks
+        by their numbers in the list, each a new object (obj1, obj2, ... the next free
+        names); None: for each object with an include point on this frame, the mask under
+        that point (the smallest there), for that object. Returns {object: AutoMask}."""
+        frame, masks = self.frame, self.masks()
+        t = self.clock.to_time(frame)
+        picked = {}
+        if numbers is not None:
+            by_number = {m.index: m for m in masks}
+            missing = [n for n in numbers if n not in by_number]
+            if missing or not numbers:
+                raise hostkit.HostError("Frame %d has automatic masks 1-%d; there is no %s." % (
+                    frame, len(masks), ", ".join(str(n) for n in missing) or "mask picked"), "no_masks")
+            for n in numbers:
+                name = prompts.next_object_name(self.comp)
+                media.put_loader(self.comp, mask_tool_name(self.comp, name, t), by_number[n].mask_path, t, t)
+                picked[name] = by_number[n]
+        else:
+            for name, (_, prompt) in sorted(self._objects(masks=False).items()):
+                clicks = [p for p, label in zip((prompt or {}).get("points", []), (prompt or {}).get("labels", []))
+                          if label == 1]
+                hit = hostkit.mask_at(masks, clicks[0][0], clicks[0][1]) if clicks else None
+                if hit is not None:
+                    safe = cliplib.safe_name(name).replace(".", "_")
+                    media.put_loader(self.comp, mask_tool_name(self.comp, safe, t), hit.mask_path, t, t)
+                    picked[name] = hit
+            if not picked:
+                raise hostkit.HostError("No object has an include point on an automatic mask on frame %d: drag a "
+                                        "samroto_<object>_pos tool onto each object to keep." % frame, "no_masks")
+        for name, mask in sorted(picked.items()):
+            out("samroto: %s: automatic mask %d is its prompt on frame %d (samroto_%s_mask); Track uses it."
+                % (name, mask.index, frame, name))
+        return picked
 
     def close(self):
         if self.session is not None:

@@ -216,6 +216,8 @@ ACTIONS = {
     "next_tracked": lambda r, out, c, s: headless.step(r, 1, out, **s),
     "previous_tracked": lambda r, out, c, s: headless.step(r, -1, out, **s),
     "next_lost": lambda r, out, c, s: headless.next_lost(r, out, **s),
+    "show_masks": lambda r, out, c, s: headless.show_masks(r, out, c, **s),
+    "use_masks": lambda r, out, c, s: headless.use_masks(r, None, out, c, **s),
 }
 
 
@@ -230,10 +232,10 @@ def act(snapshot, action, out=print, connect=None, **settings):
     except hostkit.HostError as exc:
         return {"ok": False, "message": str(exc), "imports": []}
     comp = resolve.comp
-    moved = comp is not None and comp.CurrentTime != start
+    now = comp.CurrentTime if comp is not None else None
     return {"ok": True, "message": "%s done." % action, "imports": [],
             "loaders": comp.placed() if comp is not None else [],
-            "current_time": comp.CurrentTime if moved else None, "timecode": resolve.timecode}
+            "current_time": now if now != start else None, "timecode": resolve.timecode}
 
 
 def run(snapshot, direction, out=print, poll=0.2, connect=None, **settings):

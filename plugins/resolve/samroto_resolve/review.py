@@ -34,7 +34,7 @@ class MatteReadError(hostkit.HostError):
 
 def _attributes(data):
     """{name: (type, bytes)} of an EXR header, and where the header ends."""
-    pos, found = 8, {}
+    pos, found = 8, {}  # type: int, dict
     while True:
         end = data.index(b"\0", pos)
         if end == pos:
@@ -111,8 +111,8 @@ def matte_present(path):
 def ranges(frames):
     """[1, 2, 3, 7, 9, 10] -> '1-3, 7, 9-10'."""
     out = []
-    for _, run in itertools.groupby(enumerate(sorted(frames)), lambda p: p[1] - p[0]):
-        run = [f for _, f in run]
+    for _, group in itertools.groupby(enumerate(sorted(frames)), lambda p: p[1] - p[0]):
+        run = [f for _, f in group]
         out.append(str(run[0]) if len(run) == 1 else "%d-%d" % (run[0], run[-1]))
     return ", ".join(out)
 
@@ -184,7 +184,7 @@ class Review(object):
     def next_lost(self):
         """(frame, [objects lost there]) of the next frame after the current one where an
         object was lost (from the start again after the last); None when none was."""
-        lost = {}
+        lost = {}  # type: dict
         for name in self.frames:
             for f in self.lost(name):
                 lost.setdefault(f, []).append(name)

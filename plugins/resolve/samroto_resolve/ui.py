@@ -6,11 +6,55 @@ UIManager (fusion.UIManager, bmd.UIDispatcher) is not available to scripts in th
 edition of Resolve 19.1 and later: ``show`` then says so and points to the no-window scripts.
 """
 
+from typing import Any
+
 from . import clip as cliplib
 from . import finishing, prompts, workflow
 from .kit import hostkit
 
 BAR = 30
+
+
+class MaskJob(object):
+    """Show masks' work on a worker thread (the bridge's segment op): ``done``/``total``
+    grid clicks, ``cancel()``; ``found`` the AutoMasks when it ends well, else ``message``."""
+
+    def __init__(self, live, frame):
+        self.live, self.frame = live, frame
+        self.done = self.total = 0
+        self.found, self.message, self.running = None, "", True
+        self._worker = hostkit.client.BackgroundJob(self._work, known_errors=(hostkit.HostError,),
+                                                    what="Show masks", name="samroto-masks")
+
+    def _work(self, emit, cancelled):
+        emit(("found", self.live.find_masks(self.frame, lambda d, t: emit(("progress", d, t)), cancelled)))
+
+    def start(self):
+        self._worker.start()
+        return self
+
+    def cancel(self):
+        self._worker.cancel()
+
+    @property
+    def fraction(self):
+        return min(1.0, float(self.done) / max(1, self.total))
+
+    def poll(self):
+        for event in self._worker.take():
+            if event[0] == "progress":
+                self.done, self.total = event[1], event[2]
+            elif event[0] == "found":
+                self.found = event[1]
+            elif event[0] in ("done", "cancelled", "error"):
+                self.running = False
+                self.message = {"cancelled": "Show masks cancelled."}.get(event[0], event[-1])
+                if event[0] != "done":
+                    self.found = None
+
+    def wait(self, timeout=None):
+        self._worker.thread.join(timeout)
+        self.poll()
 
 
 def progress_text(fraction, done, total):
@@ -60,6 +104,8 @@ class Controller(object):
         """Timer: apply the job's events; True while it runs."""
         if self.job is None:
             return False
+        if isinstance(self.job, MaskJob):
+            return self._tick_masks()
         self.job.poll()
         self.set_text("Progress", progress_text(self.job.fraction, self.job.done, self.job.total))
         if self.job.running:
@@ -78,6 +124,26 @@ class Controller(object):
         self._buttons(running=False)
         self.job_done = self.job
         self.job = None
+        return False
+
+    def _tick_masks(self):
+        job = self.job  # type: Any
+        job.poll()
+        self.set_text("Progress", progress_text(job.fraction, job.done, job.total).replace("frames", "clicks"))
+        if job.running:
+            return True
+        if job.found is not None:
+            lines = []  # type: list
+            try:
+                job.live.show_masks(job.found, out=lines.append)
+            except Exception as exc:
+                lines.append(str(exc))
+            text = "\n".join(line.replace("samroto: ", "", 1) for line in lines)
+        else:
+            text = job.message
+        self.set_text("Status", text)
+        self._buttons(running=False)
+        self.job_done, self.job = job, None
         return False
 
     def add_object(self):
@@ -113,6 +179,43 @@ class Controller(object):
         lines = []  # type: list
         try:
             self._live().choose(None, index, out=lines.append)
+        except Exception as exc:
+            lines.append(str(exc))
+        self.set_text("Status", "\n".join(line.replace("samroto: ", "", 1) for line in lines))
+
+    def show_masks(self):
+        """Show masks: SAM 2's automatic masks on the current frame, found on a worker thread
+        (progress in the window, Cancel stops it), then numbered here and on the overlay
+        Loader samroto_auto_overlay. True when it started (the timer then calls tick)."""
+        if self.job is not None and self.job.running:
+            return False
+        try:
+            live = self._live()
+            frame = live.frame
+        except Exception as exc:
+            self.set_text("Status", str(exc))
+            return False
+        self.job = MaskJob(live, frame).start()
+        self._buttons(running=True)
+        self.set_text("Status", "Finding the automatic masks on frame %d ..." % frame)
+        return True
+
+    def use_masks(self, text):
+        """Use masks: the numbers typed ("1, 3, 5"), each a new object; nothing typed: the
+        mask under each object's include point."""
+        try:
+            numbers = [int(n) for n in text.replace(",", " ").split()] or None
+        except ValueError:
+            self.set_text("Status", "Type the masks' numbers, e.g. 1, 3, 5 (or nothing: the masks under the "
+                                    "include points).")
+            return
+        self._run_live(lambda live, out: live.use_masks(numbers, out=out))
+        self.refresh()
+
+    def _run_live(self, act):
+        lines = []  # type: list
+        try:
+            act(self._live(), lines.append)
         except Exception as exc:
             lines.append(str(exc))
         self.set_text("Status", "\n".join(line.replace("samroto: ", "", 1) for line in lines))
@@ -158,7 +261,7 @@ class Controller(object):
             self.live.close()
 
     def _buttons(self, running):
-        for wid in ("Forward", "Backward", "Both", "AddObject"):
+        for wid in ("Forward", "Backward", "Both", "AddObject", "ShowMasks", "UseMasks"):
             self.set_enabled(wid, not running)
         self.set_enabled("Cancel", running)
 
@@ -218,6 +321,11 @@ def show(resolve, fusion, bmd, connect=None):
                 ui.Button({"ID": "Candidate3", "Text": "Candidate 3"}),
             ]),
             ui.HGroup({"Weight": 0}, [
+                ui.Button({"ID": "ShowMasks", "Text": "Show masks"}),
+                ui.LineEdit({"ID": "MaskNumbers", "PlaceholderText": "masks to keep: 1, 3 (empty: under the points)"}),
+                ui.Button({"ID": "UseMasks", "Text": "Use masks"}),
+            ]),
+            ui.HGroup({"Weight": 0}, [
                 ui.Button({"ID": "PrevTracked", "Text": "< Tracked frame"}),
                 ui.Button({"ID": "NextTracked", "Text": "Tracked frame >"}),
                 ui.Button({"ID": "NextLost", "Text": "Next lost frame"}),
@@ -272,6 +380,12 @@ def show(resolve, fusion, bmd, connect=None):
         ctl.apply_finish(values)
 
     win.On.ApplyFinish.Clicked = finish_values
+    def masks(ev):
+        if ctl.show_masks():
+            timer.Start()
+
+    win.On.ShowMasks.Clicked = masks
+    win.On.UseMasks.Clicked = lambda ev: ctl.use_masks(str(items["MaskNumbers"].Text or ""))
     win.On.PrevTracked.Clicked = lambda ev: ctl.review_step(-1)
     win.On.NextTracked.Clicked = lambda ev: ctl.review_step(1)
     win.On.NextLost.Clicked = lambda ev: ctl.next_lost()
