@@ -188,21 +188,30 @@ return fake.build({name = "trim.mp4", left = 6, duration = 8, right = 10, curren
     assert len(list(folder.clips.values())) == 1
 
 
-def test_1001_sequence_tracks_its_own_numbers(bridge, tmp_path):
-    """An image sequence numbered from 1001 (plate.[1001-1008].png), trimmed on the timeline
-    to 1003-1006, 1 handle: `samroto track plate.%04d.png --range 1002-1007` with the prompts
-    on the frames the comp shows (comp time t = frame 1001 + t), mattes numbered 1002-1007,
-    bit for bit."""
+def _sequence(tmp_path, last, **build):
+    """The bridge plate (112x80, numbered from 1001) as an image sequence 1001..``last`` on a
+    timeline; returns (resolve, item, its printf pattern)."""
     import shutil
 
     from live_bridge import PLATE
 
     media = tmp_path / "media"
     media.mkdir()
-    for f in range(1001, 1009):
+    for f in range(1001, last + 1):
         shutil.copy(PLATE / ("plate.%d.png" % f), media / ("plate.%d.png" % f))
-    resolve, item = scene.build(media / "plate.[1001-1008].png", frames=8, left=2, duration=4, width=112,
-                                height=80, name="plate.[1001-1008].png", first=1001)
+    frames = last - 1000
+    build = dict(dict(left=0, duration=frames, name="plate.png"), **build)
+    resolve, item = scene.build(media / ("plate.[1001-%d].png" % last), frames=frames, width=112, height=80,
+                                first=1001, **build)
+    return resolve, item, str(media / "plate.%04d.png")
+
+
+def test_1001_sequence_tracks_its_own_numbers(bridge, tmp_path):
+    """An image sequence numbered from 1001 (plate.[1001-1008].png), trimmed on the timeline
+    to 1003-1006, 1 handle: `samroto track plate.%04d.png --range 1002-1007` with the prompts
+    on the frames the comp shows (comp time t = frame 1001 + t), mattes numbered 1002-1007,
+    bit for bit."""
+    resolve, item, sequence = _sequence(tmp_path, 1008, left=2, duration=4, name="plate.[1001-1008].png")
     comp = prompts.clip_comp(item)
     box = comp.AddTool("RectangleMask"); box.SetAttrs({"TOOLS_Name": "samroto_hero_box"})
     animate(comp, box, "Center", {2: {1: 0.5, 2: 0.5}, 4: {1: 0.625, 2: 0.5}})
@@ -221,8 +230,7 @@ def test_1001_sequence_tracks_its_own_numbers(bridge, tmp_path):
     assert [i[1][0]["StartIndex"] for i in pool.imports] == [1002, 1002]
     names = {o["id"]: o["name"] for o in plan.prompts["objects"]}
     covered = plugin_parity.assert_same_as_cli(tmp_path / "cli", {names[i]: p for i, p in done.patterns.items()},
-                                               done.frames, str(media / "plate.%04d.png"), expected, "both",
-                                               1002, 1007, "srgb")
+                                               done.frames, sequence, expected, "both", 1002, 1007, "srgb")
     assert covered["hero"] and covered["car"]
 
 
@@ -251,7 +259,9 @@ def test_proxy_and_a_timeline_of_another_size_track_the_original(bridge, tmp_pat
                                                done.frames, str(movie), _expected_prompts(), "both", 4, 15, "srgb")
     assert covered["hero"]
     os.rename(movie, str(movie) + ".offline")
-    with pytest.raises(Exception, match="original media is offline.*relink"):
+    from samroto_resolve.clip import ClipError
+
+    with pytest.raises(ClipError, match="original media is offline.*relink"):
         headless.track(resolve, "both", out=lambda s: None, handles=2, config_dir=bridge, python=sys.executable)
 
 
@@ -260,20 +270,13 @@ def test_finish_is_previewed_on_the_frame_and_finishes_the_track(bridge, tmp_pat
     saves the values with the clip and previews the current frame finished with them; a
     Track then writes that matte on the prompted frame (the preview is its 8-bit copy) and
     finishes the shot with the same values."""
-    import shutil
-
     import numpy as np
 
-    from live_bridge import HERO, PLATE
+    from live_bridge import HERO
     from samroto_resolve import ui
     from samroto_resolve.live import Live
 
-    media = tmp_path / "media"
-    media.mkdir()
-    for f in range(1001, 1005):
-        shutil.copy(PLATE / ("plate.%d.png" % f), media / ("plate.%d.png" % f))
-    resolve, item = scene.build(media / "plate.[1001-1004].png", frames=4, left=0, duration=4, width=112,
-                                height=80, name="plate.png", first=1001)
+    resolve, item, _ = _sequence(tmp_path, 1004)
     comp = prompts.clip_comp(item)
     pos = comp.AddTool("EllipseMask"); pos.SetAttrs({"TOOLS_Name": "samroto_hero_pos"})
     pos.SetInput("Center", {1: HERO[0] / 112, 2: 1 - HERO[1] / 80})
@@ -309,16 +312,7 @@ def test_picked_automatic_masks_track_as_samroto_track_does(bridge, tmp_path):
     """Segment everything (issue 20) on `samroto serve`: Show Masks on frame 1002 of a 1001
     sequence, masks 1 and 2 picked (each a new object with that mask as its prompt there),
     Track both ways: `samroto track` with those mask files as prompts, bit for bit."""
-    import shutil
-
-    from live_bridge import PLATE
-
-    media = tmp_path / "media"
-    media.mkdir()
-    for f in range(1001, 1007):
-        shutil.copy(PLATE / ("plate.%d.png" % f), media / ("plate.%d.png" % f))
-    resolve, item = scene.build(media / "plate.[1001-1006].png", frames=6, left=0, duration=6, width=112,
-                                height=80, name="plate.png", first=1001)
+    resolve, item, sequence = _sequence(tmp_path, 1006)
     comp = prompts.clip_comp(item)
     comp.CurrentTime = 1.0
     settings = dict(config_dir=bridge, python=sys.executable, matte_root=str(tmp_path / "mattes"),
@@ -335,6 +329,5 @@ def test_picked_automatic_masks_track_as_samroto_track_does(bridge, tmp_path):
     assert plan.prompts == expected
     names = {o["id"]: o["name"] for o in plan.prompts["objects"]}
     covered = plugin_parity.assert_same_as_cli(tmp_path / "cli", {names[i]: p for i, p in done.patterns.items()},
-                                               done.frames, str(media / "plate.%04d.png"), expected, "both",
-                                               1001, 1006, "srgb")
+                                               done.frames, sequence, expected, "both", 1001, 1006, "srgb")
     assert covered["obj1"] and covered["obj2"]
