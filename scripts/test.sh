@@ -7,4 +7,5 @@ cd "$ROOT"
 if [ -f "$ROOT/scripts/setup-blender.sh" ]; then
     bash "$ROOT/scripts/setup-blender.sh"
 fi
+bash "$ROOT/scripts/setup-bpy-stubs.sh"  # Blender's API stubs for tests/test_typecheck.py
 exec python -m pytest -q -ra "$@"

@@ -21,7 +21,7 @@ import bpy  # noqa: E402
 
 from . import automask, live, ops_prompts, overlay, prefs, props, results, review, to_mask, tool, tracking, ui  # noqa: E402,E501
 
-_CLASSES = (prefs.CLASSES + ops_prompts.CLASSES + tool.CLASSES + live.CLASSES + automask.CLASSES
+_CLASSES: list = (prefs.CLASSES + ops_prompts.CLASSES + tool.CLASSES + live.CLASSES + automask.CLASSES
             + review.CLASSES + tracking.CLASSES + results.CLASSES + [to_mask.SAMROTO_OT_convert_to_mask] + ui.CLASSES)
 
 

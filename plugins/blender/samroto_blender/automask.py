@@ -28,9 +28,9 @@ from . import live, results
 from .kit import hostkit
 from .ops_prompts import _ClipOperator, _redraw, add_object, current_source_frame, target_clip
 
-FOUND = {}  # clip name -> hostkit.AutoMasks of the last Segment Everything
-PICKED = {}  # clip name -> the picked masks' indices (AutoMask.index)
-JOBS = {}  # clip name -> the SegmentJob running for it
+FOUND: dict = {}  # clip name -> hostkit.AutoMasks of the last Segment Everything
+PICKED: dict = {}  # clip name -> the picked masks' indices (AutoMask.index)
+JOBS: dict = {}  # clip name -> the SegmentJob running for it
 
 
 def options(settings, extra=""):
@@ -135,7 +135,7 @@ def add_picked(context, clip):
     Returns the new objects."""
     masks = FOUND.get(clip.name)
     picked = [m for m in masks or () if m.index in PICKED.get(clip.name, ())]
-    if not picked:
+    if masks is None or not picked:
         raise hostkit.HostError("No mask picked: press Pick Masks and click the masks to keep.", "no_masks")
     frame = masks.frame
     if current_source_frame(context, clip) != frame:
@@ -345,7 +345,7 @@ class SAMROTO_OT_pick_masks(bpy.types.Operator):
         if event.type in {"RET", "NUMPAD_ENTER"} and event.value == "PRESS":
             self._end()
             with context.temp_override(area=self.area, region=self.region):
-                bpy.ops.samroto.add_picked()
+                bpy.ops.samroto.add_picked()  # type: ignore[attr-defined]  # ours: registered at run time
             return {"FINISHED"}
         if event.type != "LEFTMOUSE" or event.value != "PRESS":
             return {"PASS_THROUGH"}  # zoom, pan, frame change...
@@ -354,7 +354,7 @@ class SAMROTO_OT_pick_masks(bpy.types.Operator):
             return {"PASS_THROUGH"}  # the sidebar, header, timeline
         co = tuple(self.region.view2d.region_to_view(*xy))
         with context.temp_override(area=self.area, region=self.region):
-            bpy.ops.samroto.pick_mask(co=co, largest=event.shift)
+            bpy.ops.samroto.pick_mask(co=co, largest=event.shift)  # type: ignore[attr-defined]  # ours
         self.area.tag_redraw()
         return {"RUNNING_MODAL"}
 

@@ -5,7 +5,8 @@ Off (the default), the bridge's own ``finish.*`` settings finish the mattes. On,
 controls go with every request as per-request overrides (the matte spec's ``finish``): the
 Live Matte of a prompted frame is then finished with them (what Track writes on that frame),
 and Track finishes every frame with them. Changing a control asks for the current frame's
-Live Matte again (debounced, like a drag), so its effect shows at once.
+Live Matte again (debounced, like a drag: ``live.on_finish_change``), so its effect shows at
+once.
 """
 
 # (clip property, the bridge's finish setting): lengths are pixels of the plate, areas
@@ -34,14 +35,3 @@ def overrides(settings):
         value = getattr(settings, prop)
         out[key] = value if isinstance(value, bool) else round(float(value), 6)
     return out
-
-
-def on_change(settings, context):
-    """A control changed: the current frame's Live Matte again, finished with the new values."""
-    from . import live  # imported here: live imports this module
-
-    clip = settings.id_data
-    try:
-        live.request_async(context, clip)
-    except Exception as exc:  # noqa: BLE001 - no bridge, a clip off disk: the control still changes
-        settings.last_message = str(exc)

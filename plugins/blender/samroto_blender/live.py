@@ -18,17 +18,18 @@ newest winning), applied by a timer (``poll``).
 
 import os
 import traceback
+from typing import TYPE_CHECKING
 
 import bpy
 from bpy.props import IntProperty, StringProperty
 
-from . import clipinfo, finishing, prefs, results
+from . import clipinfo, finishing, prefs, props, results
 from .kit import hostkit
 from .ops_prompts import _ClipOperator, _redraw, current_source_frame, drop_masks, ensure_object, target_clip
 
-SESSIONS = {}  # clip name -> (hostkit.LiveSession, how it connects)
-PREVIEWS = {}  # (clip name, object id) -> the latest hostkit.FramePreview
-LOOPS = {}  # clip name -> hostkit.LatestWins for the Place Prompts mode
+SESSIONS: dict = {}  # clip name -> (hostkit.LiveSession, how it connects)
+PREVIEWS: dict = {}  # (clip name, object id) -> the latest hostkit.FramePreview
+LOOPS: dict = {}  # clip name -> hostkit.LatestWins for the Place Prompts mode
 INTERVAL = 0.25  # seconds between a drag's requests (hostkit.Debouncer): about 4 a second
 
 
@@ -228,9 +229,23 @@ def poll():
     return 0.05 if waiting else None
 
 
+def on_finish_change(settings, context):
+    """A Finishing control changed: the current frame's Live Matte again, finished with it."""
+    try:
+        request_async(context, settings.id_data)
+    except Exception as exc:  # noqa: BLE001 - no bridge, a clip off disk: the control still changes
+        settings.last_message = str(exc)
+
+
+props.ON_CHANGE["finish"] = on_finish_change
+
+
 # --- operators ---------------------------------------------------------------------------------
 
 class _LiveOperator(_ClipOperator):
+    if TYPE_CHECKING:  # an IntProperty of the operators that have one (see _ClipOperator)
+        object_id: int
+
     def _object(self, clip):
         settings = clip.samroto
         if getattr(self, "object_id", 0):
@@ -353,7 +368,8 @@ class SAMROTO_OT_mask_prompt(_LiveOperator, bpy.types.Operator):
                 pixels[i * 4:i * 4 + 4] = (value, value, value, value)
         scratch = bpy.data.images.new("samroto mask", image.size[0], image.size[1], alpha=True)
         try:
-            scratch.pixels.foreach_set(pixels)
+            # stub gap (fake-bpy-module 4.2-5.0): Image.pixels typed float, not the array it is
+            scratch.pixels.foreach_set(pixels)  # type: ignore[attr-defined,unused-ignore]
             scratch.filepath_raw = path
             scratch.file_format = "PNG"
             scratch.save()

@@ -4,6 +4,8 @@
 the Place Prompts mode (tool.py) use them alike.
 """
 
+from typing import TYPE_CHECKING, Any
+
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatVectorProperty, IntProperty, StringProperty
 
@@ -61,6 +63,12 @@ def _redraw(context):
 
 
 class _ClipOperator:
+    """A mix-in of operators on the clip; each user also derives from bpy.types.Operator."""
+    if TYPE_CHECKING:  # what that base provides, for the type check (tests/test_typecheck.py); no
+        # annotations at run time, where Blender would read them as operator properties
+        poll_message_set: Any
+        report: Any
+
     @classmethod
     def poll(cls, context):
         if target_clip(context) is None:

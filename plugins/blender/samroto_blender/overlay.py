@@ -4,13 +4,15 @@
 to Blender's ``gpu`` module, which only exists with a window (not in background mode).
 """
 
+from typing import Any
+
 import bpy
 
 from . import clipinfo
 from .kit import hostkit
 
-DRAG = {}  # the box being dragged right now: {"box": (co_a, co_b)}
-_HANDLE = []
+DRAG: dict = {}  # the box being dragged right now: {"box": (co_a, co_b)}
+_HANDLE: list = []
 
 
 def overlay_shapes(settings, source_frame, to_region, active_index=-1):
@@ -62,7 +64,7 @@ def overlay_mattes(clip, source_frame, active_index=-1):
     return out
 
 
-_SHADER = []
+_SHADER: list = []
 
 
 def _matte_shader():
@@ -77,13 +79,14 @@ def _matte_shader():
         info.sampler(0, "FLOAT_2D", "image")
         info.vertex_in(0, "VEC2", "pos")
         info.vertex_in(1, "VEC2", "texCoord")
-        iface = gpu.types.GPUStageInterfaceInfo("samroto_matte_iface")
+        # stub gap (fake-bpy-module 4.2-5.0): the constructor takes the interface's name (gpu docs)
+        iface = gpu.types.GPUStageInterfaceInfo("samroto_matte_iface")  # type: ignore[call-arg,unused-ignore]
         iface.smooth("VEC2", "uv")
         info.vertex_out(iface)
         info.fragment_out(0, "VEC4", "fragColor")
         info.vertex_source("void main() { uv = texCoord; gl_Position = ModelViewProjectionMatrix * vec4(pos, 0.0, 1.0); }")
         info.fragment_source("void main() { fragColor = vec4(color.rgb, color.a * texture(image, uv).r); }")
-        _SHADER.append(gpu.shader.create_from_info(info))
+        _SHADER.append(gpu.shader.create_from_info(info))  # type: ignore[func-returns-value,unused-ignore]  # 4.2 stub gap
     return _SHADER[0]
 
 
@@ -163,8 +166,9 @@ def draw():
             print("samroto: cannot draw the Live Matte over the clip: %s: %s" % (type(exc).__name__, exc))
             _SHADER[:] = [None]
     # POLYLINE_* takes a line width on every GPU backend (OpenGL, Metal, Vulkan).
-    lines = gpu.shader.from_builtin("POLYLINE_UNIFORM_COLOR")
-    fill = gpu.shader.from_builtin("UNIFORM_COLOR")
+    # Any: fake-bpy-module 4.2 types from_builtin as returning None (tests/test_typecheck.py)
+    lines: Any = gpu.shader.from_builtin("POLYLINE_UNIFORM_COLOR")  # type: ignore[func-returns-value,unused-ignore]
+    fill: Any = gpu.shader.from_builtin("UNIFORM_COLOR")  # type: ignore[func-returns-value,unused-ignore]
     gpu.state.blend_set("ALPHA")
     for rgba, kind, coords in overlay_shapes(settings, frame, to_region, settings.active_index):
         if kind == "lines":

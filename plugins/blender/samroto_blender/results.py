@@ -17,6 +17,7 @@ render size: Blender's default (Filmic in 4.x, AgX from 4.0) would change the pl
 colours in the composited output.
 """
 
+import json
 import os
 
 import bpy
@@ -29,6 +30,22 @@ IS_50 = bpy.app.version >= (5, 0, 0)
 
 
 # --- matte files --------------------------------------------------------------------------
+
+def scores(obj):
+    """The object's SAM 2 object score per tracked frame, {frame: score} (<= 0: lost there),
+    kept on the object by Track (review.py jumps to the lost frames)."""
+    try:
+        return {int(f): float(s) for f, s in json.loads(obj.scores or "{}").items()}
+    except (ValueError, TypeError, AttributeError):
+        return {}
+
+
+def keep_scores(obj, new):
+    """Merge a Track's scores ({frame: score}) into the object's: the newest win."""
+    merged = scores(obj)
+    merged.update({int(f): float(s) for f, s in new.items()})
+    obj.scores = json.dumps({str(f): s for f, s in sorted(merged.items())})
+
 
 matte_file = hostkit.frame_file  # ``car.####.exr`` + 1001 -> ``car.1001.exr`` (also ``%04d``)
 
@@ -71,7 +88,7 @@ def load_matte_image(clip, obj, frame):
         obj.image_name = image.name
     image.filepath = blend_relative(first_file)
     image.source = "SEQUENCE"
-    image.colorspace_settings.name = "Non-Color"
+    image.colorspace_settings.name = "Non-Color"  # type: ignore[assignment]  # stub gap: OCIO names are not an enum
     image.reload()
     return image
 
@@ -96,7 +113,8 @@ def compositor_tree(scene, create=True):
     if IS_50:
         tree = scene.compositing_node_group
         if tree is None and create:
-            tree = bpy.data.node_groups.new("Compositing", "CompositorNodeTree")
+            # stub gap (fake-bpy-module 4.2): the tree types are listed as 'DUMMY' only
+            tree = bpy.data.node_groups.new("Compositing", "CompositorNodeTree")  # type: ignore[arg-type,unused-ignore]
             scene.compositing_node_group = tree
         if tree is not None and not any(s.in_out == "OUTPUT" for s in tree.interface.items_tree
                                         if getattr(s, "item_type", "SOCKET") == "SOCKET"):

@@ -10,33 +10,20 @@ own frame keys step through the frames; **Previous Lost** / **Next Lost** jump t
 nearest frame where the active object (or any, with Alt) was lost.
 """
 
-import json
 import os
 
 import bpy
 from bpy.app.handlers import persistent
 from bpy.props import BoolProperty, EnumProperty
 
-from . import clipinfo, live, results
+from . import clipinfo, live, props, results
 from .kit import hostkit
 from .ops_prompts import _ClipOperator, _redraw, current_source_frame, target_clip
 
-SHOWN = {}  # (clip name, object id) -> the source frame whose matte the review image holds
+SHOWN: dict = {}  # (clip name, object id) -> the source frame whose matte the review image holds
 
 
-def scores(obj):
-    """The object's {frame: score} from its last Track(s)."""
-    try:
-        return {int(f): float(s) for f, s in json.loads(obj.scores or "{}").items()}
-    except (ValueError, TypeError, AttributeError):
-        return {}
-
-
-def keep_scores(obj, new):
-    """Merge a Track's scores ({frame: score}) into the object's: the newest win."""
-    merged = scores(obj)
-    merged.update({int(f): float(s) for f, s in new.items()})
-    obj.scores = json.dumps({str(f): s for f, s in sorted(merged.items())})
+scores = results.scores  # the object's {frame: SAM 2's object score}, kept by Track
 
 
 def image_name(clip, obj):
@@ -73,13 +60,14 @@ def overlay_review(clip, frame, active_index=-1):
 def on_frame_change(scene, depsgraph=None):
     """Keep the review images on the frame shown (clips with Review Mattes on)."""
     for clip in bpy.data.movieclips:
-        if getattr(clip, "samroto", None) is not None and clip.samroto.review:
+        settings = getattr(clip, "samroto", None)  # registered at run time (props.py)
+        if settings is not None and settings.review:
             try:
                 first = clipinfo.first_file_number(clip.filepath, clip.source)
                 load_frame(clip, clipinfo.source_frame(scene.frame_current, clip.frame_start, clip.frame_offset,
                                                        first))
             except Exception as exc:  # noqa: BLE001 - a review image must never break playback
-                clip.samroto.last_message = "Review: %s" % exc
+                settings.last_message = "Review: %s" % exc
 
 
 def describe(obj):
@@ -132,6 +120,8 @@ def on_review_toggle(settings, context):
     if isinstance(clip, bpy.types.MovieClip) and settings.review:
         load_frame(clip, current_source_frame(context, clip))
 
+
+props.ON_CHANGE["review"] = on_review_toggle
 
 CLASSES = [SAMROTO_OT_jump_lost]
 

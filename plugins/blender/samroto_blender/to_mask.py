@@ -107,7 +107,8 @@ def build_mask(context, clip, name, layers):
                         if rows is not None:
                             r = rows[i]
                             point.co, point.handle_left, point.handle_right = r[0:2], r[2:4], r[4:6]
-                if "FINISHED" not in bpy.ops.mask.shape_key_insert():
+                # stub gap (fake-bpy-module 4.2-5.0): operator calls typed as returning None
+                if "FINISHED" not in bpy.ops.mask.shape_key_insert():  # type: ignore[operator,attr-defined,unused-ignore]
                     raise clipinfo.ClipError("Blender refused to key the mask on frame %d" % frame)
     finally:
         borrowed.restore()
@@ -119,7 +120,7 @@ def convert(context, clip, objects):
     """Build (or rebuild) a Mask ``<clip> <object>`` per object that has mattes; returns
     [(mask, points, frames keyed)]."""
     data = export_masks(context, objects)
-    by_object = {}
+    by_object: dict = {}
     for layer in data["layers"]:
         by_object.setdefault(layer["object"], []).append(layer)
     return [build_mask(context, clip, "%s %s" % (clip.name, obj.name), by_object[obj.name])

@@ -51,8 +51,8 @@ def apply(action):
     if action is None:
         return None
     if action[0] == "box":
-        return bpy.ops.samroto.add_box(co_a=action[1], co_b=action[2])
-    return bpy.ops.samroto.add_point(co=action[1], positive=action[2])
+        return bpy.ops.samroto.add_box(co_a=action[1], co_b=action[2])  # type: ignore[attr-defined]  # ours
+    return bpy.ops.samroto.add_point(co=action[1], positive=action[2])  # type: ignore[attr-defined]  # ours
 
 
 def live_matte(context, clip, action, gesture):

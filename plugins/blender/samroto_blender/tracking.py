@@ -19,7 +19,7 @@ from . import clipinfo, finishing, prefs, results
 from .kit import hostkit
 from .ops_prompts import current_source_frame, target_clip
 
-ACTIVE = {}  # clip name -> the TrackJob running for it
+ACTIVE: dict = {}  # clip name -> the TrackJob running for it
 
 
 def prompts_document(clip):
@@ -152,13 +152,11 @@ class TrackJob:
         return self.state
 
     def _show_mattes(self, clip):
-        from . import review
-
         frames = sorted(self.done_frames)
         for obj_id, new in self.scores.items():  # for Review's Previous/Next Lost
             obj = clip.samroto.object_by_id(obj_id)
             if obj is not None:
-                review.keep_scores(obj, new)
+                results.keep_scores(obj, new)
         self.scores = {}
         for obj in clip.samroto.objects:
             pattern = self.track.patterns.get(obj.obj_id)  # where the bridge really wrote them

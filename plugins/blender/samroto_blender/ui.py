@@ -7,7 +7,7 @@ from .ops_prompts import current_source_frame
 
 
 class SAMROTO_UL_objects(bpy.types.UIList):
-    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0, flt_flag=0):
         row = layout.row(align=True)
         row.prop(item, "color", text="")
         row.prop(item, "name", text="", emboss=False)
