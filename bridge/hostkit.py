@@ -256,30 +256,17 @@ class Error:
 RUNNING, DONE, CANCELLED, FAILED = "running", "done", "cancelled", "error"
 
 
-class TrackingJob(object):
-    """Track ``shot`` on the bridge in a daemon thread while the host's thread stays free.
+class WorkerJob(object):
+    """A host's long job on a daemon thread (``client.BackgroundJob``), so the host's own
+    thread never waits: ``start()``, ``cancel()``, and ``poll()`` from the host's timer (it
+    never blocks); ``state`` (running, done, cancelled, error), ``done``/``total`` and their
+    ``fraction`` for a progress bar; ``wait()`` blocks (scripts, tests)."""
 
-    ``connect``: a zero-argument callable returning a connected client (e.g. a lambda calling
-    ``connect(...)``); it runs in the worker thread. The host calls ``poll()`` from its timer
-    (it never blocks) and handles the typed events it returns; ``cancel()`` stops the bridge
-    within a frame. The job keeps ``state`` (running, done, cancelled, error), ``frames`` (those
-    with mattes), ``patterns`` (object id -> matte sequence, written with the frame token of the
-    requested pattern), ``done``/``total`` and, when it failed, ``error`` (an Error)."""
-
-    def __init__(self, shot, connect, name="samroto-track"):
-        self.shot = shot
+    def __init__(self, work, what, name):
         self.state = RUNNING
-        self.frames = set()
-        self.patterns = {}
-        self.scores = {}  # object id -> {frame: SAM 2's object score there}
         self.done = 0
-        self.total = shot.expected_frames()
-        self.error = None
-        self._connect = connect
-        self._code = "internal"
-        pattern = (shot.mattes or {}).get("pattern") if (shot.mattes or {}).get("transport") == "file" else None
-        self._token = frame_token(pattern) if pattern else None
-        self._worker = client.BackgroundJob(self._work, known_errors=(HostError,), what="Tracking", name=name)
+        self.total = 0
+        self._worker = client.BackgroundJob(work, known_errors=(HostError,), what=what, name=name)
 
     def start(self):
         self._worker.start()
@@ -297,6 +284,77 @@ class TrackingJob(object):
         return min(1.0, float(self.done) / max(1, self.total))
 
     def poll(self):
+        raise NotImplementedError
+
+    def wait(self, timeout=None):
+        """Block until the work ends (or ``timeout``); then ``poll()``."""
+        self._worker.join(timeout)
+        return self.poll()
+
+
+class ProgressJob(WorkerJob):
+    """``work(progress, cancelled)`` on a worker thread: it calls ``progress(done, total)`` as
+    it goes and stops when ``cancelled`` (a threading.Event) is set; a HostError with code
+    "cancelled" counts as a cancel. After ``poll()``: ``result`` is what ``work`` returned
+    once it is done; ``message`` says why it is not (cancelled, or the error) and is ""
+    otherwise. E.g. ``LiveSession.segment`` for a host's "segment everything" button."""
+
+    def __init__(self, work, what="The job", name="samroto-job"):
+        self.result = None
+        self.message = ""
+        self._what = what
+
+        def run(emit, cancelled):
+            try:
+                emit(("result", work(lambda done, total: emit(("progress", done, total)), cancelled)))
+            except HostError as exc:
+                if exc.code != "cancelled":
+                    raise
+                return "cancelled"
+
+        super(ProgressJob, self).__init__(run, what, name)
+
+    def poll(self):
+        """Apply what arrived since the last call; returns ``state``."""
+        for event in self._worker.take():
+            kind = event[0]
+            if kind == "progress":
+                self.done, self.total = event[1], event[2]
+            elif kind == "result":
+                self.result = event[1]
+            elif kind == "done":
+                self.state = DONE
+            elif kind == "cancelled":
+                self.state, self.result, self.message = CANCELLED, None, "%s cancelled." % self._what
+            elif kind == "error":
+                self.state, self.result, self.message = FAILED, None, event[1]
+        return self.state
+
+
+class TrackingJob(WorkerJob):
+    """Track ``shot`` on the bridge in a daemon thread while the host's thread stays free.
+
+    ``connect``: a zero-argument callable returning a connected client (e.g. a lambda calling
+    ``connect(...)``); it runs in the worker thread. The host calls ``poll()`` from its timer
+    (it never blocks) and handles the typed events it returns; ``cancel()`` stops the bridge
+    within a frame. The job keeps ``state`` (running, done, cancelled, error), ``frames`` (those
+    with mattes), ``patterns`` (object id -> matte sequence, written with the frame token of the
+    requested pattern), ``done``/``total`` and, when it failed, ``error`` (an Error)."""
+
+    def __init__(self, shot, connect, name="samroto-track"):
+        super(TrackingJob, self).__init__(self._work, "Tracking", name)
+        self.shot = shot
+        self.frames = set()
+        self.patterns = {}
+        self.scores = {}  # object id -> {frame: SAM 2's object score there}
+        self.total = shot.expected_frames()
+        self.error = None
+        self._connect = connect
+        self._code = "internal"
+        pattern = (shot.mattes or {}).get("pattern") if (shot.mattes or {}).get("transport") == "file" else None
+        self._token = frame_token(pattern) if pattern else None
+
+    def poll(self):
         """The events that arrived since the last call, oldest first, applied to the job."""
         events = []
         for item in self._worker.take():
@@ -304,11 +362,6 @@ class TrackingJob(object):
             self._apply(event)
             events.append(event)
         return events
-
-    def wait(self, timeout=None):
-        """Block until the work ends (or ``timeout``); then ``poll()``."""
-        self._worker.join(timeout)
-        return self.poll()
 
     def summary(self):
         """What happened, in one sentence ("" while running)."""

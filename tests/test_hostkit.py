@@ -8,6 +8,8 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -270,6 +272,57 @@ def test_connect_and_unexpected_failures_reach_the_host(capsys):
     events = run(hostkit.TrackingJob(hostkit.Shot("/p/a.mov", prompts(0), 0, 9), Broken))
     assert events == [hostkit.Error("internal", "Tracking failed: RuntimeError: a bug")]
     assert "RuntimeError: a bug" in capsys.readouterr().err   # the traceback goes to the host's console
+
+
+# --- a host's other long jobs (segment everything) ---------------------------------------------
+
+def test_progress_job_hands_over_progress_and_the_result():
+    go = threading.Event()
+
+    def work(progress, cancelled):
+        for done in (1, 2, 3):
+            progress(done, 3)
+        assert go.wait(10)  # the host polls while the work runs: nothing blocks, nothing ends yet
+        return ["mask 1", "mask 2"]
+
+    job = hostkit.ProgressJob(work, what="Show masks").start()
+    end = time.time() + 10
+    while job.poll() == "running" and job.done < 3:
+        assert time.time() < end
+        time.sleep(0.01)
+    assert (job.state, job.done, job.total, job.result) == ("running", 3, 3, None)
+    go.set()
+    assert job.wait(10) == "done"
+    assert (job.done, job.total, job.fraction, job.result, job.message) == (3, 3, 1.0, ["mask 1", "mask 2"], "")
+
+
+def test_progress_job_cancelled_and_failed():
+    reached = threading.Event()
+
+    def until_cancelled(progress, cancelled):
+        progress(1, 10)
+        reached.set()
+        assert cancelled.wait(10)
+        # what LiveSession.segment raises once the bridge stopped
+        raise hostkit.HostError("Segment Everything was cancelled on frame 7.", "cancelled")
+
+    job = hostkit.ProgressJob(until_cancelled, what="Show masks").start()
+    assert reached.wait(10)
+    job.cancel()
+    assert job.wait(10) == "cancelled"
+    assert (job.done, job.total, job.result, job.message) == (1, 10, None, "Show masks cancelled.")
+
+    def refused(progress, cancelled):
+        raise hostkit.HostError("The bridge could not find the automatic masks on frame 7: bad", "bad_request")
+
+    job = hostkit.ProgressJob(refused, what="Show masks").start()
+    assert (job.wait(10), job.message) == ("error", "The bridge could not find the automatic masks on frame 7: bad")
+
+    def broken(progress, cancelled):
+        raise RuntimeError("a bug")
+
+    job = hostkit.ProgressJob(broken, what="Show masks").start()
+    assert (job.wait(10), job.message) == ("error", "Show masks failed: RuntimeError: a bug")
 
 
 def test_expected_frames_before_the_bridge_counts():

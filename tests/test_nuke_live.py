@@ -78,6 +78,17 @@ def wait(nuke, plugin, node, timeout=120):
     return job
 
 
+def track_forward(nuke, plugin, node, first, last):
+    """Press Track forward over the custom range ``first``-``last``; the finished job."""
+    node["range"].setValue("custom")
+    node["range_first"].setValue(first)
+    node["range_last"].setValue(last)
+    node["track_forward"].execute()
+    job = wait(nuke, plugin, node)
+    assert job.state == "finished", job.message
+    return job
+
+
 def same_as_cli(job, node, tmp_path):
     req = job.request
     names = {o["id"]: o["name"] for o in req["prompts"]["objects"]}
@@ -151,12 +162,7 @@ def test_click_shows_the_matte_then_cached_and_the_picked_candidate_is_tracked(n
     assert live.previews[(1, 1001)].encoder_runs == 1
 
     # Track uses the chosen candidate: samroto track on the same prompts, bit for bit
-    node["range"].setValue("custom")
-    node["range_first"].setValue(1001)
-    node["range_last"].setValue(1004)
-    node["track_forward"].execute()
-    job = wait(nuke, plugin, node)
-    assert job.state == "finished", job.message
+    job = track_forward(nuke, plugin, node, 1001, 1004)
     assert job.request["prompts"]["objects"][0]["prompts"] == [{"frame": 1001, "mask": mask_knob.value()}]
     assert same_as_cli(job, node, tmp_path)["object1"]
     assert node["show"].value() == "tracked" and inside(node)["Matte_o1"]["file"].value() == node["o1_matte"].value()
@@ -306,12 +312,7 @@ def test_segment_everything_picked_masks_become_tracked_objects(nk, tmp_path):
     assert node["show"].value() == "tracked" and "Matte_auto" not in inside(node)
     settle(nuke, plugin, node)
 
-    node["range"].setValue("custom")
-    node["range_first"].setValue(1001)
-    node["range_last"].setValue(1004)
-    node["track_forward"].execute()
-    job = wait(nuke, plugin, node)
-    assert job.state == "finished", job.message
+    job = track_forward(nuke, plugin, node, 1001, 1004)
     assert [o["name"] for o in job.request["prompts"]["objects"]] == ["auto%d" % one.index, "auto%d" % two.index]
     covered = same_as_cli(job, node, tmp_path)
     for obj, mask in ((2, one), (3, two)):

@@ -17,7 +17,7 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 from helpers import (args, enable_addon, image_alpha, load_clip, mask_keys, mask_raster, render_alpha,  # noqa: E402
-                     result, set_source_frame)
+                     panel, result, set_source_frame)
 
 a = args()
 out = {}
@@ -102,41 +102,7 @@ out["gestures"] = {"points": [[round(v, 3) for v in p.co] + [p.positive] for p i
                    "preview_cleared": "box" not in overlay.DRAG}
 bpy.ops.samroto.object_remove()
 
-# The sidebar panel's draw code, run against a recording layout (panels are not drawn in
-# background mode): catches mistakes in the draw code and shows what the artist sees.
-from samroto_blender import ui  # noqa: E402
-
-
-class Recorder:
-    def __init__(self, log):
-        self.log = log
-
-    def __getattr__(self, name):
-        def call(*args, **kwargs):
-            self.log.append([name, [a for a in args if isinstance(a, str)], kwargs.get("text", "")])
-            return Recorder(self.log)
-        return call
-
-
-class FakeSpace:
-    type = "CLIP_EDITOR"
-    clip = clip
-
-
-class FakeContext:
-    space_data = FakeSpace()
-    scene = bpy.context.scene
-
-
-class FakePanel:
-    layout = None
-
-
-drawn = []
-FakePanel.layout = Recorder(drawn)
-ui.SAMROTO_PT_main.draw(FakePanel, FakeContext)
-out["panel_ops"] = [args[0] for name, args, _ in drawn if name == "operator"]
-out["panel_labels"] = [text for name, _, text in drawn if name == "label"]
+out.update(panel(clip))  # the sidebar panel's draw code
 
 # --- compositor with a (generated) matte sequence -------------------------------------------
 car = clip.samroto.objects["car"]

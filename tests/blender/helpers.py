@@ -9,6 +9,7 @@ fails it.
 import json
 import os
 import sys
+import time
 
 import bpy
 import numpy as np
@@ -48,6 +49,66 @@ def load_clip(path):
     return clip
 
 
+def open_on_bridge(a):
+    """The add-on enabled on an empty scene and talking to the test's running bridge (found
+    in ``a["config_dir"]``; none is started), the .blend saved (mattes go next to it) and the
+    clip ``a["sequence"]`` loaded; returns the clip."""
+    enable_addon()
+    bpy.ops.wm.read_homefile(use_empty=True)
+    from samroto_blender import prefs
+
+    p = prefs.get()
+    p.python = ""
+    p.config_dir = a["config_dir"]
+    bpy.ops.wm.save_as_mainfile(filepath=a["blend"])
+    return load_clip(a["sequence"])
+
+
+def track(clip, limit=180.0):
+    """Track ``clip`` as its panel is set, stepping the job as the modal operator's timer does;
+    returns what the driver compares with `samroto track` on the same shot (tests/plugin_parity.py):
+    the state, the panel's message, the frames tracked, the request and each object's mattes."""
+    from samroto_blender import tracking
+
+    job = tracking.start_job(bpy.context, clip)
+    t0, state = time.time(), "RUNNING"
+    while state == "RUNNING" and time.time() - t0 < limit:
+        state = tracking.handle_event(bpy.context, "TIMER", clip.name)
+        time.sleep(0.05)
+    req = job.request
+    return {"state": state, "message": clip.samroto.last_message, "frames": sorted(job.done_frames),
+            "source": req["source"], "prompts": req["prompts"], "direction": req["direction"],
+            "first": req["range"][0], "last": req["range"][1], "color": req["color"], "finish": req["finish"],
+            "patterns": {o.name: bpy.path.abspath(o.matte_pattern) for o in clip.samroto.objects}}
+
+
+class Recorder:
+    """A stand-in for a panel's layout that records each call: [name, its string arguments, text]."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            self.log.append([name, [x for x in args if isinstance(x, str)], kwargs.get("text", "")])
+            return Recorder(self.log)
+        return call
+
+
+def panel(clip):
+    """The samroto sidebar panel's draw code for ``clip``, run against a recording layout
+    (panels are not drawn in background mode): catches mistakes in the draw code and shows
+    what the artist sees, {"panel_ops": operator ids, "panel_labels": label texts}."""
+    from samroto_blender import ui
+
+    space = type("Space", (), {"type": "CLIP_EDITOR", "clip": clip})()
+    context = type("Context", (), {"space_data": space, "scene": bpy.context.scene})
+    drawn = []
+    ui.SAMROTO_PT_main.draw(type("Panel", (), {"layout": Recorder(drawn)}), context)
+    return {"panel_ops": [x[0] for name, x, _ in drawn if name == "operator"],
+            "panel_labels": [text for name, _, text in drawn if name == "label"]}
+
+
 def set_source_frame(clip, source_frame):
     """Go to the scene frame that shows ``source_frame`` of ``clip``."""
     from samroto_blender import clipinfo
@@ -56,16 +117,21 @@ def set_source_frame(clip, source_frame):
     bpy.context.scene.frame_set(clipinfo.scene_frame(source_frame, clip.frame_start, clip.frame_offset, first))
 
 
-def image_alpha(path):
-    """A file's alpha channel, rows top-down (as samroto writes them)."""
+def image_pixels(path):
+    """A file's pixels as Blender reads them, (rows top-down, columns, channels)."""
     image = bpy.data.images.load(path, check_existing=False)
     w, h = image.size
     px = np.empty(w * h * image.channels, np.float32)
     image.pixels.foreach_get(px)
     channels = image.channels
     bpy.data.images.remove(image)
-    px = px.reshape(h, w, channels)
-    return (px[..., 3] if channels == 4 else px[..., 0])[::-1]
+    return px.reshape(h, w, channels)[::-1]
+
+
+def image_alpha(path):
+    """A file's alpha channel, rows top-down (as samroto writes them)."""
+    px = image_pixels(path)
+    return px[..., 3] if px.shape[2] == 4 else px[..., 0]
 
 
 def render_alpha(scene, path):

@@ -16,19 +16,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import bpy  # noqa: E402
 
-from helpers import args, enable_addon, load_clip, result, set_source_frame  # noqa: E402
+from helpers import args, open_on_bridge, result, set_source_frame, track  # noqa: E402
 
 a = args()
-enable_addon()
-bpy.ops.wm.read_homefile(use_empty=True)
-from samroto_blender import live, overlay, prefs, tracking  # noqa: E402
+clip = open_on_bridge(a)
+from samroto_blender import live, overlay, tracking  # noqa: E402
 
 out = {}
-p = prefs.get()
-p.python = ""
-p.config_dir = a["config_dir"]
-bpy.ops.wm.save_as_mainfile(filepath=a["blend"])
-clip = load_clip(a["sequence"])
 W, H = clip.size
 
 
@@ -68,20 +62,7 @@ out["click"] = snapshot(car)
 clip.samroto.direction = "FORWARD"
 
 
-def pump(limit=120.0):
-    job = tracking.start_job(bpy.context, clip)
-    t0, state = time.time(), "RUNNING"
-    while state == "RUNNING" and time.time() - t0 < limit:
-        state = tracking.handle_event(bpy.context, "TIMER", clip.name)
-        time.sleep(0.05)
-    req = job.request
-    return {"state": state, "message": clip.samroto.last_message, "frames": sorted(job.done_frames),
-            "source": req["source"], "prompts": req["prompts"], "direction": req["direction"],
-            "first": req["range"][0], "last": req["range"][1], "color": req["color"],
-            "patterns": {car.name: bpy.path.abspath(car.matte_pattern)}}
-
-
-out["track_best"] = best = pump()
+out["track_best"] = best = track(clip, limit=120.0)
 folder = os.path.dirname(best["patterns"]["car"])
 kept = os.path.join(a["out"], "best")
 shutil.copytree(folder, kept, ignore=shutil.ignore_patterns("live"))
@@ -92,7 +73,7 @@ out["choose_op"] = list(bpy.ops.samroto.choose_candidate(index=2))
 out["chosen"] = snapshot(car)
 out["masks"] = [[m.frame, bpy.path.abspath(m.filepath), m.candidate] for m in car.masks]
 out["panel_message"] = clip.samroto.last_message
-out["track_chosen"] = pump()
+out["track_chosen"] = track(clip, limit=120.0)
 # a new click on that frame drops the choice (its candidates belong to the old click)
 bpy.ops.samroto.add_point(co=co(*a["ambiguous"]))
 out["masks_after_click"] = len(car.masks)

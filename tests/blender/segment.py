@@ -16,19 +16,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from helpers import args, enable_addon, load_clip, result, set_source_frame  # noqa: E402
+from helpers import args, image_pixels, open_on_bridge, panel, result, set_source_frame, track  # noqa: E402
 
 a = args()
-enable_addon()
-bpy.ops.wm.read_homefile(use_empty=True)
-from samroto_blender import automask, live, overlay, prefs, tracking  # noqa: E402
+clip = open_on_bridge(a)
+from samroto_blender import automask, live, overlay  # noqa: E402
 
 out = {}
-p = prefs.get()
-p.python = ""
-p.config_dir = a["config_dir"]
-bpy.ops.wm.save_as_mainfile(filepath=a["blend"])
-clip = load_clip(a["sequence"])
 W, H = clip.size
 FRAME = a["frame"]
 settings = clip.samroto
@@ -67,41 +61,12 @@ out["overlay"] = [[name, [round(c, 3) for c in rgba], index] for name, rgba, _, 
 out["overlay_images"] = {name: list(bpy.data.images[name].size) for name, _, _, _ in
                          automask.overlay_masks(clip, FRAME)}
 out["overlay_other_frame"] = automask.overlay_masks(clip, FRAME + 1)
-
-
-class Recorder:  # the panel's draw code against a recording layout (no panels in background mode)
-    def __init__(self, log):
-        self.log = log
-
-    def __getattr__(self, name):
-        def call(*args, **kwargs):
-            self.log.append([name, [x for x in args if isinstance(x, str)], kwargs.get("text", "")])
-            return Recorder(self.log)
-        return call
-
-
-class FakeContext:
-    space_data = type("Space", (), {"type": "CLIP_EDITOR", "clip": clip})()
-    scene = bpy.context.scene
-
-
-drawn = []
-from samroto_blender import ui  # noqa: E402
-ui.SAMROTO_PT_main.draw(type("Panel", (), {"layout": Recorder(drawn)}), FakeContext)
-out["panel_ops"] = [x[0] for name, x, _ in drawn if name == "operator"]
-out["panel_labels"] = [text for name, _, text in drawn if name == "label"]
-
+out.update(panel(clip))  # what the panel shows with the masks found
 
 
 def mask_pixels(path):
     """A mask PNG's first channel (a grey PNG has no alpha), rows top-down."""
-    image = bpy.data.images.load(path, check_existing=False)
-    w, h = image.size
-    px = np.empty(w * h * image.channels, np.float32)
-    image.pixels.foreach_get(px)
-    channels = image.channels
-    bpy.data.images.remove(image)
-    return px.reshape(h, w, channels)[..., 0][::-1]
+    return image_pixels(path)[..., 0]
 
 
 # Where to click: a pixel whose smallest covering mask is the one wanted (rows top-down).
@@ -144,16 +109,7 @@ out["live_overlay"] = [name for name, _ in overlay.overlay_mattes(clip, FRAME)]
 out["encoder_runs"] = [live.PREVIEWS[(clip.name, o.obj_id)].encoder_runs for o in settings.objects]
 
 # Track them (both ways from the frame over the clip).
-job = tracking.start_job(bpy.context, clip)
-t0, state = time.time(), "RUNNING"
-while state == "RUNNING" and time.time() - t0 < 180:
-    state = tracking.handle_event(bpy.context, "TIMER", clip.name)
-    time.sleep(0.05)
-req = job.request
-out["track"] = {"state": state, "message": settings.last_message, "frames": sorted(job.done_frames),
-                "source": req["source"], "prompts": req["prompts"], "direction": req["direction"],
-                "first": req["range"][0], "last": req["range"][1], "color": req["color"],
-                "patterns": {o.name: bpy.path.abspath(o.matte_pattern) for o in settings.objects}}
+out["track"] = track(clip)
 
 # Review: the tracked mattes drawn on the frame shown, and jumps to where SAM 2 lost an object.
 from samroto_blender import review  # noqa: E402
@@ -191,17 +147,7 @@ first_obj = settings.objects[0]
 out["finish_preview"] = live.PREVIEWS[(clip.name, first_obj.obj_id)].paths.get(first_obj.obj_id)
 from samroto_blender import finishing  # noqa: E402
 out["finish_overrides"] = finishing.overrides(settings)
-job = tracking.start_job(bpy.context, clip)
-t0, state = time.time(), "RUNNING"
-while state == "RUNNING" and time.time() - t0 < 180:
-    state = tracking.handle_event(bpy.context, "TIMER", clip.name)
-    time.sleep(0.05)
-req = job.request
-out["finished_track"] = {"state": state, "message": settings.last_message, "frames": sorted(job.done_frames),
-                         "source": req["source"], "prompts": req["prompts"], "direction": req["direction"],
-                         "first": req["range"][0], "last": req["range"][1], "color": req["color"],
-                         "finish": req["finish"],
-                         "patterns": {o.name: bpy.path.abspath(o.matte_pattern) for o in settings.objects}}
+out["finished_track"] = track(clip)
 live.close_all()
 result(out)
 sys.stdout.flush()

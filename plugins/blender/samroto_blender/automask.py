@@ -9,7 +9,7 @@ makes each picked mask a new object whose prompt on that frame is that mask (a c
 beside the Live Matte's files, so segmenting again never changes it). Track then tracks
 those objects like any others.
 
-The work runs in a worker thread (``SegmentJob``, the host kit's BackgroundJob): progress
+The work runs in a worker thread (``SegmentJob``, the host kit's ProgressJob): progress
 in the status bar and the Clip Editor's header, Esc cancels. ``bpy.ops.samroto.segment_
 everything()`` from a script (EXEC) blocks until the masks are in.
 """
@@ -19,7 +19,6 @@ import dataclasses
 import json
 import os
 import shutil
-import time
 
 import bpy
 from bpy.props import BoolProperty, FloatVectorProperty, StringProperty
@@ -27,6 +26,8 @@ from bpy.props import BoolProperty, FloatVectorProperty, StringProperty
 from . import live, results
 from .kit import hostkit
 from .ops_prompts import _ClipOperator, _redraw, add_object, current_source_frame, target_clip
+from .tool import _ClickMode
+from .tracking import _JobOperator, _status
 
 FOUND: dict = {}  # clip name -> hostkit.AutoMasks of the last Segment Everything
 PICKED: dict = {}  # clip name -> the picked masks' indices (AutoMask.index)
@@ -167,29 +168,20 @@ def add_picked(context, clip):
 
 
 class SegmentJob(object):
-    """One Segment Everything in a worker thread; ``step(context)`` (the modal timer, or a
-    script's loop) applies what arrived and returns RUNNING, FINISHED, CANCELLED or ERROR."""
+    """One Segment Everything in a worker thread (the host kit's ProgressJob); ``step(context)``
+    (the modal timer, or a script's loop) applies what arrived and returns RUNNING, FINISHED,
+    CANCELLED or ERROR."""
 
     def __init__(self, context, clip, extra=""):
         self.clip_name = clip.name
         self.frame = current_source_frame(context, clip)
         self.options = options(clip.samroto, extra)
         self.session = live.live_session(context, clip)
-        self.state, self.message, self.done, self.total = "RUNNING", "", 0, 0
+        self.state, self.message = "RUNNING", ""
         frame, opts, session = self.frame, self.options, self.session
-
-        def work(emit, cancelled):
-            try:
-                masks = session.segment(frame, opts, progress=lambda d, t: emit(("progress", d, t)),
-                                        cancelled=cancelled)
-            except hostkit.HostError as exc:
-                if exc.code == "cancelled":
-                    return "cancelled"
-                raise
-            emit(("masks", masks))
-
-        self.worker = hostkit.client.BackgroundJob(work, known_errors=(hostkit.HostError,),
-                                                   what="Segment Everything", name="samroto-segment")
+        self.worker = hostkit.ProgressJob(
+            lambda progress, cancelled: session.segment(frame, opts, progress=progress, cancelled=cancelled),
+            what="Segment Everything", name="samroto-segment")
 
     def start(self):
         self.worker.start()
@@ -198,34 +190,38 @@ class SegmentJob(object):
     def cancel(self):
         self.worker.cancel()
 
-    def step(self, context):
-        from .tracking import _status
+    @property
+    def done(self):
+        """Grid clicks done of ``total`` (the panel's and the status bar's progress)."""
+        return self.worker.done
 
-        clip = bpy.data.movieclips.get(self.clip_name)
-        for event in self.worker.take():
-            kind = event[0]
-            if kind == "progress":
-                self.done, self.total = event[1], event[2]
-            elif kind == "masks" and clip is not None:
-                show(clip, event[1])
-            elif kind in ("done", "cancelled", "error"):
-                self.state = {"done": "FINISHED", "cancelled": "CANCELLED", "error": "ERROR"}[kind]
-                self.message = {"done": describe(clip) if clip else "",
-                                "cancelled": "Segment Everything cancelled on frame %d" % self.frame,
-                                "error": event[1] if len(event) > 1 else ""}[kind]
-        if self.state == "RUNNING":
-            percent = 100.0 * self.done / self.total if self.total else 0.0
+    @property
+    def total(self):
+        return self.worker.total
+
+    def step(self, context):
+        if self.state != "RUNNING":
+            return self.state
+        worker = self.worker
+        if worker.poll() == hostkit.RUNNING:
             _status(context, "samroto: Segment Everything on frame %d: %d/%d clicks (Esc cancels)"
-                    % (self.frame, self.done, self.total), percent)
+                    % (self.frame, worker.done, worker.total), 100.0 * worker.fraction)
             return self.state
         _status(context, None, 0)
         JOBS.pop(self.clip_name, None)
+        clip = bpy.data.movieclips.get(self.clip_name)
+        self.state = {hostkit.DONE: "FINISHED", hostkit.CANCELLED: "CANCELLED"}.get(worker.state, "ERROR")
+        if self.state == "FINISHED" and clip is not None:
+            show(clip, worker.result)
+        self.message = {"FINISHED": describe(clip) if clip else "",
+                        "CANCELLED": "Segment Everything cancelled on frame %d" % self.frame}.get(
+                            self.state, worker.message)
         if clip is not None:
             clip.samroto.last_message = self.message
         return self.state
 
 
-class SAMROTO_OT_segment_everything(_ClipOperator, bpy.types.Operator):
+class SAMROTO_OT_segment_everything(_JobOperator, bpy.types.Operator):
     bl_idname = "samroto.segment_everything"
     bl_label = "Segment Everything"
     bl_description = ("SAM 2's automatic masks on the current frame, drawn over the clip: pick the ones "
@@ -237,51 +233,16 @@ class SAMROTO_OT_segment_everything(_ClipOperator, bpy.types.Operator):
 
     def _start(self, context):
         clip = target_clip(context)
-        self.clip_name = clip.name
         if clip.name in JOBS:
             self.report({"ERROR"}, "Segment Everything is already running on %s (Esc cancels it)." % clip.name)
             return None
         try:
             job = SegmentJob(context, clip, self.extra).start()
         except hostkit.HostError as exc:
-            clip.samroto.last_message = str(exc)
-            self.report({"ERROR"}, str(exc))
+            self._fail(clip, exc)
             return None
         JOBS[clip.name] = job
         return job
-
-    def _end(self, context, job):
-        _redraw(context)
-        self.report({"ERROR"} if job.state == "ERROR" else {"INFO"}, job.message or "Segment Everything ended")
-        return {"FINISHED"} if job.state == "FINISHED" else {"CANCELLED"}
-
-    def execute(self, context):
-        """Blocking (scripts, background mode): step until the masks are in."""
-        job = self._start(context)
-        if job is None:
-            return {"CANCELLED"}
-        while job.step(context) == "RUNNING":
-            time.sleep(0.05)
-        return self._end(context, job)
-
-    def invoke(self, context, event):
-        job = self._start(context)
-        if job is None:
-            return {"CANCELLED"}
-        self.job = job
-        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        if event.type == "ESC" and event.value == "PRESS":
-            self.job.cancel()
-        elif event.type != "TIMER":
-            return {"PASS_THROUGH"}
-        if self.job.step(context) == "RUNNING":
-            return {"RUNNING_MODAL"}
-        context.window_manager.event_timer_remove(self._timer)
-        return self._end(context, self.job)
 
 
 class SAMROTO_OT_pick_mask(_ClipOperator, bpy.types.Operator):
@@ -297,8 +258,7 @@ class SAMROTO_OT_pick_mask(_ClipOperator, bpy.types.Operator):
         try:
             mask = pick(clip, self.co, self.largest, current_source_frame(context, clip))
         except hostkit.HostError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return self._fail(clip, exc)
         _redraw(context)
         if mask is None:
             self.report({"INFO"}, "No automatic mask there")
@@ -310,7 +270,7 @@ PICK_HINT = "samroto: click = pick/unpick the mask under the cursor, Shift-click
             "Enter: add picked as objects, Esc: done"
 
 
-class SAMROTO_OT_pick_masks(bpy.types.Operator):
+class SAMROTO_OT_pick_masks(_ClickMode, bpy.types.Operator):
     bl_idname = "samroto.pick_masks"
     bl_label = "Pick Masks"
     bl_description = ("Click the automatic masks to keep (Shift-click: the largest under the cursor); "
@@ -318,43 +278,32 @@ class SAMROTO_OT_pick_masks(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        space = context.space_data
-        if space is None or space.type != "CLIP_EDITOR" or space.clip is None:
-            cls.poll_message_set("Use it in a Movie Clip Editor showing a clip")
+        if not super().poll(context):
             return False
-        if space.clip.name not in FOUND:
+        if context.space_data.clip.name not in FOUND:
             cls.poll_message_set("Press Segment Everything first")
             return False
         return True
 
     def invoke(self, context, event):
-        self.area = context.area
-        self.region = next(r for r in context.area.regions if r.type == "WINDOW")
-        context.window_manager.modal_handler_add(self)
-        self.area.header_text_set(PICK_HINT)
-        return {"RUNNING_MODAL"}
-
-    def _end(self):
-        self.area.header_text_set(None)
-        self.area.tag_redraw()
+        return self._begin(context, PICK_HINT)
 
     def modal(self, context, event):
         if event.type in {"ESC", "RIGHTMOUSE"} and event.value == "PRESS":
-            self._end()
+            self._stop()
             return {"FINISHED"}
         if event.type in {"RET", "NUMPAD_ENTER"} and event.value == "PRESS":
-            self._end()
+            self._stop()
             with context.temp_override(area=self.area, region=self.region):
                 bpy.ops.samroto.add_picked()  # type: ignore[attr-defined]  # ours: registered at run time
             return {"FINISHED"}
         if event.type != "LEFTMOUSE" or event.value != "PRESS":
             return {"PASS_THROUGH"}  # zoom, pan, frame change...
-        xy = event.mouse_x - self.region.x, event.mouse_y - self.region.y
-        if not (0 <= xy[0] < self.region.width and 0 <= xy[1] < self.region.height):
+        xy = self._region_xy(event)
+        if not self._inside(xy):
             return {"PASS_THROUGH"}  # the sidebar, header, timeline
-        co = tuple(self.region.view2d.region_to_view(*xy))
         with context.temp_override(area=self.area, region=self.region):
-            bpy.ops.samroto.pick_mask(co=co, largest=event.shift)  # type: ignore[attr-defined]  # ours
+            bpy.ops.samroto.pick_mask(co=self._clip_co(xy), largest=event.shift)  # type: ignore[attr-defined]  # ours
         self.area.tag_redraw()
         return {"RUNNING_MODAL"}
 
@@ -371,9 +320,7 @@ class SAMROTO_OT_add_picked(_ClipOperator, bpy.types.Operator):
         try:
             created = add_picked(context, clip)
         except (hostkit.HostError, OSError) as exc:
-            clip.samroto.last_message = str(exc)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
+            return self._fail(clip, exc)
         _redraw(context)
         self.report({"INFO"}, "Added %s" % ", ".join(o.name for o in created))
         return {"FINISHED"}

@@ -252,11 +252,6 @@ class _LiveOperator(_ClipOperator):
             return settings.object_by_id(self.object_id)
         return settings.active_object()
 
-    def _fail(self, clip, exc):
-        clip.samroto.last_message = str(exc)
-        self.report({"ERROR"}, str(exc))
-        return {"CANCELLED"}
-
     def _on_object(self, context, action):
         """Run ``action(clip, obj)`` on the operator's object; a HostError, or an action that
         returns False, is reported as the operator's failure."""

@@ -76,6 +76,12 @@ class _ClipOperator:
             return False
         return True
 
+    def _fail(self, clip, exc):
+        """Report ``exc`` as the operator's error, kept on the clip for the panel too."""
+        clip.samroto.last_message = str(exc)
+        self.report({"ERROR"}, str(exc))
+        return {"CANCELLED"}
+
 
 class SAMROTO_OT_object_add(_ClipOperator, bpy.types.Operator):
     bl_idname = "samroto.object_add"

@@ -20,6 +20,25 @@ PALETTE = [
 ]
 
 
+# What a change of a setting does, set by the module that knows (live.py: "finish",
+# review.py: "review"): they import this module, so it cannot import them.
+ON_CHANGE: dict = {}
+
+
+def _changed(what, settings, context):
+    handler = ON_CHANGE.get(what)
+    if handler is not None:
+        handler(settings, context)
+
+
+def _finish_changed(settings, context):
+    _changed("finish", settings, context)
+
+
+def _review_changed(settings, context):
+    _changed("review", settings, context)
+
+
 class SamrotoPoint(bpy.types.PropertyGroup):
     frame: IntProperty(name="Frame", description="Source frame number")
     co: FloatVectorProperty(name="Position", size=2, description="Normalised clip position (y up)")
@@ -85,48 +104,48 @@ class SamrotoClipSettings(bpy.types.PropertyGroup):
 
     # Finishing (finishing.py): samroto's finish.* settings with Blender's names and units
     finish_custom: BoolProperty(
-        name="Finishing", default=False, update=lambda self, context: _changed("finish", self, context),
+        name="Finishing", default=False, update=_finish_changed,
         description="Finish the mattes with these controls (previewed on the current frame, applied to "
                     "the whole Track); off: the bridge's own finishing settings")
     finish_refine: BoolProperty(
-        name="Refine Edges", default=True, update=lambda self, context: _changed("finish", self, context),
+        name="Refine Edges", default=True, update=_finish_changed,
         description="Snap the matte's edge to the edges in the plate as it is scaled up (off: SAM 2's own "
                     "bilinear edge)")
     finish_refine_radius: FloatProperty(
         name="Edge Radius", default=0.0, min=0.0, max=64.0, subtype="PIXEL",
-        update=lambda self, context: _changed("finish", self, context),
+        update=_finish_changed,
         description="How far from SAM 2's edge the refinement looks, in plate pixels (0: automatic)")
     finish_fill_holes: FloatProperty(
-        name="Fill Holes", default=0.0, min=0.0, update=lambda self, context: _changed("finish", self, context),
+        name="Fill Holes", default=0.0, min=0.0, update=_finish_changed,
         description="Fill holes in the matte up to this area, in plate pixels (0: off)")
     finish_remove_specks: FloatProperty(
-        name="Remove Specks", default=0.0, min=0.0, update=lambda self, context: _changed("finish", self, context),
+        name="Remove Specks", default=0.0, min=0.0, update=_finish_changed,
         description="Remove separate specks up to this area, in plate pixels (0: off)")
     finish_largest_only: BoolProperty(
-        name="Largest Piece Only", default=False, update=lambda self, context: _changed("finish", self, context),
+        name="Largest Piece Only", default=False, update=_finish_changed,
         description="Keep only the largest piece of each object's matte")
     finish_stabilize: FloatProperty(
         name="Temporal Stabilization", default=0.0, min=0.0, max=0.95, subtype="FACTOR",
-        update=lambda self, context: _changed("finish", self, context),
+        update=_finish_changed,
         description="Calm edge chatter where the plate does not move (0: off); moving edges never lag")
     finish_dilate_erode: FloatProperty(
         name="Dilate/Erode", default=0.0, min=-64.0, max=64.0, subtype="PIXEL",
-        update=lambda self, context: _changed("finish", self, context),
+        update=_finish_changed,
         description="Move the matte's edge out (positive) or in (negative) by this many pixels, with a clean "
                     "edge there (as the compositor's Dilate/Erode node)")
     finish_feather: FloatProperty(
         name="Feather", default=0.0, min=0.0, max=64.0, subtype="PIXEL",
-        update=lambda self, context: _changed("finish", self, context),
+        update=_finish_changed,
         description="Soften the edge: the width of the ramp from 10% to 90%, in pixels")
     finish_choke: FloatProperty(
         name="Choke", default=0.0, min=-64.0, max=64.0, subtype="PIXEL",
-        update=lambda self, context: _changed("finish", self, context),
+        update=_finish_changed,
         description="Pull the soft edge in by this many pixels without hardening it (negative spreads it)")
     finish_exclusive: BoolProperty(
-        name="Non-Overlapping", default=True, update=lambda self, context: _changed("finish", self, context),
+        name="Non-Overlapping", default=True, update=_finish_changed,
         description="Objects never share a pixel's coverage: the strongest keeps it")
     review: BoolProperty(
-        name="Review Mattes", default=False, update=lambda self, context: _changed("review", self, context),
+        name="Review Mattes", default=False, update=_review_changed,
         description="Draw every object's tracked matte of the current frame over the clip (step with "
                     "the frame keys; Previous/Next Lost jump to where SAM 2 lost the object)")
     # Segment Everything: Meta's automatic mask generator's main parameters (its defaults)
@@ -155,17 +174,6 @@ class SamrotoClipSettings(bpy.types.PropertyGroup):
             if obj.obj_id == obj_id:
                 return obj
         return None
-
-
-# What a change of a setting does, set by the module that knows (live.py: "finish",
-# review.py: "review"): they import this module, so it cannot import them.
-ON_CHANGE: dict = {}
-
-
-def _changed(what, settings, context):
-    handler = ON_CHANGE.get(what)
-    if handler is not None:
-        handler(settings, context)
 
 
 CLASSES = [SamrotoPoint, SamrotoBox, SamrotoMask, SamrotoObject, SamrotoClipSettings]

@@ -10,6 +10,8 @@ artist can zoom, pan and change frame while placing prompts.
 since no events are dispatched in background mode).
 """
 
+from typing import TYPE_CHECKING, Any
+
 import bpy
 
 from . import overlay
@@ -71,14 +73,12 @@ def live_matte(context, clip, action, gesture):
         clip.samroto.last_message = str(exc)
 
 
-HINT = "samroto: click = include, Alt/Ctrl-click = exclude, drag = box  |  Esc/Enter: done"
-
-
-class SAMROTO_OT_place_prompts(bpy.types.Operator):
-    bl_idname = "samroto.place_prompts"
-    bl_label = "Place Prompts"
-    bl_description = ("Click on the clip to include the active object (Alt/Ctrl-click "
-                      "excludes, drag draws a box); Esc or Enter when done")
+class _ClickMode:
+    """A mix-in of the click modes in the Movie Clip Editor (modal operators; each also derives
+    from bpy.types.Operator): they need an editor showing a clip, work in its main region and
+    show what the keys do in its header while they run."""
+    if TYPE_CHECKING:  # what bpy.types.Operator provides (see ops_prompts._ClipOperator)
+        poll_message_set: Any
 
     @classmethod
     def poll(cls, context):
@@ -88,32 +88,53 @@ class SAMROTO_OT_place_prompts(bpy.types.Operator):
             return False
         return True
 
-    def invoke(self, context, event):
+    def _begin(self, context, hint):
         self.area = context.area
         self.region = next(r for r in context.area.regions if r.type == "WINDOW")
-        self.gesture = PromptGesture()
         context.window_manager.modal_handler_add(self)
-        self.area.header_text_set(HINT)
+        self.area.header_text_set(hint)
         return {"RUNNING_MODAL"}
+
+    def _stop(self):
+        self.area.header_text_set(None)
+        self.area.tag_redraw()
 
     def _region_xy(self, event):
         return event.mouse_x - self.region.x, event.mouse_y - self.region.y
 
     def _inside(self, xy):
+        """In the clip's region, not on the sidebar, header or timeline."""
         return 0 <= xy[0] < self.region.width and 0 <= xy[1] < self.region.height
+
+    def _clip_co(self, xy):
+        """Normalised clip coordinates (0..1, y up) of a region position, as ops_prompts takes."""
+        return tuple(self.region.view2d.region_to_view(*xy))
+
+
+HINT = "samroto: click = include, Alt/Ctrl-click = exclude, drag = box  |  Esc/Enter: done"
+
+
+class SAMROTO_OT_place_prompts(_ClickMode, bpy.types.Operator):
+    bl_idname = "samroto.place_prompts"
+    bl_label = "Place Prompts"
+    bl_description = ("Click on the clip to include the active object (Alt/Ctrl-click "
+                      "excludes, drag draws a box); Esc or Enter when done")
+
+    def invoke(self, context, event):
+        self.gesture = PromptGesture()
+        return self._begin(context, HINT)
 
     def modal(self, context, event):
         if event.type in {"ESC", "RET", "NUMPAD_ENTER", "RIGHTMOUSE"} and event.value == "PRESS":
             overlay.DRAG.pop("box", None)
-            self.area.header_text_set(None)
-            self.area.tag_redraw()
+            self._stop()
             return {"FINISHED"}
         if event.type not in {"LEFTMOUSE", "MOUSEMOVE"}:
             return {"PASS_THROUGH"}  # zoom, pan, frame change...
         xy = self._region_xy(event)
         if event.type == "LEFTMOUSE" and event.value == "PRESS" and not self._inside(xy):
             return {"PASS_THROUGH"}  # clicks on the sidebar, header, timeline
-        co = tuple(self.region.view2d.region_to_view(*xy))  # normalised clip coords, see ops_prompts
+        co = self._clip_co(xy)
         action = self.gesture.handle(event.type, event.value, xy, co, negative=event.alt or event.ctrl)
         if action is not None:
             with context.temp_override(area=self.area, region=self.region):

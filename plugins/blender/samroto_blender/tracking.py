@@ -12,12 +12,13 @@ scripts use ``bpy.ops.samroto.track()`` (EXEC: blocks until done) or call
 import os
 import time
 import traceback
+from typing import TYPE_CHECKING, Any
 
 import bpy
 
 from . import clipinfo, finishing, prefs, results
 from .kit import hostkit
-from .ops_prompts import current_source_frame, target_clip
+from .ops_prompts import _ClipOperator, current_source_frame, target_clip
 
 ACTIVE: dict = {}  # clip name -> the TrackJob running for it
 
@@ -242,7 +243,54 @@ def handle_event(context, event_type, clip_name=None):
     return job.step(context)
 
 
-class SAMROTO_OT_track(bpy.types.Operator):
+class _JobOperator(_ClipOperator):
+    """A mix-in of operators that run a job on the clip (``_start(context)``: the started job,
+    with ``step(context)`` -> RUNNING/FINISHED/CANCELLED/ERROR and ``cancel()``, or None after
+    reporting why not). EXEC (scripts, background mode) blocks until the job ends; INVOKE
+    steps it on a window timer, so Blender stays usable, and Esc cancels it."""
+    if TYPE_CHECKING:  # what the operator provides (see _ClipOperator)
+        bl_label: str
+
+        def _start(self, context) -> Any: ...
+
+    def execute(self, context):
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        while job.step(context) == "RUNNING":
+            time.sleep(0.05)
+        return self._end(context, job)
+
+    def invoke(self, context, event):
+        job = self._start(context)
+        if job is None:
+            return {"CANCELLED"}
+        self.job = job
+        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type == "ESC" and event.value == "PRESS":
+            self.job.cancel()
+        elif event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        if self.job.step(context) == "RUNNING":
+            return {"RUNNING_MODAL"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._end(context, self.job)
+
+    def _end(self, context, job):
+        for area in context.screen.areas if context.screen else []:
+            area.tag_redraw()  # the clip, and the compositor Track wired
+        clip = bpy.data.movieclips.get(job.clip_name)
+        # the clip's message: the job's, and what went wrong after it (e.g. the compositor)
+        message = (clip.samroto.last_message if clip is not None else "") or job.message
+        self.report({"ERROR"} if job.state == "ERROR" else {"INFO"}, message or "%s ended" % self.bl_label)
+        return {"FINISHED"} if job.state == "FINISHED" else {"CANCELLED"}
+
+
+class SAMROTO_OT_track(_JobOperator, bpy.types.Operator):
     bl_idname = "samroto.track"
     bl_label = "Track"
     bl_description = "Track every object's matte through the clip from the current frame (Esc cancels)"
@@ -253,54 +301,13 @@ class SAMROTO_OT_track(bpy.types.Operator):
                ("FORWARD", "Forward", ""), ("BACKWARD", "Backward", "")],
         default="DEFAULT")
 
-    @classmethod
-    def poll(cls, context):
-        return target_clip(context) is not None
-
     def _start(self, context):
         clip = target_clip(context)
-        self.clip_name = clip.name
         try:
             return start_job(context, clip, None if self.direction == "DEFAULT" else self.direction)
         except hostkit.HostError as exc:
-            clip.samroto.last_message = str(exc)
-            self.report({"ERROR"}, str(exc))
+            self._fail(clip, exc)
             return None
-
-    def execute(self, context):
-        """Blocking run (scripts, background mode): step until the job ends."""
-        job = self._start(context)
-        if job is None:
-            return {"CANCELLED"}
-        while job.step(context) == "RUNNING":
-            time.sleep(0.05)
-        return self._report(job)
-
-    def invoke(self, context, event):
-        job = self._start(context)
-        if job is None:
-            return {"CANCELLED"}
-        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
-        context.window_manager.modal_handler_add(self)
-        return {"RUNNING_MODAL"}
-
-    def modal(self, context, event):
-        if event.type not in {"TIMER", "ESC"}:
-            return {"PASS_THROUGH"}
-        state = handle_event(context, event.type, self.clip_name)
-        if state == "RUNNING":
-            return {"RUNNING_MODAL"}
-        context.window_manager.event_timer_remove(self._timer)
-        for area in context.screen.areas if context.screen else []:
-            area.tag_redraw()
-        clip = bpy.data.movieclips.get(self.clip_name)
-        message = clip.samroto.last_message if clip else ""
-        self.report({"ERROR"} if state == "ERROR" else {"INFO"}, message or "Tracking ended")
-        return {"FINISHED"} if state == "FINISHED" else {"CANCELLED"}
-
-    def _report(self, job):
-        self.report({"ERROR"} if job.state == "ERROR" else {"INFO"}, job.message)
-        return {"FINISHED"} if job.state == "FINISHED" else {"CANCELLED"}
 
 
 class SAMROTO_OT_cancel(bpy.types.Operator):

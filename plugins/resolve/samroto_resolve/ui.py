@@ -1,6 +1,6 @@
 """The samroto window (Fusion's UIManager): objects and frames found, Track forward /
-backward / both, a progress bar, Cancel. The work runs in the host kit's TrackingJob (a
-thread); a UIManager Timer polls it, so Resolve stays responsive.
+backward / both, Show masks, a progress bar, Cancel. The work runs in the host kit's
+TrackingJob or ProgressJob (a thread); a UIManager Timer polls it, so Resolve stays responsive.
 
 UIManager (fusion.UIManager, bmd.UIDispatcher) is not available to scripts in the free
 edition of Resolve 19.1 and later: ``show`` then says so and points to the no-window scripts.
@@ -13,48 +13,6 @@ from . import finishing, prompts, workflow
 from .kit import hostkit
 
 BAR = 30
-
-
-class MaskJob(object):
-    """Show masks' work on a worker thread (the bridge's segment op): ``done``/``total``
-    grid clicks, ``cancel()``; ``found`` the AutoMasks when it ends well, else ``message``."""
-
-    def __init__(self, live, frame):
-        self.live, self.frame = live, frame
-        self.done = self.total = 0
-        self.found, self.message, self.running = None, "", True
-        self._worker = hostkit.client.BackgroundJob(self._work, known_errors=(hostkit.HostError,),
-                                                    what="Show masks", name="samroto-masks")
-
-    def _work(self, emit, cancelled):
-        emit(("found", self.live.find_masks(self.frame, lambda d, t: emit(("progress", d, t)), cancelled)))
-
-    def start(self):
-        self._worker.start()
-        return self
-
-    def cancel(self):
-        self._worker.cancel()
-
-    @property
-    def fraction(self):
-        return min(1.0, float(self.done) / max(1, self.total))
-
-    def poll(self):
-        for event in self._worker.take():
-            if event[0] == "progress":
-                self.done, self.total = event[1], event[2]
-            elif event[0] == "found":
-                self.found = event[1]
-            elif event[0] in ("done", "cancelled", "error"):
-                self.running = False
-                self.message = {"cancelled": "Show masks cancelled."}.get(event[0], event[-1])
-                if event[0] != "done":
-                    self.found = None
-
-    def wait(self, timeout=None):
-        self._worker.thread.join(timeout)
-        self.poll()
 
 
 def progress_text(fraction, done, total):
@@ -104,7 +62,7 @@ class Controller(object):
         """Timer: apply the job's events; True while it runs."""
         if self.job is None:
             return False
-        if isinstance(self.job, MaskJob):
+        if isinstance(self.job, hostkit.ProgressJob):
             return self._tick_masks()
         self.job.poll()
         self.set_text("Progress", progress_text(self.job.fraction, self.job.done, self.job.total))
@@ -132,10 +90,11 @@ class Controller(object):
         self.set_text("Progress", progress_text(job.fraction, job.done, job.total).replace("frames", "clicks"))
         if job.running:
             return True
-        if job.found is not None:
+        if job.result is not None:
+            assert self.live is not None  # show_masks found the masks with it
             lines = []  # type: list
             try:
-                job.live.show_masks(job.found, out=lines.append)
+                self.live.show_masks(job.result, out=lines.append)
             except Exception as exc:
                 lines.append(str(exc))
             text = "\n".join(line.replace("samroto: ", "", 1) for line in lines)
@@ -195,7 +154,8 @@ class Controller(object):
         except Exception as exc:
             self.set_text("Status", str(exc))
             return False
-        self.job = MaskJob(live, frame).start()
+        self.job = hostkit.ProgressJob(lambda progress, cancelled: live.find_masks(frame, progress, cancelled),
+                                       what="Show masks", name="samroto-masks").start()
         self._buttons(running=True)
         self.set_text("Status", "Finding the automatic masks on frame %d ..." % frame)
         return True
