@@ -1,16 +1,23 @@
-"""samroto vs Meta's sam2 1.1.0, side by side on this machine (issue 10). Not a test; never in CI.
+"""samroto vs Meta's sam2 1.1.0, side by side on this machine (issues 10, 23). Not a test; never in CI.
 
     .venv/bin/python bench/compare_official.py [--frames 32] [--objects 1 3] [--rounds 1]
-        [--precisions float32 auto] [--lengths 8 16]
+        [--precisions float32 auto] [--kernels native avx2] [--lengths 8 16] [--venv DIR]
 
 Installs Meta's package into its own throwaway virtualenv (sam2==1.1.0 from PyPI, built with
 SAM2_BUILD_CUDA=0 and --no-build-isolation, torch pinned to the one in use, torchvision
-without its compiled ops), builds the real ``sam2.1_hiera_t`` config with random weights
-once, saves them as an official checkpoint, and then times both implementations on the
-same generated JPEG clip, the same prompts and the same weights, alternating runs. Each
-run is its own process, so peak RSS is that implementation's alone. samroto runs once per
-``--precisions`` entry (Meta's always runs float32, as it does on a CPU); ``--lengths`` adds
-a peak-memory sweep over shorter clips (one object, no correction).
+without its compiled ops; ``--venv`` reuses one that holds sam2 1.1.0, such as the oracle's),
+builds the real ``sam2.1_hiera_t`` config with random weights once, saves them as an
+official checkpoint, and then times both implementations on the same generated JPEG clip,
+the same prompts and the same weights, alternating runs. Each run is its own process, so
+peak RSS is that implementation's alone. samroto runs once per ``--precisions`` entry
+(Meta's always runs float32, as it does on a CPU); ``--lengths`` adds a peak-memory sweep
+over shorter clips (one object, no correction).
+
+``--kernels`` runs everything once per CPU kernel path: ``native`` (what this CPU picks) and
+``avx2`` (AVX2 kernels on a newer CPU: torch's own kernels, oneDNN, MKL and FBGEMM are each
+capped at AVX2 by their environment variable, see AVX2_ENV; every worker reports the path
+torch took). Per-frame time is the median over the frames that find SAM 2's memory bank
+full (frame 8 on), so a short clip measures the steady state.
 """
 
 from __future__ import annotations
@@ -26,6 +33,12 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+# An AVX-512 CPU made to run the kernels an AVX2-only CPU gets: torch's own kernels and oneDNN
+# obey the first two; MKL (torch's float32 matrix products) and FBGEMM (int8) pick their own
+# kernels and need theirs.
+AVX2_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2", "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2"}
+KERNEL_ENV = {"native": {}, "avx2": AVX2_ENV}
 TORCHVISION_FOR = {"2.13": "0.28", "2.12": "0.27", "2.11": "0.26", "2.10": "0.25", "2.9": "0.24"}
 
 
@@ -34,11 +47,17 @@ def sh(cmd, **kw):
     subprocess.run([str(c) for c in cmd], check=True, **kw)
 
 
+def holds_sam2(python: Path) -> bool:
+    """Whether an existing virtualenv already has Meta's sam2 1.1.0 (the oracle's does): reuse it."""
+    check = "import importlib.metadata as m; assert m.version('sam2') == '1.1.0'"
+    return python.exists() and subprocess.run([str(python), "-c", check], capture_output=True).returncode == 0
+
+
 def official_venv(root: Path) -> Path:
     import torch
 
     python = root / "bin" / "python"
-    if (root / ".ready").exists():
+    if (root / ".ready").exists() or holds_sam2(python):
         return python
     torch_version = torch.__version__.split("+")[0]
     tv = TORCHVISION_FOR[".".join(torch_version.split(".")[:2])]
@@ -73,8 +92,9 @@ def make_clip(folder: Path, frames: int, size=(640, 360), objects=3):
     return points
 
 
-def run_worker(python, script, *args):
-    out = subprocess.run([str(python), str(HERE / script), *map(str, args)], capture_output=True, text=True)
+def run_worker(python, script, *args, env=None):
+    out = subprocess.run([str(python), str(HERE / script), *map(str, args)], capture_output=True, text=True,
+                         env={**os.environ, **(env or {})})
     if out.returncode != 0:
         sys.exit(f"{script} failed (exit {out.returncode}):\n{out.stderr[-4000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
@@ -88,6 +108,8 @@ def main():
     ap.add_argument("--objects", type=int, nargs="+", default=[1, 3])
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--precisions", nargs="+", default=["float32", "auto"], choices=["float32", "bfloat16", "auto"])
+    ap.add_argument("--kernels", nargs="+", default=["native", "avx2"], choices=sorted(KERNEL_ENV),
+                    help="CPU kernel paths to run everything on (native: this CPU's own; avx2: capped at AVX2)")
     ap.add_argument("--lengths", type=int, nargs="*", default=[], help="clip lengths for the peak-memory sweep")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "samroto" / "bench" / "official-venv")
@@ -109,35 +131,41 @@ def main():
     reprop = min(30, args.frames - fix_frame)
     runs = ["official"] + [f"samroto {p}" for p in args.precisions]
 
-    def run(name, job_path):
+    def run(name, job_path, kernels):
+        env = KERNEL_ENV[kernels]
         if name == "official":
-            return run_worker(official, "official_worker.py", "track", job_path)
-        return run_worker(sys.executable, "samroto_worker.py", job_path, name.split()[1])
+            return run_worker(official, "official_worker.py", "track", job_path, env=env)
+        return run_worker(sys.executable, "samroto_worker.py", job_path, name.split()[1], env=env)
 
-    rows = []
-    for n_obj in args.objects:
-        job.update(objects=[{"id": k + 1, "point": points[k]} for k in range(n_obj)],
-                   correction={"frame": fix_frame, "point": points[0], "frames": reprop})
-        (work / "job.json").write_text(json.dumps(job))
-        results = {name: [] for name in runs}
-        print(f"{n_obj} object(s):", flush=True)
-        for _ in range(args.rounds):  # alternate, so drift in machine load hits every run
-            for name in runs:
-                results[name].append(run(name, work / "job.json"))
-        for metric in ["per_frame_s", "repropagate_s", "peak_rss_mb"]:
-            rows.append((n_obj, args.frames, metric, {k: min(r[metric] for r in v) for k, v in results.items()}))
-        precisions = {k: v[0].get("precision", "float32") for k, v in results.items()}
+    rows, precisions, took = [], {}, {}
+    for kernels in args.kernels:
+        for n_obj in args.objects:
+            job.update(frames_dir=str(work / "frames"),
+                       objects=[{"id": k + 1, "point": points[k]} for k in range(n_obj)],
+                       correction={"frame": fix_frame, "point": points[0], "frames": reprop})
+            (work / "job.json").write_text(json.dumps(job))
+            results = {name: [] for name in runs}
+            print(f"{kernels} kernels, {n_obj} object(s):", flush=True)
+            for _ in range(args.rounds):  # alternate, so drift in machine load hits every run
+                for name in runs:
+                    results[name].append(run(name, work / "job.json", kernels))
+            for metric in ["per_frame_s", "repropagate_s", "peak_rss_mb"]:
+                rows.append((kernels, n_obj, args.frames, metric,
+                             {k: min(r[metric] for r in v) for k, v in results.items()}))
+            precisions.update({k: v[0].get("precision", "float32") for k, v in results.items()})
+            took[kernels] = sorted({r["kernels"] for v in results.values() for r in v})
 
-    for length in sorted(set(args.lengths)):
-        clip = work / f"frames_{length}"
-        clip.mkdir()
-        for t in range(length):
-            (clip / f"{t:05d}.jpg").symlink_to(work / "frames" / f"{t:05d}.jpg")
-        job.update(frames_dir=str(clip), objects=[{"id": 1, "point": points[0]}], correction=None)
-        (work / "job.json").write_text(json.dumps(job))
-        print(f"{length} frames, memory sweep:", flush=True)
-        best = {name: run(name, work / "job.json")["peak_rss_mb"] for name in runs}
-        rows.append((1, length, "peak_rss_mb", best))
+        for length in sorted(set(args.lengths)):
+            clip = work / f"frames_{length}"
+            clip.mkdir(exist_ok=True)
+            for t in range(length):
+                if not (clip / f"{t:05d}.jpg").exists():
+                    (clip / f"{t:05d}.jpg").symlink_to(work / "frames" / f"{t:05d}.jpg")
+            job.update(frames_dir=str(clip), objects=[{"id": 1, "point": points[0]}], correction=None)
+            (work / "job.json").write_text(json.dumps(job))
+            print(f"{kernels} kernels, {length} frames, memory sweep:", flush=True)
+            best = {name: run(name, work / "job.json", kernels)["peak_rss_mb"] for name in runs}
+            rows.append((kernels, 1, length, "peak_rss_mb", best))
 
     import platform
 
@@ -145,15 +173,17 @@ def main():
 
     print(f"\nsam2.1_hiera_t (random weights), 1024x1024 model input, 640x360 JPEG frames, "
           f"{args.threads} threads, CPU, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; best of {args.rounds}; re-propagation: {reprop} frames from frame {fix_frame} "
+          f"{os.cpu_count()} CPUs; best of {args.rounds}; per frame: median over frames 8 on; "
+          f"re-propagation: {reprop} frames from frame {fix_frame} "
           f"after a negative click; official runs float32; samroto precisions: "
-          + ", ".join(f"{k} -> {v}" for k, v in precisions.items() if k != "official"))
+          + ", ".join(f"{k} -> {v}" for k, v in precisions.items() if k != "official")
+          + "; kernel paths torch reported: " + ", ".join(f"{k} -> {'/'.join(v)}" for k, v in took.items()))
     others = runs[1:]
-    print(f"{'objects':>7} {'frames':>6} {'metric':<14} {'official':>9} "
+    print(f"{'kernels':>7} {'objects':>7} {'frames':>6} {'metric':<14} {'official':>9} "
           + " ".join(f"{n:>17} {'ratio':>5}" for n in others))
-    for n_obj, frames, metric, best in rows:
+    for kernels, n_obj, frames, metric, best in rows:
         o = best["official"]
-        print(f"{n_obj:>7} {frames:>6} {metric:<14} {o:>9.3f} "
+        print(f"{kernels:>7} {n_obj:>7} {frames:>6} {metric:<14} {o:>9.3f} "
               + " ".join(f"{best[n]:>17.3f} {best[n] / o:>5.2f}" for n in others))
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 import types
 
-from _timing import median_frame_seconds, peak_rss_mb, timed_count
+from _timing import cpu_capability, median_frame_seconds, peak_rss_mb, timed_count
 
 
 def import_sam2():
@@ -50,6 +50,7 @@ def track(job):
             out["repropagate_s"], out["repropagate_frames"] = timed_count(predictor.propagate_in_video(
                 state, start_frame_idx=fix["frame"], max_frame_num_to_track=fix["frames"]))
     out["peak_rss_mb"] = peak_rss_mb()
+    out["kernels"] = cpu_capability()
     return out
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
-from _timing import median_frame_seconds, peak_rss_mb, timed_count
+from _timing import cpu_capability, median_frame_seconds, peak_rss_mb, timed_count
 
 from samroto.core import VideoSession, build_model, open_frames
 
@@ -30,6 +30,7 @@ def track(job, precision):
             out["repropagate_s"], out["repropagate_frames"] = timed_count(
                 session.propagate(start=fix["frame"], max_frames=fix["frames"]))
     out["peak_rss_mb"] = peak_rss_mb()
+    out["kernels"] = cpu_capability()
     return out
 
 

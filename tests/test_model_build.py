@@ -116,6 +116,18 @@ def test_fixture_checkpoint_loads_strictly():
     assert not model.training
 
 
+def test_a_model_built_under_inference_mode_encodes_like_one_built_outside():
+    # Meta's README runs everything under torch.inference_mode(); weights made there are
+    # inference tensors, which keep no version counter (the position-embedding cache keyed on it)
+    image = torch.rand(1, 3, 64, 64)
+    outside = build_model(PARITY / "config.yaml", PARITY / "checkpoint.pt", device="cpu")
+    with torch.inference_mode():
+        inside = build_model(PARITY / "config.yaml", PARITY / "checkpoint.pt", device="cpu")
+        expected = outside.image_encoder(image)["vision_features"]
+        for _ in range(2):  # twice: the second run is where a cache would answer
+            assert torch.equal(inside.image_encoder(image)["vision_features"], expected)
+
+
 def _tampered(tmp_path, edit):
     state = torch.load(PARITY / "checkpoint.pt", weights_only=True)["model"]
     edit(state)

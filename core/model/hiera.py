@@ -175,10 +175,14 @@ class Hiera(nn.Module):
     def _get_pos_embed(self, hw):
         # The same for every frame of a size: cache it (a bicubic resize per frame is
         # measurable on CPU). The key holds the parameters' versions, so loading new
-        # weights (an in-place copy) invalidates it; training always recomputes.
-        caching = not (torch.is_grad_enabled() and self.pos_embed.requires_grad)
-        key = (tuple(hw), self.pos_embed.device, self.pos_embed.dtype,
-               self.pos_embed._version, self.pos_embed_window._version)
+        # weights (an in-place copy) invalidates it. Recomputed when training, inside a
+        # compiled graph, and for weights made under torch.inference_mode (inference
+        # tensors keep no version).
+        caching = not (torch.compiler.is_compiling()
+                       or (torch.is_grad_enabled() and self.pos_embed.requires_grad)
+                       or self.pos_embed.is_inference() or self.pos_embed_window.is_inference())
+        key = caching and (tuple(hw), self.pos_embed.device, self.pos_embed.dtype,
+                           self.pos_embed._version, self.pos_embed_window._version)
         cached = getattr(self, "_pos_embed_cache", None)
         if caching and cached is not None and cached[0] == key:
             return cached[1]
