@@ -90,6 +90,9 @@ class FakeEngine:
     def remove_object(self, obj_id):
         self.obj_ids.remove(obj_id)
 
+    def object_score(self, position, obj_id):
+        return None  # no object-score head here: matte events carry no score
+
     def reset(self):
         self.obj_ids = []
 

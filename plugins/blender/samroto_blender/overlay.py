@@ -10,8 +10,7 @@ import bpy
 
 from . import clipinfo
 from .kit import hostkit
-
-DRAG: dict = {}  # the box being dragged right now: {"box": (co_a, co_b)}
+from .tool import DRAG  # the box being dragged, drawn while the mouse moves
 _HANDLE: list = []
 
 

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import bpy
 
-from . import overlay
-
 DRAG_THRESHOLD = 5  # pixels of mouse travel that turn a click into a box drag
+DRAG: dict = {}  # the box being dragged right now, for the overlay: {"box": (co_a, co_b)}
 
 
 class PromptGesture:
@@ -37,11 +36,11 @@ class PromptGesture:
             if abs(region_xy[0] - x0) + abs(region_xy[1] - y0) >= DRAG_THRESHOLD:
                 self.dragging = True
             if self.dragging:
-                overlay.DRAG["box"] = (self.press[1], co)
+                DRAG["box"] = (self.press[1], co)
             return None
         if kind == "LEFTMOUSE" and value == "RELEASE":
             start, self.press = self.press[1], None
-            overlay.DRAG.pop("box", None)
+            DRAG.pop("box", None)
             if self.dragging:
                 return ("box", start, co)
             return ("point", start, not negative)
@@ -67,8 +66,8 @@ def live_matte(context, clip, action, gesture):
     try:
         if action is not None:
             live.request_async(context, clip)
-        elif gesture.dragging and "box" in overlay.DRAG:
-            live.request_async(context, clip, box=overlay.DRAG["box"])
+        elif gesture.dragging and "box" in DRAG:
+            live.request_async(context, clip, box=DRAG["box"])
     except Exception as exc:  # noqa: BLE001 - no bridge, a clip off disk: placing prompts goes on
         clip.samroto.last_message = str(exc)
 
@@ -126,7 +125,7 @@ class SAMROTO_OT_place_prompts(_ClickMode, bpy.types.Operator):
 
     def modal(self, context, event):
         if event.type in {"ESC", "RET", "NUMPAD_ENTER", "RIGHTMOUSE"} and event.value == "PRESS":
-            overlay.DRAG.pop("box", None)
+            DRAG.pop("box", None)
             self._stop()
             return {"FINISHED"}
         if event.type not in {"LEFTMOUSE", "MOUSEMOVE"}:
