@@ -53,7 +53,11 @@ def available(version: str) -> bool:
 
 
 def _full():
-    """The versions that run every check: 4.5 LTS and the newest 5.x this machine has."""
+    """The versions that run every check: 4.5 LTS and the newest 5.x this machine has, or
+    those named in SAMROTO_BLENDER_FULL ("4.2 5.0", or "all")."""
+    named = os.environ.get("SAMROTO_BLENDER_FULL", "").split()
+    if named:
+        return list(MATRIX) if named == ["all"] else named
     newest = [v for v in ("5.3", "5.2", "5.1", "5.0") if available(v)]
     return ["4.5"] + newest[:1] if newest else ["4.5", "5.0"]
 
