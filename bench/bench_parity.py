@@ -4,7 +4,7 @@ end, CPU float32, with the tolerance each figure exceeds, if any. It always prin
 figure; it exits 1 when one is over its tolerance.
 
     python bench/bench_parity.py [--threads N]
-    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python bench/bench_parity.py   # AVX2 kernels
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 python bench/bench_parity.py  # AVX2
 """
 
 import argparse

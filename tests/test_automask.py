@@ -171,8 +171,9 @@ def test_output_modes_and_records(model, image):
 
 
 def test_the_same_masks_whatever_the_thread_count(model, image):
-    """On a CPU every decoder call runs single-threaded (on a worker per thread), so the
-    numbers do not depend on the machine's thread count."""
+    """On a CPU every decoder call runs single-threaded (on a worker per thread), so the masks
+    do not depend on the machine's thread count; the image encoder's products do (MKL blocks
+    them by thread count: with its AVX2 kernels the scores move in the last float32 bits)."""
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
@@ -182,8 +183,11 @@ def test_the_same_masks_whatever_the_thread_count(model, image):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
-    assert [(r["area"], r["bbox"], r["predicted_iou"], r["stability_score"]) for r in one] == \
-        [(r["area"], r["bbox"], r["predicted_iou"], r["stability_score"]) for r in two]
+    assert [(r["area"], r["bbox"]) for r in one] == [(r["area"], r["bbox"]) for r in two]
+    for a, b in zip(one, two):
+        assert a["segmentation"] == b["segmentation"]  # run lengths: the same pixels
+        assert a["predicted_iou"] == pytest.approx(b["predicted_iou"], abs=1e-5)
+        assert a["stability_score"] == pytest.approx(b["stability_score"], abs=1e-5)
 
 
 def test_point_grids_give_what_points_per_side_gives(model, image):

@@ -115,7 +115,7 @@ def test_a_threshold_ten_percent_off_fails_the_comparison(name, threshold, facto
 @pytest.mark.skipif(os.environ.get("ATEN_CPU_CAPABILITY") == "avx2", reason="this run is the AVX2 one")
 @pytest.mark.skipif(not _has_avx2(), reason="not an x86-64 CPU with AVX2: there is no AVX2 kernel path to force")
 def test_parity_holds_on_the_avx2_kernel_paths():
-    """The comparison again with PyTorch's and oneDNN's AVX2 kernels forced (an AVX2-only CPU),
+    """The comparison again with PyTorch's, oneDNN's and MKL's AVX2 kernels forced (an AVX2-only CPU),
     against the AVX-512 recording: the other kernel path's (bitwise the same) is not rerun."""
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
                           "same_masks and avx512",
