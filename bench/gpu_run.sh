@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 budget="${1:-420}"; shift || true
 out="${OUT:-/tmp/samroto-gpu}"
+mkdir -p "$out"
 site=/tmp/site
 export PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-deps --no-compile --no-build-isolation --target "$site" $(ls .whl/* | grep -v sam2-) || exit 1
