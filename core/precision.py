@@ -59,8 +59,8 @@ def resolve_precision(precision: str | torch.dtype | None, device: torch.device)
         return torch.float32
     if precision == "bfloat16" and device.type == "cpu" and cpu_uses_amx_for_bf16():
         log.warning("precision bfloat16: oneDNN's AMX kernels on this CPU move masks too far from float32 "
-                    "(docs/speed.md); computing in float32. Set ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 to use "
-                    "bfloat16 without AMX.")
+                    "(docs/speed.md); computing in float32. ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16 gives "
+                    "bfloat16 without AMX, but measured no faster than float32 on such a CPU.")
         return torch.float32
     return getattr(torch, precision)
 
