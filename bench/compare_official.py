@@ -72,20 +72,24 @@ def official_venv(root: Path) -> Path:
 
 
 def make_clip(folder: Path, frames: int, size=(640, 360), objects=3):
-    """Discs moving over a textured background, as JPEGs named the way Meta's loader wants."""
+    """Discs moving over a textured background, as JPEGs named the way Meta's loader wants.
+    Returns a click on each disc in frame 0. Objects past the third get a row of their own
+    along the bottom; discs wrap around the frame's edges on long clips."""
     import cv2
 
     rng = np.random.default_rng(0)
     w, h = size
     background = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 6)
-    colours = [(220, 40, 40), (40, 200, 60), (50, 80, 230)]
-    starts = [(0.25, 0.35), (0.55, 0.6), (0.75, 0.3)][:objects]
+    extra = range(objects - 3)
+    colours = [(220, 40, 40), (40, 200, 60), (50, 80, 230)] + [tuple(int(c) for c in rng.integers(30, 230, 3))
+                                                              for _ in extra]
+    starts = ([(0.25, 0.35), (0.55, 0.6), (0.75, 0.3)] + [(0.12 + 0.19 * k, 0.82) for k in extra])[:objects]
     points = []
     for t in range(frames):
         img = background.copy()
         for k, (sx, sy) in enumerate(starts):
-            cx, cy = int((sx + 0.004 * t) * w), int((sy + 0.002 * t) * h)
-            cv2.circle(img, (cx, cy), int(0.08 * h) + 6 * k, colours[k], -1)
+            cx, cy = int((sx + 0.004 * t) * w) % w, int((sy + 0.002 * t) * h) % h
+            cv2.circle(img, (cx, cy), int(0.08 * h) + 6 * (k % 3), colours[k], -1)
             if t == 0:
                 points.append([float(cx), float(cy)])
         cv2.imwrite(str(folder / f"{t:05d}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # compare_official.py's clip
 SIZES = {  # samroto config name -> Meta's config inside its package
     "tiny": ("sam2.1_hiera_tiny", "configs/sam2.1/sam2.1_hiera_t.yaml"),
     "small": ("sam2.1_hiera_small", "configs/sam2.1/sam2.1_hiera_s.yaml"),
@@ -53,25 +54,14 @@ META_A100_FPS = {"tiny": 91.2, "small": 84.8, "base_plus": 64.1, "large": 39.5}
 # --- the clip ------------------------------------------------------------------------
 
 def make_clip(folder: Path, frames: int, size=(1280, 720), objects=8):
-    """Discs drifting over a blurred noise background; JPEGs named as Meta's loader wants.
-    Returns the decoded RGB frames and a click on each disc in frame 0."""
+    """compare_official.py's clip (discs over a blurred noise background, JPEGs named as
+    Meta's loader wants), decoded back for samroto: (RGB frames, a click on each disc in frame 0)."""
     import cv2
 
-    rng = np.random.default_rng(0)
-    w, h = size
-    background = cv2.GaussianBlur(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), (0, 0), 6)
-    starts = [(0.1 + 0.1 * k, 0.2 + 0.07 * (k % 4)) for k in range(objects)]
-    colours = [tuple(int(c) for c in rng.integers(30, 230, 3)) for _ in range(objects)]
-    pixels, clicks = [], []
-    for t in range(frames):
-        img = background.copy()
-        for k, (sx, sy) in enumerate(starts):
-            cx, cy = int((sx + 0.002 * t) * w) % w, int((sy + 0.001 * t) * h) % h
-            cv2.circle(img, (cx, cy), int(0.05 * h), colours[k], -1)
-            if t == 0:
-                clicks.append([float(cx), float(cy)])
-        cv2.imwrite(str(folder / f"{t:05d}.jpg"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
-        pixels.append(cv2.cvtColor(cv2.imread(str(folder / f"{t:05d}.jpg")), cv2.COLOR_BGR2RGB))
+    from compare_official import make_clip as write_clip
+
+    clicks = write_clip(folder, frames, size=size, objects=objects)
+    pixels = [cv2.cvtColor(cv2.imread(str(folder / f"{t:05d}.jpg")), cv2.COLOR_BGR2RGB) for t in range(frames)]
     return pixels, clicks
 
 
