@@ -1,9 +1,10 @@
 """Review a track: step through the tracked frames with the matte on the clip, and jump to
 the frames where an object was lost.
 
-What a track leaves is its matte sequences (one per object). The bridge sends no per-frame
-object score; SAM 2 itself turns a frame whose object score says "not there" into an empty
-matte (docs/video.md: logits -1024 when the object score is <= 0), so a frame where an
+What a track leaves is its matte sequences (one per object). The bridge's matte events do
+carry SAM 2's object score (protocol 1.3), but a Resolve script lives for one run and keeps
+nothing for the next, so review works from what is on disk. SAM 2 itself turns a frame
+whose object score says "not there" into an empty matte (docs/video.md: logits -1024 when the object score is <= 0), so a frame where an
 object's matte has no pixel at 0.5 or more is a frame where it was lost. Those are found
 by reading the matte files here, in Resolve's Python (standard library only): samroto's
 EXR mattes (scanline, one channel, half or float; no, ZIP or ZIPS compression — what the
