@@ -88,6 +88,71 @@ def attention_candidates():
     q8 = torch.randint(-127, 127, (N_Q, WIDTH), dtype=torch.int8, generator=g)
     k8t = torch.randint(-127, 127, (WIDTH, N_K), dtype=torch.int8, generator=g)
     report("  torch._int_mm int8 product vs float32 q k^T", cpu_seconds(lambda: torch._int_mm(q8, k8t)), product)
+    k8 = k8t.t().contiguous()
+    report("  torch._int_mm, keys row-major (oneDNN's fast NT layout)", cpu_seconds(lambda: torch._int_mm(q8, k8.t())),
+           product)
+    got = int8_scores_first(q, k, v_in, 144)
+    report("  weights-first with q k^T in int8 (scales per query and key)",
+           cpu_seconds(lambda: int8_scores_first(q, k, v_in, 144)), base, rel_err(got, weights_first(q, keys_t, v_in, 144)))
+
+
+def quantize_rows(x):
+    """Symmetric int8 with one scale per row."""
+    scale = x.abs().amax(-1).clamp_min_(1e-12).div_(127.0)
+    return torch.div(x, scale[:, None]).round_().to(torch.int8), scale
+
+
+def fake_quantized(x):
+    x8, scale = quantize_rows(x)
+    return x8.float() * scale[:, None]
+
+
+def int8_scores_first(q, k, v_in, rows):
+    """weights_first with q k^T as an int8 product (oneDNN's s8 x s8 -> s32 GEMM), turned back
+    to float32 with the row scales before the softmax."""
+    k8, k_scale = quantize_rows(k)
+    out = q.new_empty(q.shape[0], v_in.shape[1])
+    for s in range(0, q.shape[0], rows):
+        q8, q_scale = quantize_rows(q[s:s + rows])
+        scores = torch.mul(torch._int_mm(q8, k8.t()), k_scale).mul_(q_scale[:, None])
+        torch.mm(scores.softmax(-1), v_in, out=out[s:s + rows])
+    return out
+
+
+def int8_fidelity():
+    """Worst mask IoU against float32 over the parity fixture's scenarios A-C (what
+    tests/test_precision.py asks of any lower precision: >= 0.99) with memory attention's
+    q k^T quantised to int8 per row: queries, keys, or both."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from parity_replay import Recording, load_model
+    from test_precision import iou, replay
+
+    from samroto.core.model import transformer
+
+    model, recording = load_model(), Recording("sam2_parity")
+    exact = {s: replay(model, s, recording.ops, recording.arrays, "float32")[1] for s in "ABC"}
+    plain = transformer.Attention._attend_values_late
+    print("memory attention's q k^T in int8 (per-row scales), parity fixture, worst mask IoU vs float32 "
+          "(lower precisions must keep >= 0.99):")
+    for sides in ("q", "k", "qk"):
+        def quantized(self, q, k, v_in, sides=sides):
+            if "q" in sides:
+                q = fake_quantized(q.reshape(-1, q.shape[-1])).view_as(q)
+            if "k" in sides:
+                k = fake_quantized(k.reshape(-1, k.shape[-1])).view_as(k)
+            return plain(self, q, k, v_in)
+
+        transformer.Attention._attend_values_late = quantized
+        try:
+            worst = []
+            for s in "ABC":
+                _, fast = replay(model, s, recording.ops, recording.arrays, "float32")
+                worst.append(min(iou(a[o], b[o]) for (_, a), (_, b) in zip(exact[s], fast)
+                                 for o in range(len(a)) if a[o].any()))
+        finally:
+            transformer.Attention._attend_values_late = plain
+        print(f"  {'queries and keys' if sides == 'qk' else {'q': 'queries', 'k': 'keys'}[sides]} quantised: "
+              + ", ".join(f"{s} {w:.4f}" for s, w in zip("ABC", worst)), flush=True)
 
 
 def encoder_candidates(skip_compile):
@@ -124,6 +189,7 @@ def main():
     torch.backends.quantized.engine = "fbgemm"
     print(f"kernel path {cpu_capability()}, 1 thread, CPU seconds, best of 3")
     attention_candidates()
+    int8_fidelity()
     encoder_candidates(args.skip_compile)
 
 
