@@ -7,10 +7,15 @@ from samroto.core.model.transformer import RoPEAttention
 
 
 @pytest.mark.parametrize("heads", [1, 2])
-def test_values_late_attention_equals_projecting_values_first(heads, monkeypatch):
+@pytest.mark.parametrize("block_bytes", [None, 4 * 79 * 16])  # one block; blocks of 16 query rows
+def test_values_late_attention_equals_projecting_values_first(heads, block_bytes, monkeypatch):
+    from samroto.core.model import transformer
+
+    if block_bytes:  # 25 queries over 79 keys: a block of 16 rows, then a short one of 9
+        monkeypatch.setattr(transformer, "_VALUES_LATE_BLOCK_BYTES", block_bytes)
     torch.manual_seed(0)
-    attn = RoPEAttention(64, heads, kv_in_dim=16, rope_k_repeat=True, feat_sizes=(4, 4)).eval()
-    grid, frames, pointers = 16, 3, 4
+    attn = RoPEAttention(64, heads, kv_in_dim=16, rope_k_repeat=True, feat_sizes=(5, 5)).eval()
+    grid, frames, pointers = 25, 3, 4
     q = torch.randn(2, grid, 64)
     k = torch.randn(2, grid * frames + pointers, 16)
     v = torch.randn(2, grid * frames + pointers, 16) * 3
