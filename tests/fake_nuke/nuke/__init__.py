@@ -969,47 +969,63 @@ def _resize(px, size):
     return np.ascontiguousarray(px[rows][:, cols])
 
 
-def _read_pixels(node, f):
-    """A Read at frame ``f``: frames outside ``first``..``last`` are an error here (the fake
-    has no before/after). An image sequence reads file number f. A movie's frames are
-    numbered from 1 in Nuke (``origfirst``/``origlast`` 1..N; trimming sets ``first``/
-    ``last`` and renumbers nothing), so frame f is the movie's frame f - origfirst counted
-    from 0: OpenPype's Nuke movie loader sets ``origfirst``/``first`` to 1 for every movie
-    and moves it with "start at" ("set first to 1", github.com/ynput/OpenPype
-    openpype/hosts/nuke/plugins/load/load_mov.py). In proxy mode the image comes at the
-    proxy scale (from the Read's proxy file when it has one)."""
-    if str(node["frame"]._value).strip():
-        raise NotImplementedError("the fake renders no retimed Read (frame %r)" % node["frame"]._value)
+def _check_frame(node, f):
+    """Frames outside a Read's ``first``..``last`` are an error here (the fake has no before/after)."""
     first, last = node["first"]._value, node["last"]._value
     if not first <= f <= last:
         raise RuntimeError("%s: frame %d is outside %d-%d" % (node.name(), f, first, last))
-    path = filename(node)
-    if _is_movie(path):
-        px = _movie_frame(path, f - node["origfirst"]._value)
-    else:
-        import OpenImageIO as oiio
 
-        buf = oiio.ImageBuf(_frame_path(path, f))
-        if buf.has_error:
-            raise RuntimeError("%s: %s" % (node.name(), buf.geterror()))
-        px = buf.get_pixels(oiio.FLOAT)
+
+def _image_file(node, f):
+    """A Read's image file for frame ``f``: (float32 pixels (H, W, C), its OIIO spec)."""
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(_frame_path(filename(node), f))
+    if buf.has_error:
+        raise RuntimeError("%s: %s" % (node.name(), buf.geterror()))
+    spec = buf.spec()
+    return np.asarray(buf.get_pixels(oiio.FLOAT)).reshape(spec.height, spec.width, spec.nchannels), spec
+
+
+def _read_pixels(node, f):
+    """A Read at frame ``f`` (inside ``first``..``last``). An image sequence reads file
+    number f. A movie's frames are numbered from 1 in Nuke (``origfirst``/``origlast`` 1..N;
+    trimming sets ``first``/``last`` and renumbers nothing), so frame f is the movie's frame
+    f - origfirst counted from 0: OpenPype's Nuke movie loader sets ``origfirst``/``first``
+    to 1 for every movie and moves it with "start at" ("set first to 1",
+    github.com/ynput/OpenPype openpype/hosts/nuke/plugins/load/load_mov.py). In proxy mode
+    the image comes at the proxy scale (from the Read's proxy file when it has one)."""
+    if str(node["frame"]._value).strip():
+        raise NotImplementedError("the fake renders no retimed Read (frame %r)" % node["frame"]._value)
+    _check_frame(node, f)
+    path = filename(node)
+    px = _movie_frame(path, f - node["origfirst"]._value) if _is_movie(path) else _image_file(node, f)[0]
     px = np.ascontiguousarray(px[..., :3] if px.shape[2] >= 3 else np.repeat(px[..., :1], 3, 2))
     return _resize(px, _proxy_size(node)) if _proxy_mode() else px
 
 
+def _shown(node):
+    """The node whose image ``node`` shows: past disabled nodes, Dots, NoOps and a Group's
+    ``Input`` (to the Group's input of that number)."""
+    while True:
+        if node is None:
+            raise RuntimeError("nuke.execute: an input is not connected")
+        if node["disable"]._value or node.Class() in ("Dot", "NoOp"):
+            node = node.input(0)
+        elif node.Class() == "Input":
+            node = node._parent.input(node["number"]._value)
+        else:
+            return node
+
+
 def _pixels(node, f):
     """float32 RGB (H, W, 3), row 0 at the top, of ``node`` at frame ``f``."""
-    if node is None:
-        raise RuntimeError("nuke.execute: an input is not connected")
+    node = _shown(node)
     cls = node.Class()
-    if node["disable"]._value or cls in ("Dot", "NoOp"):
-        return _pixels(node.input(0), f)
     if cls == "Read":
         return _read_pixels(node, f)
     if cls == "Grade":
         return _pixels(node.input(0), f) * np.float32(node["multiply"]._value)
-    if cls == "Input":
-        return _pixels(node._parent.input(node["number"]._value), f)
     raise NotImplementedError("the fake nuke cannot render a %s node" % cls)
 
 
@@ -1017,25 +1033,12 @@ def _alpha(node, f):
     """float32 alpha (H, W) of ``node`` at frame ``f``: a Read's file's alpha channel (zero
     when the file has none: Nuke fills a channel the image lacks with black), through
     pass-throughs and a Group's ``Input``."""
-    if node is None:
-        raise RuntimeError("nuke.execute: an input is not connected")
+    node = _shown(node)
     cls = node.Class()
-    if node["disable"]._value or cls in ("Dot", "NoOp"):
-        return _alpha(node.input(0), f)
-    if cls == "Input":
-        return _alpha(node._parent.input(node["number"]._value), f)
     if cls != "Read" or _is_movie(filename(node)) or str(node["frame"]._value).strip():
         raise NotImplementedError("the fake nuke renders alpha only from a Read of images, not %s" % cls)
-    first, last = node["first"]._value, node["last"]._value
-    if not first <= f <= last:
-        raise RuntimeError("%s: frame %d is outside %d-%d" % (node.name(), f, first, last))
-    import OpenImageIO as oiio
-
-    buf = oiio.ImageBuf(_frame_path(filename(node), f))
-    if buf.has_error:
-        raise RuntimeError("%s: %s" % (node.name(), buf.geterror()))
-    spec = buf.spec()
-    px = np.asarray(buf.get_pixels(oiio.FLOAT)).reshape(spec.height, spec.width, spec.nchannels)
+    _check_frame(node, f)
+    px, spec = _image_file(node, f)
     alpha = px[..., spec.alpha_channel] if spec.alpha_channel >= 0 else np.zeros(px.shape[:2], np.float32)
     alpha = np.ascontiguousarray(alpha, np.float32)
     return _resize(alpha[..., None], _proxy_size(node))[..., 0] if _proxy_mode() else alpha
