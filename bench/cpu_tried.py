@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import cpu_capability  # noqa: E402
 
 from samroto.core import build_model  # noqa: E402
+from samroto.core.model.transformer import attend_in_blocks  # noqa: E402
 
 # one cross-attention of memory attention with a full bank: 4096 queries, 7 x 4096 spatial
 # memories + 64 object-pointer tokens, 256 wide; memories 64 wide
@@ -53,10 +54,7 @@ def report(name, seconds, baseline, err=None, note=""):
 def weights_first(q, keys_t, v_in, rows):
     """samroto's CPU attention (core/model/transformer.py): weights formed a block of query rows
     at a time, multiplied into the 64-wide memories before their projection."""
-    out = q.new_empty(q.shape[0], v_in.shape[1])
-    for s in range(0, q.shape[0], rows):
-        torch.mm(torch.mm(q[s:s + rows], keys_t).softmax(-1), v_in, out=out[s:s + rows])
-    return out
+    return attend_in_blocks(q, keys_t, v_in, rows, q.new_empty(q.shape[0], v_in.shape[1]))
 
 
 def attention_candidates():

@@ -14,6 +14,23 @@ from .common import MLP
 _VALUES_LATE_BLOCK_BYTES = 16 << 20
 
 
+def attend_in_blocks(q, keys_t, values, rows, out, buffer=None):
+    """out = softmax(q keys_t) values for one head (q [n_q, d], keys_t [d, n_k], a transposed
+    view read where it lies; values [n_k, m]; out [n_q, m]), ``rows`` query rows at a time.
+    Every block's weights go into one buffer ([rows, n_k] or more) and are softmaxed there in
+    place: a fresh 16 MB tensor per block costs page faults and a pass through memory (the
+    attention takes 0.9x the time without them)."""
+    n_q = q.shape[0]
+    if buffer is None:
+        buffer = q.new_empty(min(rows, n_q), keys_t.shape[1])
+    for start in range(0, n_q, rows):
+        weights = buffer[:min(rows, n_q - start)]
+        torch.mm(q[start:start + rows], keys_t, out=weights)
+        torch.ops.aten._softmax.out(weights, -1, False, out=weights)
+        torch.mm(weights, values, out=out[start:start + rows])
+    return out
+
+
 class Attention(nn.Module):
     """Multi-head attention with optional down-projection of the internal width."""
 
@@ -68,17 +85,10 @@ class Attention(nn.Module):
         q = q * head_dim ** -0.5
         rows = max(16, _VALUES_LATE_BLOCK_BYTES // (4 * n_k) // 16 * 16)
         mixed = q.new_empty(b, heads, n_q, v_dim)
-        # one buffer for every block's weights, softmaxed in place: a fresh 16 MB tensor per
-        # block costs page faults and a pass through memory (the attention takes 0.9x without)
-        buffer = q.new_empty(min(rows, n_q), n_k)
+        buffer = q.new_empty(min(rows, n_q), n_k)  # one for every head and object
         for i in range(b):
             for h in range(heads):
-                keys_t = k[i, h].t()
-                for start in range(0, n_q, rows):
-                    weights = buffer[:min(rows, n_q - start)]
-                    torch.mm(q[i, h, start:start + rows], keys_t, out=weights)
-                    torch.ops.aten._softmax.out(weights, -1, False, out=weights)
-                    torch.mm(weights, v_in[i], out=mixed[i, h, start:start + rows])
+                attend_in_blocks(q[i, h], k[i, h].t(), v_in[i], rows, mixed[i, h], buffer)
         w_v = self.v_proj.weight.view(heads, head_dim, v_dim)
         out = torch.einsum("bhnm,hdm->bhnd", mixed, w_v) + self.v_proj.bias.view(heads, 1, head_dim)
         return self.out_proj(self._recombine_heads(out))
